@@ -1,0 +1,46 @@
+"""Pure matching core: rank workshops for a request (`match`) and allocate crisis calls (`allocate`).
+
+No I/O, no clock, no randomness; stdlib, msgspec, numpy, scipy and OR-Tools only.
+"""
+
+from matching.capacity import capacity_units, working_days
+from matching.engine import explain, match
+from matching.geo import haversine_km
+from matching.index import CandidateIndex
+from matching.model import (
+    REASON_CODES,
+    Candidate,
+    Excluded,
+    Included,
+    Machine,
+    MatchRequest,
+    MatchResult,
+    MatchWeights,
+    MaterialSpec,
+    Reason,
+    ReasonCode,
+    ScoreComponents,
+    Step,
+)
+
+__all__ = (
+    "REASON_CODES",
+    "Candidate",
+    "CandidateIndex",
+    "Excluded",
+    "Included",
+    "Machine",
+    "MatchRequest",
+    "MatchResult",
+    "MatchWeights",
+    "MaterialSpec",
+    "Reason",
+    "ReasonCode",
+    "ScoreComponents",
+    "Step",
+    "capacity_units",
+    "explain",
+    "haversine_km",
+    "match",
+    "working_days",
+)
