@@ -1,0 +1,200 @@
+"""The request's unit of work: one session and one transaction per request, committed after the
+handler succeeded (before the response is sent), rolled back otherwise; plus the audit row of every
+write and the Idempotency-Key protocol (INTEGRATION.md ID-1..ID-6)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, build_problem, problem_for_broker_error
+from broker.api.runtime import Runtime
+from broker.api.security import SAFE_METHODS, request_id
+from broker.db.models import AuditLogRow, IdempotencyRow
+from broker.db.repositories import AuditRepository, IdempotencyRepository
+from broker.domain.access import Principal
+from broker.errors import BrokerError, Conflict
+
+_KEY = re.compile(r'^"?([A-Za-z0-9_:.\-]{1,255})"?$')
+
+
+class IdempotencyError(BrokerError):
+    """Raised before the handler runs; never stored."""
+
+
+class IdempotencyKeyInvalid(IdempotencyError):
+    code = "idempotency-key-invalid"
+    title = "Invalid Idempotency-Key"
+
+
+class IdempotencyKeyReused(IdempotencyError):
+    code = "idempotency-key-reused"
+    title = "Idempotency-Key reused with another body"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency-key-in-flight"
+    title = "Idempotency-Key still in flight"
+
+
+class Replay(Exception):
+    """The stored response for this key and body; the exception table sends it as it was."""
+
+    def __init__(self, row: IdempotencyRow) -> None:
+        super().__init__("replay")
+        self.row = row
+
+
+class _Idem(msgspec.Struct):
+    key: str
+    route: str
+    fingerprint: str
+
+
+def parse_idempotency_key(values: list[str]) -> str | None:
+    if not values:
+        return None
+    if len(values) > 1:
+        raise IdempotencyKeyInvalid("send one Idempotency-Key header, not several")
+    match = _KEY.match(values[0].strip())
+    if match is None:
+        raise IdempotencyKeyInvalid(
+            "Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 _ : . - (optionally quoted)"
+        )
+    return match.group(1)
+
+
+class RequestContext:
+    """Handed to every authenticated handler: the session, the caller, the clock, the ports."""
+
+    def __init__(self, *, request: Request[Any, Any, Any], runtime: Runtime, session: AsyncSession,
+                 principal: Principal) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.session = session
+        self.principal = principal
+        self.now = datetime.now(UTC)
+        self.request_id = request_id(request)
+        self.status = 200
+        self.resource: tuple[str, str] | None = None
+        self.idem: _Idem | None = None
+
+    @property
+    def geocoder(self) -> Any:
+        return self.runtime.geocoder
+
+    async def respond(
+        self, body: msgspec.Struct, *, status: int = 201, resource: tuple[str, str] | None = None,
+        store: bool = True,
+    ) -> Response[bytes]:
+        """Encode the answer once, store it under the Idempotency-Key if any, and return it.
+
+        ``store=False`` is for answers that carry a secret shown once: the record then holds a 409
+        problem saying so, never the secret (G16).
+        """
+        content = msgspec.json.encode(body)
+        self.status = status
+        self.resource = resource
+        if self.idem is not None:
+            if store:
+                await self._store(status, "application/json", content)
+            else:
+                what = f"{resource[0]} {resource[1]}" if resource else "the object"
+                problem = build_problem(
+                    409, f"{what} was created by the first request with this Idempotency-Key; its secret "
+                    "is shown only once (revoke it and create another if it was lost)",
+                    request_id=self.request_id, slug="secret-shown-once", title="Secret shown once",
+                )
+                await self._store(409, PROBLEM_MEDIA_TYPE, msgspec.json.encode(problem))
+        return Response(content=content, status_code=status, media_type="application/json")
+
+    async def _store(self, status: int, content_type: str, content: bytes) -> None:
+        assert self.idem is not None
+        row = IdempotencyRow(
+            org_id=self.principal.org_id, method=self.request.method, route=self.idem.route, key=self.idem.key,
+            fingerprint=self.idem.fingerprint, status_code=status, content_type=content_type, body=content,
+            created_at=self.now,
+            expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
+        )
+        try:
+            await IdempotencyRepository(self.session).add(row)
+        except IntegrityError as exc:
+            raise IdempotencyKeyInFlight(
+                "a request with this Idempotency-Key is being processed; retry in a second"
+            ) from exc
+
+    async def store_failure(self, problem: ProblemDetails) -> None:
+        """After a rollback: keep the handler's 4xx answer under the key, in its own transaction."""
+        if self.idem is None or problem.status >= 500:
+            return
+        try:
+            await self._store(problem.status, PROBLEM_MEDIA_TYPE, msgspec.json.encode(problem))
+            await self.session.commit()
+        except (IdempotencyKeyInFlight, IntegrityError):
+            await self.session.rollback()
+
+    def _audit(self) -> None:
+        principal = self.principal
+        AuditRepository(self.session).add(
+            AuditLogRow(
+                at=self.now, org_id=principal.org_id, api_key_id=principal.key_id, key_prefix=principal.key_prefix,
+                role=principal.role, action=f"{self.request.method} {self.request.scope.get('path_template', '')}",
+                resource_type=self.resource[0] if self.resource else None,
+                resource_id=self.resource[1] if self.resource else None,
+                status_code=self.status, request_id=self.request_id,
+            )
+        )
+
+
+async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[RequestContext, None]:
+    state = request.scope["state"]
+    runtime: Runtime = request.app.state.runtime
+    ctx = RequestContext(request=request, runtime=runtime, session=state["session"], principal=state["principal"])
+    if request.route_handler.opt.get("idempotent"):
+        key = parse_idempotency_key(request.headers.getall("idempotency-key", []))
+        if key is not None:
+            ctx.idem = _Idem(
+                key=key,
+                route=str(request.scope.get("path_template", request.url.path)),
+                fingerprint=hashlib.sha256(await request.body()).hexdigest(),
+            )
+            found = await IdempotencyRepository(ctx.session).find(
+                org_id=ctx.principal.org_id, method=request.method, route=ctx.idem.route, key=key, now=ctx.now
+            )
+            if found is not None:
+                if found.fingerprint != ctx.idem.fingerprint:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used with another request body; use a new key"
+                    )
+                raise Replay(found)
+    try:
+        yield ctx
+    except BrokerError as exc:
+        await ctx.session.rollback()
+        await ctx.store_failure(problem_for_broker_error(exc, ctx.request_id))
+        raise
+    except BaseException:
+        await ctx.session.rollback()
+        raise
+    else:
+        if request.method not in SAFE_METHODS:
+            ctx._audit()
+        await ctx.session.commit()
+
+
+def problem_for_replay_row(row: IdempotencyRow) -> Response[bytes]:
+    return Response(
+        content=row.body, status_code=row.status_code, media_type=row.content_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+__all__ = ("RequestContext", "build_problem", "provide_context")

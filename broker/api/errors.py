@@ -1,0 +1,107 @@
+"""The one table that turns exceptions into RFC 9457 responses; nothing internal ever leaks."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from broker.api.context import IdempotencyKeyInFlight, Replay, problem_for_replay_row
+from broker.api.problems import ProblemError, build_problem, problem_for_broker_error, problem_response
+from broker.api.security import request_id
+from broker.errors import BrokerError
+
+log = logging.getLogger("broker.api")
+
+_AT = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`\s*$")
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+_ACCESS_SLUGS = {401: "unauthenticated", 403: "forbidden", 413: "body-too-large", 429: "rate-limited"}
+
+
+def _pointer(path: str) -> str:
+    """msgspec's ``$.delivery.points[2].qty`` -> JSON pointer ``/delivery/points/2/qty``."""
+    parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
+    return "".join("/" + (name or index).replace("~", "~0").replace("/", "~1") for name, index in parts)
+
+
+def _validation_errors(exc: ValidationException) -> list[ProblemError]:
+    """Litestar gives ``[{"message", "key", "source"}]``; body keys are msgspec paths (``n[1]``)."""
+    errors: list[ProblemError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = _AT.sub("", str(item.get("message", exc.detail)))
+        source, key = item.get("source"), item.get("key")
+        if source == "body":
+            pointer = "" if key in (None, "", "data") else _pointer("." + str(key))
+            unknown = _UNKNOWN.search(message)
+            if unknown and not pointer:
+                pointer = _pointer("." + unknown.group(1))
+            errors.append(ProblemError(detail=message, pointer=pointer))
+        else:
+            errors.append(ProblemError(detail=message, parameter=str(key) if key else None))
+    if not errors:
+        errors.append(ProblemError(detail=_AT.sub("", str(exc.detail)), pointer=""))
+    return errors
+
+
+def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    rid = request_id(request)
+    status = exc.status_code
+    if isinstance(exc, ValidationException) or (status == 400 and exc.extra):
+        errors = _validation_errors(exc) if isinstance(exc, ValidationException) else None
+        detail = "the request is malformed: " + "; ".join(e.detail for e in errors or [])
+        problem = build_problem(400, detail, request_id=rid, slug="validation-error", title="Invalid request",
+                                errors=errors)
+    else:
+        detail = str(exc.detail)
+        if status == 400 and ("JSON" in detail or "decode" in detail.lower()):
+            detail = "the body is not valid JSON"
+        slug = _ACCESS_SLUGS.get(status)
+        problem = build_problem(status, detail, request_id=rid, slug=slug, title=slug and slug.replace("-", " ").capitalize())
+    headers = dict(exc.headers or {})
+    headers.update(request.scope.get("state", {}).get("rate_headers", {}) if status != 429 else {})
+    return problem_response(problem, headers=headers or None)
+
+
+def on_broker_error(request: Request[Any, Any, Any], exc: BrokerError) -> Response[Any]:
+    headers = {"Retry-After": "1"} if isinstance(exc, IdempotencyKeyInFlight) else None
+    return problem_response(problem_for_broker_error(exc, request_id(request)), headers=headers)
+
+
+def on_replay(_request: Request[Any, Any, Any], exc: Replay) -> Response[Any]:
+    return problem_for_replay_row(exc.row)
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    rid = request_id(request)
+    log.error("request %s: database unavailable: %s", rid, type(exc).__name__)
+    problem = build_problem(503, "the database is unavailable; retry shortly", request_id=rid,
+                            slug="upstream-unavailable", title="Service unavailable")
+    return problem_response(problem, headers={"Retry-After": "2"})
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    rid = request_id(request)
+    log.exception("request %s: unhandled %s", rid, type(exc).__name__, exc_info=exc)
+    problem = build_problem(500, f"an internal error occurred; quote request id {rid} to the operator",
+                            request_id=rid)
+    return problem_response(problem)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: on_http_exception,
+    BrokerError: on_broker_error,
+    Replay: on_replay,
+    OperationalError: on_unavailable,
+    PoolTimeout: on_unavailable,
+    ConnectionError: on_unavailable,
+    DBAPIError: on_unexpected,
+    Exception: on_unexpected,
+}

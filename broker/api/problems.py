@@ -1,0 +1,120 @@
+"""RFC 9457 problem details: the shared schema, the OpenAPI response specs and the renderer."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import msgspec
+from litestar import Response
+from litestar.openapi.datastructures import ResponseSpec
+
+from broker.errors import BrokerError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://fab-broker.example.org/problems/"
+
+
+class ProblemError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    detail: str
+    pointer: str | None = None
+    parameter: str | None = None
+
+
+class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem. ``code`` is our stable machine-readable slug (same as the type's)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str | None = None
+    errors: list[ProblemError] | None = None
+    checks: dict[str, str] | None = None
+
+
+def problem_type(slug: str | None) -> str:
+    return "about:blank" if slug is None else PROBLEM_BASE + slug
+
+
+def build_problem(
+    status: int,
+    detail: str,
+    *,
+    request_id: str,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[ProblemError] | None = None,
+    checks: dict[str, str] | None = None,
+) -> ProblemDetails:
+    return ProblemDetails(
+        type=problem_type(slug),
+        title=title if title and slug else HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=f"urn:uuid:{request_id}",
+        code=slug,
+        errors=errors,
+        checks=checks,
+    )
+
+
+def problem_response(problem: ProblemDetails, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (bad JSON, unknown field, wrong type, bad header)",
+    401: "Missing, unknown or revoked API key",
+    403: "The key's role may not call this operation",
+    404: "No such object for this caller (other tenants' objects included)",
+    409: "Conflict with the current state, or the same Idempotency-Key still in flight",
+    413: "Request body over the size limit",
+    422: "Well-formed but unacceptable (checksum, unknown code, reused Idempotency-Key)",
+    429: "Rate limit exceeded for this API key",
+    503: "A dependency is unavailable",
+}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the given error statuses, all as ``application/problem+json``."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDetails,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def _status_for(exc: BrokerError) -> int:
+    # Most specific class first; the codes below are the whole mapping of domain errors to HTTP.
+    for cls in type(exc).__mro__:
+        if cls.__name__ in _STATUS_BY_ERROR:
+            return _STATUS_BY_ERROR[cls.__name__]
+    return 400
+
+
+_STATUS_BY_ERROR = {
+    "IdempotencyKeyInvalid": 400,
+    "InvalidCursor": 400,
+    "IdempotencyKeyReused": 422,
+    "NotFound": 404,
+    "Conflict": 409,
+    "Rejected": 422,
+    "Forbidden": 403,
+    "UpstreamUnavailable": 503,
+}
+
+
+def problem_for_broker_error(exc: BrokerError, request_id: str) -> ProblemDetails:
+    status = _status_for(exc)
+    errors = [ProblemError(detail=exc.detail, pointer=exc.pointer)] if exc.pointer is not None else None
+    return build_problem(status, exc.detail, request_id=request_id, slug=exc.code, title=exc.title, errors=errors)

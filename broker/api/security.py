@@ -1,0 +1,107 @@
+"""Who may call what. Every route declares ``opt=access(...)``; the guard authenticates the key,
+checks the role, counts the request against the key's rate limit, and opens the request's session.
+A route without a declaration is refused at start-up (``check_every_route_declares_access``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
+from litestar.handlers import BaseRouteHandler
+from litestar.routes import HTTPRoute
+
+from broker.api.runtime import Runtime
+from broker.domain.access import Role
+from broker.services.access import authenticate
+
+PUBLIC = "public"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPENAPI_PATH = "/schema"
+
+
+def access(*roles: Role, idempotent: bool = False) -> dict[str, Any]:
+    """The ``opt`` of a route callable by keys with one of ``roles``."""
+    if not roles:
+        raise ValueError("name at least one role, or use public()")
+    return {"access": frozenset(roles), "idempotent": idempotent}
+
+
+def public() -> dict[str, Any]:
+    return {"access": PUBLIC}
+
+
+ANY_ROLE = tuple(Role)
+
+
+def request_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    state = connection.scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if rid is None:
+        rid = state["request_id"] = str(uuid.uuid4())
+    return str(rid)
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    request_id(connection)
+    rules = handler.opt.get("access")
+    if rules == PUBLIC or (rules is None and _is_framework_route(connection.scope["path"], handler)):
+        return
+    if rules is None:  # defence in depth: start-up refuses such routes
+        raise PermissionDeniedException(detail="this route declares no access policy")
+    token = _bearer(connection.headers.get("authorization"))
+    challenge = {"WWW-Authenticate": 'Bearer realm="broker"'}
+    if token is None:
+        raise NotAuthorizedException(detail="send an API key as 'Authorization: Bearer <key>'", headers=challenge)
+    runtime: Runtime = connection.app.state.runtime
+    factory = runtime.db.reader if connection.scope["method"] in SAFE_METHODS else runtime.db.writer
+    session = factory()
+    connection.scope["state"]["session"] = session
+    principal = await authenticate(session, token=token)
+    if principal is None:
+        raise NotAuthorizedException(detail="unknown or revoked API key", headers=challenge)
+    if principal.role not in rules:
+        raise PermissionDeniedException(detail=f"a '{principal.role}' key may not call this operation")
+    decision = await runtime.limiter.hit(principal.key_id)
+    if decision is not None:
+        headers = {
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": str(decision.remaining),
+            "RateLimit-Reset": str(decision.reset_s),
+        }
+        connection.scope["state"]["rate_headers"] = headers
+        if not decision.allowed:
+            raise TooManyRequestsException(
+                detail=f"rate limit of {decision.limit} requests per minute reached for this key",
+                headers={**headers, "Retry-After": str(decision.reset_s)},
+            )
+    connection.scope["state"]["principal"] = principal
+
+
+def _is_framework_route(path: str, handler: BaseRouteHandler) -> bool:
+    """The OpenAPI documents and Litestar's automatic OPTIONS answers (an ``Allow`` header, no data)."""
+    return path.startswith(OPENAPI_PATH) or set(getattr(handler, "http_methods", ())) == {"OPTIONS"}
+
+
+def check_every_route_declares_access(app: Litestar) -> None:
+    """G9: refuse to start when a route handler has no access declaration."""
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith(OPENAPI_PATH):
+            continue
+        for handler in route.route_handlers:
+            if "access" not in handler.opt and not _is_framework_route(route.path, handler):
+                missing.append(f"{sorted(handler.http_methods)} {route.path}")
+    if missing:
+        raise RuntimeError("routes without an access declaration: " + ", ".join(missing))

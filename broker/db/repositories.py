@@ -1,0 +1,191 @@
+"""Every query of the service lives here. Reads that a tenant makes are scoped in the WHERE clause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
+from broker.domain.access import ApiKey, Organisation, Role
+from broker.domain.events import DomainEvent
+
+Keyset = tuple[datetime, str]
+
+
+def _organisation(row: OrganizationRow) -> Organisation:
+    return msgspec.convert(row, Organisation, from_attributes=True)
+
+
+def _api_key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id, org_id=row.org_id, role=Role(row.role), label=row.label, prefix=row.prefix,
+        revoked=row.revoked_at is not None,
+    )
+
+
+class OrganisationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime) -> Organisation:
+        row = OrganizationRow(kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now)
+        self.session.add(row)
+        await self.session.flush()
+        return _organisation(row)
+
+    async def get(self, org_id: str, *, scope_org_id: str | None) -> Organisation | None:
+        """``scope_org_id=None`` only for callers whose role sees every tenant (admin)."""
+        query = select(OrganizationRow).where(OrganizationRow.id == org_id)
+        if scope_org_id is not None:
+            query = query.where(OrganizationRow.id == scope_org_id)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return None if row is None else _organisation(row)
+
+    async def siret_taken(self, siret: str) -> bool:
+        query = select(func.count()).select_from(OrganizationRow).where(OrganizationRow.siret == siret)
+        return bool((await self.session.execute(query)).scalar_one())
+
+    async def page(
+        self, *, scope_org_id: str | None, after: Keyset | None, limit: int, kind: str | None = None
+    ) -> list[tuple[Organisation, Keyset]]:
+        query = select(OrganizationRow).order_by(OrganizationRow.created_at, OrganizationRow.id).limit(limit)
+        if scope_org_id is not None:
+            query = query.where(OrganizationRow.id == scope_org_id)
+        if kind is not None:
+            query = query.where(OrganizationRow.kind == kind)
+        if after is not None:
+            query = query.where(
+                (OrganizationRow.created_at > after[0])
+                | ((OrganizationRow.created_at == after[0]) & (OrganizationRow.id > after[1]))
+            )
+        rows = (await self.session.execute(query)).scalars().all()
+        return [(_organisation(r), (r.created_at, r.id)) for r in rows]
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self, *, org_id: str, role: str, label: str, prefix: str, key_hash: str, now: datetime
+    ) -> ApiKey:
+        row = ApiKeyRow(
+            org_id=org_id, role=role, label=label, prefix=prefix, key_hash=key_hash, created_at=now
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _api_key(row)
+
+    async def by_prefix(self, prefix: str) -> tuple[ApiKey, str] | None:
+        """The key and its stored hash, for authentication."""
+        row = (
+            await self.session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix))
+        ).scalar_one_or_none()
+        return None if row is None else (_api_key(row), row.key_hash)
+
+    async def get(self, key_id: str, *, scope_org_id: str | None) -> ApiKey | None:
+        query = select(ApiKeyRow).where(ApiKeyRow.id == key_id)
+        if scope_org_id is not None:
+            query = query.where(ApiKeyRow.org_id == scope_org_id)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return None if row is None else _api_key(row)
+
+    async def revoke(self, key_id: str, *, now: datetime) -> None:
+        row = await self.session.get(ApiKeyRow, key_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = now
+            await self.session.flush()
+
+    async def for_org(self, org_id: str) -> list[ApiKey]:
+        query = select(ApiKeyRow).where(ApiKeyRow.org_id == org_id).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        return [_api_key(r) for r in (await self.session.execute(query)).scalars().all()]
+
+    async def any_active_with_role(self, role: str) -> bool:
+        query = (
+            select(func.count())
+            .select_from(ApiKeyRow)
+            .where(ApiKeyRow.role == role, ApiKeyRow.revoked_at.is_(None))
+        )
+        return bool((await self.session.execute(query)).scalar_one())
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: AuditLogRow) -> None:
+        self.session.add(row)
+
+    async def page(self, *, scope_org_id: str | None, after_id: int | None, limit: int) -> list[AuditLogRow]:
+        query = select(AuditLogRow).order_by(AuditLogRow.id).limit(limit)
+        if scope_org_id is not None:
+            query = query.where(AuditLogRow.org_id == scope_org_id)
+        if after_id is not None:
+            query = query.where(AuditLogRow.id > after_id)
+        return list((await self.session.execute(query)).scalars().all())
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, *, org_id: str, method: str, route: str, key: str, now: datetime) -> IdempotencyRow | None:
+        query = select(IdempotencyRow).where(
+            IdempotencyRow.org_id == org_id,
+            IdempotencyRow.method == method,
+            IdempotencyRow.route == route,
+            IdempotencyRow.key == key,
+            IdempotencyRow.expires_at > now,
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def add(self, row: IdempotencyRow) -> None:
+        """Flushes at once so that a concurrent duplicate fails here, inside the request."""
+        # An expired record with the same key is purged first so the key can be used anew.
+        await self.session.execute(
+            delete(IdempotencyRow).where(
+                IdempotencyRow.org_id == row.org_id,
+                IdempotencyRow.method == row.method,
+                IdempotencyRow.route == row.route,
+                IdempotencyRow.key == row.key,
+                IdempotencyRow.expires_at <= row.created_at,
+            )
+        )
+        self.session.add(row)
+        await self.session.flush()
+
+    async def purge(self, *, now: datetime) -> int:
+        result = await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, event: DomainEvent, *, now: datetime) -> OutboxRow:
+        """Append ``event`` with the next per-resource ``sequence`` (consumers order by it)."""
+        last = (
+            await self.session.execute(
+                select(func.max(OutboxRow.sequence)).where(
+                    OutboxRow.resource_type == event.resource_type, OutboxRow.resource_id == event.resource_id
+                )
+            )
+        ).scalar_one()
+        row = OutboxRow(
+            created_at=now,
+            org_id=event.org_id,
+            type=event.type,
+            resource_type=event.resource_type,
+            resource_id=event.resource_id,
+            sequence=(last or 0) + 1,
+            payload=dict(event.data),
+            state="pending",
+            attempts=0,
+            available_at=now,
+        )
+        self.session.add(row)
+        return row

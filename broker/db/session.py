@@ -1,0 +1,67 @@
+"""Engines and session factories. SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE
+for writers (so two writers queue instead of failing with "database is locked")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from broker.settings import DatabaseSettings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The write and read session factories of one process (the same engine on PostgreSQL)."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        url = make_url(settings.url)
+        self.dialect = url.get_backend_name()
+        if self.dialect == "sqlite":
+            if url.database and url.database != ":memory:":
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = _sqlite_engine(settings.url, immediate=True, echo=settings.echo)
+            self.read_engine = _sqlite_engine(settings.url, immediate=False, echo=settings.echo)
+        else:
+            self.write_engine = create_async_engine(
+                settings.url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+        self.writer = async_sessionmaker(self.write_engine, expire_on_commit=False, class_=AsyncSession)
+        self.reader = async_sessionmaker(self.read_engine, expire_on_commit=False, class_=AsyncSession)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()

@@ -1,0 +1,1 @@
+"""Pure domain: value objects, enums and rules. Imports only stdlib, msgspec and ``matching``."""

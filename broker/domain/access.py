@@ -1,0 +1,64 @@
+"""Tenants and roles: organisation kinds, API-key roles and which kind may hold which role."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+
+class OrgKind(StrEnum):
+    COLLECTIVITE = "collectivite"
+    MANUFACTURE = "manufacture"
+    COORDINATION = "coordination"
+    INTEGRATOR = "integrator"
+    OPERATOR = "operator"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    BUYER = "buyer"
+    MAKER = "maker"
+    COORDINATOR = "coordinator"
+    INTEGRATION = "integration"
+
+
+# Which roles an organisation of each kind may be given keys for. A workshop cannot buy, a
+# collectivité cannot make; any organisation may plug in a procurement/ERP integration.
+ROLES_BY_KIND: dict[OrgKind, frozenset[Role]] = {
+    OrgKind.COLLECTIVITE: frozenset({Role.BUYER, Role.INTEGRATION}),
+    OrgKind.MANUFACTURE: frozenset({Role.MAKER, Role.INTEGRATION}),
+    OrgKind.COORDINATION: frozenset({Role.COORDINATOR, Role.BUYER, Role.INTEGRATION}),
+    OrgKind.INTEGRATOR: frozenset({Role.INTEGRATION}),
+    OrgKind.OPERATOR: frozenset({Role.ADMIN, Role.INTEGRATION}),
+}
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: the key's organisation and role. Every query is scoped by ``org_id``."""
+
+    org_id: str
+    key_id: str
+    key_prefix: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class Organisation(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: OrgKind
+    name: str
+    siret: str
+    commune_insee: str
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    org_id: str
+    role: Role
+    label: str
+    prefix: str
+    revoked: bool

@@ -1,0 +1,61 @@
+"""Organisations (tenants): create with a checked SIRET and a known home commune; scoped reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.geocoding.base import Geocoder
+from broker.db.repositories import Keyset, OrganisationRepository, OutboxRepository
+from broker.domain.access import OrgKind, Organisation, Principal
+from broker.domain.events import DomainEvent
+from broker.domain.identifiers import siret_problem
+from broker.errors import Conflict, NotFound, Rejected
+
+
+async def create_organisation(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    kind: OrgKind,
+    name: str,
+    siret: str,
+    commune_insee: str,
+    geocoder: Geocoder,
+    now: datetime,
+) -> Organisation:
+    if (problem := siret_problem(siret)) is not None:
+        raise Rejected(f"siret {siret!r}: {problem}", pointer="/siret")
+    if geocoder.commune(commune_insee) is None:
+        raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee")
+    repo = OrganisationRepository(session)
+    if await repo.siret_taken(siret):
+        raise Conflict(f"an organisation with SIRET {siret} already exists", code="siret-taken")
+    org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now)
+    await OutboxRepository(session).add(
+        DomainEvent(
+            type="organization.created",
+            org_id=org.id,
+            resource_type="organization",
+            resource_id=org.id,
+            data={"id": org.id, "kind": org.kind, "name": org.name, "created_by": actor.org_id},
+        ),
+        now=now,
+    )
+    return org
+
+
+async def get_organisation(session: AsyncSession, *, actor: Principal, org_id: str) -> Organisation:
+    org = await OrganisationRepository(session).get(org_id, scope_org_id=None if actor.is_admin else actor.org_id)
+    if org is None:
+        raise NotFound(f"organization {org_id} not found")
+    return org
+
+
+async def list_organisations(
+    session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int, kind: OrgKind | None
+) -> list[tuple[Organisation, Keyset]]:
+    return await OrganisationRepository(session).page(
+        scope_org_id=None if actor.is_admin else actor.org_id, after=after, limit=limit, kind=kind
+    )

@@ -1,0 +1,94 @@
+"""Configuration: one frozen Struct built from ``BROKER_*`` variables and passed down explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the state lives."""
+
+    url: str = "sqlite+aiosqlite:///./var/broker.db"
+    pool_size: int = 10
+    echo: bool = False
+
+
+class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The queue and the shared rate-limit store. ``url=None`` means: start an embedded Redis."""
+
+    url: str | None = None
+
+
+class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """HTTP server and request limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    processes: int = 1
+    max_body_bytes: int = 256 * 1024
+    rate_limit_per_minute: int = 1200
+    page_default: int = 50
+    page_max: int = 200
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the broker reads from its environment, and nothing else."""
+
+    db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    api: ApiSettings = ApiSettings()
+    data_dir: str = "./var"
+    # Signs pagination cursors and, later, encrypts webhook secrets. `broker up` generates one
+    # into data_dir when it is not given; tests pass their own.
+    secret_key: str = ""
+    bootstrap_admin_key: str | None = None
+    log_level: str = "INFO"
+    idempotency_ttl_hours: int = 24
+
+
+# environment variable -> (group or None, field)
+_ENV: Mapping[str, tuple[str | None, str]] = {
+    "BROKER_DATABASE_URL": ("db", "url"),
+    "BROKER_DATABASE_POOL_SIZE": ("db", "pool_size"),
+    "BROKER_DATABASE_ECHO": ("db", "echo"),
+    "BROKER_REDIS_URL": ("redis", "url"),
+    "BROKER_HOST": ("api", "host"),
+    "BROKER_PORT": ("api", "port"),
+    "BROKER_API_PROCESSES": ("api", "processes"),
+    "BROKER_MAX_BODY_BYTES": ("api", "max_body_bytes"),
+    "BROKER_RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
+    "BROKER_PUBLIC_URL": ("api", "public_url"),
+    "BROKER_DATA_DIR": (None, "data_dir"),
+    "BROKER_SECRET_KEY": (None, "secret_key"),
+    "BROKER_BOOTSTRAP_ADMIN_KEY": (None, "bootstrap_admin_key"),
+    "BROKER_LOG_LEVEL": (None, "log_level"),
+    "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
+}
+
+
+class SettingsError(ValueError):
+    """A ``BROKER_*`` variable has a value of the wrong type or shape."""
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from ``BROKER_*`` variables; unknown variables are ignored.
+
+    Values are strings and are converted leniently (``"8000"`` -> 8000, ``"1"`` -> True).
+    """
+    raw: dict[str, dict[str, str] | str] = {}
+    for name, (group, field) in _ENV.items():
+        if name not in environ or environ[name] == "":
+            continue
+        if group is None:
+            raw[field] = environ[name]
+        else:
+            section = raw.setdefault(group, {})
+            assert isinstance(section, dict)
+            section[field] = environ[name]
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid BROKER_* setting: {exc}") from exc

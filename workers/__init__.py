@@ -1,0 +1,1 @@
+"""arq workers: settings (composition root), context, enqueue helpers and thin jobs."""

@@ -1,0 +1,15 @@
+"""Cron jobs that keep the database tidy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.services.maintenance import purge_idempotency_records
+
+
+async def purge_idempotency(ctx: dict[str, Any]) -> int:
+    async with ctx["db"].writer() as session:
+        removed = await purge_idempotency_records(session, now=datetime.now(UTC))
+        await session.commit()
+    return removed

@@ -1,0 +1,74 @@
+"""Composition root of the workers: ``worker_settings(settings)`` builds arq's settings with msgpack
+serialisation, small uniform timeouts, and a startup that builds the engine and ports into ctx."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from arq import cron
+from arq.connections import RedisSettings
+
+from broker.db.session import Database
+from broker.settings import Settings
+from workers.jobs.maintenance import purge_idempotency
+
+log = logging.getLogger("broker.worker")
+
+QUEUE = "broker:queue"
+
+
+def serialize(obj: Any) -> bytes:
+    return msgspec.msgpack.encode(obj)
+
+
+def deserialize(data: bytes) -> Any:
+    return msgspec.msgpack.decode(data)
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    if settings.redis.url is None:
+        raise RuntimeError("BROKER_REDIS_URL is not set (`broker up` starts an embedded Redis and sets it)")
+    rs = RedisSettings.from_dsn(settings.redis.url)
+    rs.conn_retries = 60  # ride out a Redis restart instead of dying (1 s apart)
+    rs.conn_retry_delay = 1
+    return rs
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``arq.worker.Worker``."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["db"] = Database(settings.db)
+        log.info("worker ready")
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        db = ctx.get("db")
+        if db is not None:
+            await db.dispose()
+
+    return {
+        "functions": [],
+        "cron_jobs": [cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60)],
+        "redis_settings": redis_settings(settings),
+        "queue_name": QUEUE,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "job_timeout": 30,
+        "max_tries": 5,
+        "keep_result": 60,
+        "handle_signals": True,
+        "health_check_interval": 30,
+    }
+
+
+class WorkerSettings:
+    """For ``arq workers.settings.WorkerSettings``: the settings come from ``BROKER_*`` at start."""
+
+    @classmethod
+    def build(cls, settings: Settings) -> dict[str, Any]:
+        return worker_settings(settings)
