@@ -23,7 +23,7 @@ from broker.db.repositories import AuditRepository, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
 
-_KEY = re.compile(r'^"?([A-Za-z0-9_:.\-]{1,255})"?$')
+_KEY = re.compile(r'^(?:"([A-Za-z0-9_:.\-]{1,255})"|([A-Za-z0-9_:.\-]{1,255}))$')
 
 
 class IdempotencyError(BrokerError):
@@ -69,7 +69,7 @@ def parse_idempotency_key(values: list[str]) -> str | None:
         raise IdempotencyKeyInvalid(
             "Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 _ : . - (optionally quoted)"
         )
-    return match.group(1)
+    return match.group(1) or match.group(2)
 
 
 class RequestContext:
