@@ -152,6 +152,8 @@ def _capacity(
     days: int,
 ) -> FloatArray:
     """Vectorised `matching.capacity.capacity_units` (same operations, same order)."""
+    if rows.size == 0:
+        return np.zeros(0)
     if tables:
         machine: FloatArray | None = None
         for (owners, hours), step in zip(tables, request.steps, strict=True):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 from hypothesis import strategies as st
 
 from matching import Candidate, Machine, MatchRequest, MaterialSpec, Step
@@ -15,8 +16,10 @@ MATERIALS = ("steel", "alu", "pla")
 CERTS = ("iso9001", "iso13485", "en1090")
 SIZES = (40.0, 100.0, 300.0, 1000.0, 1200.0)
 THICK = (1.0, 3.0, 6.0, 12.0)
-NOW = datetime(2025, 3, 3, 9, 30)  # a Monday
+NOW = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)  # a Monday
 CENTER = (45.76, 4.83)
+BIG = (1200.0, 1200.0, 1200.0)
+SMALL = (100.0, 100.0, 100.0)
 
 
 def dims() -> st.SearchStrategy[tuple[float, float, float]]:
@@ -120,6 +123,10 @@ def able(m: Machine, s: Step) -> bool:
     )
 
 
+def hours(c: Candidate, s: Step) -> float:
+    return sum(m.hours_per_week for m in c.machines if able(m, s))
+
+
 def expected_capacity(req: MatchRequest, c: Candidate, now: datetime) -> int:
     days = weekdays(now.date(), req.deadline.date())
     if c.units_per_day is not None:
@@ -128,7 +135,10 @@ def expected_capacity(req: MatchRequest, c: Candidate, now: datetime) -> int:
         raw = 0
     else:
         raw = min(
-            math.floor(sum(m.hours_per_week for m in c.machines if able(m, s)) * days / 5 * 60 / s.minutes_per_unit + 1e-9)
+            math.floor(
+                sum(m.hours_per_week for m in c.machines if able(m, s)) * days / 5 * 60 / s.minutes_per_unit
+                + 1e-9
+            )
             for s in req.steps
         )
     return max(0, raw - c.reserved_units)
@@ -161,3 +171,50 @@ supplies_points = st.tuples(
     ),
     st.sampled_from((None, 40.0, 120.0)),
 )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, max_size: int = 12) -> tuple[MatchRequest, list[Candidate]]:
+    """A request and candidates of which many are tailored to it, so that some are eligible."""
+    req = draw(requests())
+    if draw(st.integers(0, 3)):
+        req = msgspec.structs.replace(
+            req, quantity=draw(st.integers(1, 60)), deadline=NOW + timedelta(days=draw(st.integers(3, 30)))
+        )
+    cands = draw(candidate_lists(max_size=max_size))
+    out = []
+    for c in cands:
+        if not draw(st.booleans()):
+            out.append(c)
+            continue
+        tailored = tuple(
+            Machine(
+                process=s.process if draw(st.integers(0, 9)) else "cnc",
+                envelope_mm=draw(
+                    st.sampled_from((s.part_size_mm, (1200.0, 1200.0, 1200.0), (100.0, 100.0, 100.0)))
+                ),
+                materials=(
+                    MaterialSpec(
+                        material=s.material if draw(st.integers(0, 9)) else "alu",
+                        max_thickness_mm=draw(st.sampled_from((s.thickness_mm, 12.0, 1.0))),
+                    ),
+                ),
+                hours_per_week=draw(st.sampled_from((35.0, 70.0, 2.0))),
+            )
+            for s in req.steps
+        )
+        out.append(
+            msgspec.structs.replace(
+                c,
+                lat=req.delivery_lat + draw(st.floats(-0.3, 0.3)),
+                lon=req.delivery_lon + draw(st.floats(-0.3, 0.3)),
+                delivery_radius_km=draw(st.sampled_from((50.0, 100.0, c.delivery_radius_km))),
+                machines=c.machines + tailored,
+                certifications=tuple(req.certifications_required) + c.certifications
+                if draw(st.integers(0, 4))
+                else c.certifications,
+                paused=c.paused and draw(st.booleans()),
+                reserved_units=draw(st.sampled_from((0, c.reserved_units))),
+            )
+        )
+    return req, out

@@ -11,16 +11,16 @@ from hypothesis import strategies as st
 from matching_strategies import (
     NOW,
     able,
-    candidate_lists,
     expected_capacity,
     fits,
     haversine,
-    requests,
+    scenarios,
 )
 
 from matching import Candidate, CandidateIndex, MatchRequest, match
 from matching.reference import match_reference
 
+Scenario = tuple[MatchRequest, list[Candidate]]
 TOL_KM = 1e-6
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -30,10 +30,9 @@ def _by_id(cands: list[Candidate]) -> dict[str, Candidate]:
 
 
 @FAST
-@given(requests(), candidate_lists(), st.randoms(use_true_random=False))
-def test_deterministic_and_independent_of_input_order(
-    req: MatchRequest, cands: list[Candidate], rnd: random.Random
-) -> None:
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_deterministic_and_independent_of_input_order(scenario: Scenario, rnd: random.Random) -> None:
+    req, cands = scenario
     first = match(req, cands, now=NOW, explain_limit=5, limit=4)
     shuffled = list(cands)
     rnd.shuffle(shuffled)
@@ -42,8 +41,9 @@ def test_deterministic_and_independent_of_input_order(
 
 
 @FAST
-@given(requests(), candidate_lists())
-def test_included_workshops_pass_every_hard_filter(req: MatchRequest, cands: list[Candidate]) -> None:
+@given(scenarios())
+def test_included_workshops_pass_every_hard_filter(scenario: Scenario) -> None:
+    req, cands = scenario
     result = match(req, cands, now=NOW, explain_limit=0)
     by_id = _by_id(cands)
     assert result.eligible == len(result.included)
@@ -59,8 +59,10 @@ def test_included_workshops_pass_every_hard_filter(req: MatchRequest, cands: lis
             assert any(able(m, s) for m in c.machines)
         assert inc.capacity_units == expected_capacity(req, c, NOW)
         assert inc.capacity_units >= (1 if req.allow_split else req.quantity)
-        assert 0 <= inc.components.distance <= 1 and 0 <= inc.components.slack <= 1
-        assert 0 <= inc.components.on_time <= 1 and 0 < inc.components.fairness <= 1
+        assert 0 <= inc.components.distance <= 1
+        assert 0 <= inc.components.slack <= 1
+        assert 0 <= inc.components.on_time <= 1
+        assert 0 < inc.components.fairness <= 1
         assert len(inc.reasons) == 4
     ranks = [i.rank for i in result.included]
     assert ranks == list(range(1, len(ranks) + 1))
@@ -97,8 +99,9 @@ def _reason_holds(code: str, message: str, req: MatchRequest, c: Candidate) -> b
 
 
 @FAST
-@given(requests(), candidate_lists())
-def test_every_excluded_workshop_has_a_true_reason(req: MatchRequest, cands: list[Candidate]) -> None:
+@given(scenarios())
+def test_every_excluded_workshop_has_a_true_reason(scenario: Scenario) -> None:
+    req, cands = scenario
     result = match(req, cands, now=NOW, explain_limit=None)
     by_id = _by_id(cands)
     assert len(result.excluded) + result.eligible == len(cands)
@@ -118,8 +121,9 @@ def test_every_excluded_workshop_has_a_true_reason(req: MatchRequest, cands: lis
 
 
 @FAST
-@given(requests(), candidate_lists(), st.integers(0, 6))
-def test_vectorised_engine_agrees_with_plain_loop(req: MatchRequest, cands: list[Candidate], limit: int) -> None:
+@given(scenarios(), st.integers(0, 6))
+def test_vectorised_engine_agrees_with_plain_loop(scenario: Scenario, limit: int) -> None:
+    req, cands = scenario
     fast = match(req, cands, now=NOW, explain_limit=None, limit=limit)
     slow = match_reference(req, cands, now=NOW, limit=limit)
     assert fast.eligible == slow.eligible
@@ -135,8 +139,9 @@ def test_vectorised_engine_agrees_with_plain_loop(req: MatchRequest, cands: list
 
 
 @FAST
-@given(requests(), candidate_lists(max_size=6))
-def test_capacity_is_never_negative(req: MatchRequest, cands: list[Candidate]) -> None:
+@given(scenarios(max_size=6))
+def test_capacity_is_never_negative(scenario: Scenario) -> None:
+    req, cands = scenario
     result = match_reference(req, cands, now=NOW)
     assert all(i.capacity_units >= 0 for i in result.included)
     for c in cands:
