@@ -9,8 +9,14 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
+)
 from litestar.handlers import BaseRouteHandler
+from litestar.params import QueryParameter
 from litestar.routes import HTTPRoute
 
 from broker.api.runtime import Runtime
@@ -53,10 +59,42 @@ def _bearer(header: str | None) -> str | None:
     return token.strip()
 
 
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(handler: BaseRouteHandler) -> frozenset[str]:
+    names = _QUERY_NAMES.get(id(handler))
+    if names is None:
+        params = handler.parsed_fn_signature.parameters
+        names = frozenset(
+            fd.kwarg_definition.name or name
+            for name, fd in params.items()
+            if isinstance(fd.kwarg_definition, QueryParameter)
+        )
+        _QUERY_NAMES[id(handler)] = names
+    return names
+
+
+def _refuse_unknown_query(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Unknown query parameters are an error, like unknown body fields (typos must not be ignored)."""
+    if not connection.scope.get("query_string"):
+        return
+    unknown = sorted(set(connection.query_params) - _query_names(handler))
+    if unknown:
+        raise ValidationException(
+            detail="unknown query parameter",
+            extra=[{"message": f"unknown query parameter {name!r}", "key": name, "source": "query"}
+                   for name in unknown[:10]],
+        )
+
+
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     request_id(connection)
     rules = handler.opt.get("access")
-    if rules == PUBLIC or (rules is None and _is_framework_route(connection.scope["path"], handler)):
+    if rules == PUBLIC:
+        _refuse_unknown_query(connection, handler)
+        return
+    if rules is None and _is_framework_route(connection.scope["path"], handler):
         return
     if rules is None:  # defence in depth: start-up refuses such routes
         raise PermissionDeniedException(detail="this route declares no access policy")
@@ -87,6 +125,7 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
                 headers={**headers, "Retry-After": str(decision.reset_s)},
             )
     connection.scope["state"]["principal"] = principal
+    _refuse_unknown_query(connection, handler)
 
 
 def _is_framework_route(path: str, handler: BaseRouteHandler) -> bool:

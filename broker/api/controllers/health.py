@@ -14,12 +14,12 @@ from broker.api.schemas import Health
 from broker.api.security import public, request_id
 
 
-@get("/health/live", opt=public(), tags=["health"], operation_id="health_live", responses=problems(429))
+@get("/health/live", opt=public(), security=[{}], tags=["health"], operation_id="health_live", responses=problems(429))
 async def live() -> Health:
     return Health(status="ok", checks={})
 
 
-@get("/health/ready", opt=public(), tags=["health"], operation_id="health_ready", responses=problems(429, 503))
+@get("/health/ready", opt=public(), security=[{}], tags=["health"], operation_id="health_ready", responses=problems(429, 503))
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime: Runtime = request.app.state.runtime
     checks: dict[str, str] = {}

@@ -1,0 +1,69 @@
+"""The OpenAPI 3.1 document is the inventory: valid, complete about errors and Idempotency-Key."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+
+async def _schema(client) -> dict:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_schema_is_valid_openapi_3_1(client):
+    schema = await _schema(client)
+    assert schema["openapi"].startswith("3.1")
+    validate(schema)
+
+
+async def test_every_error_response_is_problem_json(client):
+    schema = await _schema(client)
+    leftovers = []
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            for status, response in op.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    media = set(response.get("content", {}))
+                    if media != {"application/problem+json"}:
+                        leftovers.append(f"{method.upper()} {path} {status} {media}")
+    assert leftovers == []
+
+
+async def test_idempotency_key_is_documented_on_every_creating_post(client):
+    schema = await _schema(client)
+    missing = []
+    for path, item in schema["paths"].items():
+        op = item.get("post")
+        if op is None:
+            continue
+        names = {p["name"].lower() for p in op.get("parameters", []) if p.get("in") == "header"}
+        if "idempotency-key" not in names:
+            missing.append(path)
+    assert missing == []
+
+
+async def test_operation_ids_are_unique_and_stable(client):
+    schema = await _schema(client)
+    ids = [op["operationId"] for item in schema["paths"].values() for op in item.values() if isinstance(op, dict)]
+    assert len(ids) == len(set(ids))
+    assert "create_organization" in ids and "health_ready" in ids
+
+
+def test_app_refuses_to_start_with_a_route_without_access(settings):
+    import pytest
+    from litestar import get
+
+    from broker import app as app_module
+
+    @get("/v1/forgotten", sync_to_thread=False)
+    def forgotten() -> dict:
+        return {}
+
+    original = list(app_module.ROUTE_HANDLERS)
+    app_module.ROUTE_HANDLERS.append(forgotten)
+    try:
+        with pytest.raises(RuntimeError, match="/v1/forgotten"):
+            app_module.create_app(settings)
+    finally:
+        app_module.ROUTE_HANDLERS[:] = original
