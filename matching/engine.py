@@ -19,7 +19,7 @@ import numpy as np
 from matching.capacity import FLOOR_EPSILON, working_days
 from matching.constraints import ABLE, STEP_CODES, evaluate, sorted_dims
 from matching.geo import FloatArray, chords_to_km, distance_km, km_to_chord, squared_chords, unit_vector
-from matching.index import BoolArray, CandidateIndex, IntArray, ProcessSlice
+from matching.index import BoolArray, CandidateIndex, I8Array, IntArray, ProcessSlice
 from matching.model import (
     REASON_CODES,
     Candidate,
@@ -38,6 +38,7 @@ _TREE_MIN_ROWS = 4096
 _TREE_MAX_REACH_KM = 250.0
 #: Relative slack on the ball radius: rows outside it are beyond reach whatever the rounding.
 _BALL_MARGIN = 1e-9
+_ONE = np.int8(1)
 
 
 def validate_request(request: MatchRequest) -> None:
@@ -51,21 +52,27 @@ def validate_request(request: MatchRequest) -> None:
         raise ValueError("max_distance_km must not be NaN")
 
 
-def _step_levels(index: CandidateIndex, proc: ProcessSlice, step: Step) -> tuple[IntArray, FloatArray]:
+def _step_levels(index: CandidateIndex, proc: ProcessSlice, step: Step) -> tuple[I8Array, FloatArray]:
     """Per owner of the process slice: best capability level, and hours of the able machines."""
     a, b = proc.start, proc.stop
     s0, s1, s2 = sorted_dims(step.part_size_mm)
     fit = (index.m_env0[a:b] >= s0) & (index.m_env1[a:b] >= s1) & (index.m_env2[a:b] >= s2)
-    level = fit.astype(np.int8) + np.int8(1)
-    c, d = index.material_slice(step.material, proc)
-    if d > c:
-        rel = index.pm_machine[c:d] - a
-        fit_pm = fit[rel]
-        thick_ok = index.pm_thick[c:d][fit_pm] >= step.thickness_mm
-        level[rel[fit_pm]] = np.int8(3) + thick_ok.astype(np.int8)
+    level = fit.view(np.int8) + _ONE
+    thick = proc.thickness.get(step.material)
+    if thick is not None:
+        # 1 + fit·(1 + handled + thick enough): the level chain of matching.constraints, elementwise.
+        bonus = (thick > -np.inf).view(np.int8) + (thick >= step.thickness_mm).view(np.int8)
+        bonus *= fit.view(np.int8)
+        level += bonus
     hours = np.where(level == ABLE, index.m_hours[a:b], 0.0)
-    group_level: IntArray = np.maximum.reduceat(level, proc.group_start).astype(np.int64)
-    group_hours: FloatArray = np.add.reduceat(hours, proc.group_start)
+    g = proc.groups
+    group_level: I8Array = level[:g]
+    group_hours: FloatArray = hours[:g]
+    if proc.extra:
+        # The views above are fresh arrays: updating them in place is safe (the columns are disjoint).
+        for lo, hi, pos in proc.extra:
+            group_level[pos] = np.maximum(group_level[pos], level[lo - a : hi - a])
+            group_hours[pos] += hours[lo - a : hi - a]
     return group_level, group_hours
 
 
@@ -91,9 +98,9 @@ def _capability(
         level, hours = _step_levels(index, proc, step)
         owners = proc.group_owner
         if rows is None:
-            counts["process_missing"] += index.size - owners.size
             hist = np.bincount(level, minlength=ABLE + 1)
             rows = owners[level == ABLE]
+            counts["process_missing"] += index.size - owners.size
         else:
             pos, found = _lookup(owners, rows)
             row_level = np.where(found, level[pos], 0)
@@ -167,6 +174,12 @@ def _capacity(
     raw = np.where(np.isnan(declared), machine, declared * days + FLOOR_EPSILON)
     cap: FloatArray = np.maximum(0.0, np.floor(np.maximum(raw, 0.0)) - index.reserved[rows])
     return cap
+
+
+def _find(rows: IntArray, row: int) -> int | None:
+    """Position of `row` in the sorted `rows`, or None."""
+    pos = int(np.searchsorted(rows, row))
+    return pos if pos < rows.size and int(rows[pos]) == row else None
 
 
 def _top(score: FloatArray, rows: IntArray, limit: int | None) -> IntArray:
@@ -286,18 +299,17 @@ def match(
     eligible[rows] = True
     excluded: list[Excluded] = []
     if explain_limit != 0:
-        # Reuse the figures the funnel decided on, so each rendered reason is the one that was applied.
-        known_dist = dict(zip(measured.tolist(), measured_dist.tolist(), strict=True))
-        known_cap = dict(zip(judged_rows.tolist(), judged_cap.tolist(), strict=True))
         for d, r in _nearest_excluded(index, point, eligible, explain_limit):
             cand = index.candidates[r]
-            judged = known_cap.get(r)
+            # Reuse the figures the funnel decided on, so each rendered reason is the one applied.
+            known_d = _find(measured, r)
+            known_c = _find(judged_rows, r)
             ev = evaluate(
                 request,
                 cand,
                 days=days,
-                distance_km=known_dist.get(r, d),
-                capacity=None if judged is None else int(judged),
+                distance_km=d if known_d is None else float(measured_dist[known_d]),
+                capacity=None if known_c is None else int(judged_cap[known_c]),
             )
             excluded.append(
                 Excluded(workshop_id=cand.workshop_id, distance_km=ev.distance_km, reasons=ev.reasons)

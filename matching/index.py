@@ -1,9 +1,8 @@
 """Columnar registry of candidates, built once per registry version and shared by many matches.
 
 Rows are sorted by workshop id, so row order is the tie-break order. Machines are stored in one
-table sorted by (process, owner row): a step reads only the contiguous slice of its process, and
-the materials handled by those machines are an inverted list per material, sorted by machine, so
-the pairs (process p, material m) are again one contiguous slice found by binary search.
+table grouped by process (`ProcessSlice`): a step reads only the contiguous slice of its process,
+with a dense thickness column per material, so capability is elementwise work on that slice.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,30 +18,41 @@ from scipy.spatial import cKDTree
 
 from matching.constraints import sorted_dims
 from matching.geo import FloatArray, unit_vector
-from matching.model import Candidate
+from matching.model import Candidate, Machine
 
 IntArray = npt.NDArray[np.int64]
+I8Array = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]
 U64Array = npt.NDArray[np.uint64]
 
-_EMPTY: Final = (0, 0)
-
 
 class ProcessSlice:
-    """Machines of one process: rows [start, stop) of the machine table, grouped by owner."""
+    """Machines of one process, laid out so that per-workshop reductions are mostly plain slices.
 
-    __slots__ = ("group_owner", "group_start", "start", "stop")
+    Within the slice [start, stop) of the machine table, machines are ordered by (rank of the
+    machine among its owner's machines of this process, owner row). The first `groups` machines
+    are each owner's first machine, in owner order (`group_owner`); each `extra` column holds the
+    next-ranked machines of the owners having that many, with their positions in the group order.
+    `thickness[material]` gives, per machine of the slice, the largest thickness handled in that
+    material, -inf when the machine does not handle it.
+    """
 
-    def __init__(self, start: int, stop: int, owners: IntArray) -> None:
+    __slots__ = ("extra", "group_owner", "groups", "start", "stop", "thickness")
+
+    def __init__(
+        self,
+        start: int,
+        stop: int,
+        group_owner: IntArray,
+        extra: list[tuple[int, int, IntArray]],
+        thickness: dict[str, FloatArray],
+    ) -> None:
         self.start = start
         self.stop = stop
-        local = owners[start:stop]
-        if stop > start:
-            change = np.flatnonzero(local[1:] != local[:-1]) + 1
-            self.group_start: IntArray = np.concatenate((np.zeros(1, np.int64), change)).astype(np.int64)
-        else:
-            self.group_start = np.zeros(0, np.int64)
-        self.group_owner: IntArray = local[self.group_start].astype(np.int64)
+        self.groups = int(group_owner.size)
+        self.group_owner = group_owner
+        self.extra = extra
+        self.thickness = thickness
 
 
 class CandidateIndex:
@@ -89,50 +98,48 @@ class CandidateIndex:
         self.cert_bits: U64Array = bits
 
     def _build_machines(self, rows: Sequence[Candidate]) -> None:
-        procs = sorted({m.process for c in rows for m in c.machines})
-        pid = {p: i for i, p in enumerate(procs)}
-        table = [(pid[m.process], r, k, m) for r, c in enumerate(rows) for k, m in enumerate(c.machines)]
-        table.sort(key=lambda t: (t[0], t[1], t[2]))
+        by_process: dict[str, list[tuple[int, int, Machine]]] = {}
+        for r, cand in enumerate(rows):
+            seen: dict[str, int] = {}
+            for m in cand.machines:
+                rank = seen.get(m.process, 0)
+                seen[m.process] = rank + 1
+                by_process.setdefault(m.process, []).append((rank, r, m))
+        table: list[Machine] = []
+        owners: list[int] = []
+        self.processes: dict[str, ProcessSlice] = {}
+        for proc in sorted(by_process):
+            entries = sorted(by_process[proc], key=lambda e: (e[0], e[1]))
+            start = len(table)
+            table.extend(e[2] for e in entries)
+            owners.extend(e[1] for e in entries)
+            ranks = np.array([e[0] for e in entries], dtype=np.int64)
+            local = np.array([e[1] for e in entries], dtype=np.int64)
+            cuts = np.searchsorted(ranks, np.arange(int(ranks.max()) + 2))
+            group_owner = local[: cuts[1]]
+            extra = [
+                (
+                    start + int(lo),
+                    start + int(hi),
+                    np.searchsorted(group_owner, local[lo:hi]).astype(np.int64),
+                )
+                for lo, hi in itertools.pairwise(cuts[1:].tolist())
+                if hi > lo
+            ]
+            names = sorted({spec.material for e in entries for spec in e[2].materials})
+            thickness = {name: np.full(len(entries), -np.inf) for name in names}
+            for k, e in enumerate(entries):
+                for spec in e[2].materials:
+                    column = thickness[spec.material]
+                    column[k] = max(column[k], spec.max_thickness_mm)
+            self.processes[proc] = ProcessSlice(start, len(table), group_owner, extra, thickness)
         count = len(table)
-        owners = np.array([t[1] for t in table], dtype=np.int64)
-        env = np.array([sorted_dims(t[3].envelope_mm) for t in table], dtype=np.float64).reshape(count, 3)
-        self.m_owner: IntArray = owners
+        env = np.array([sorted_dims(m.envelope_mm) for m in table], dtype=np.float64).reshape(count, 3)
+        self.m_owner: IntArray = np.array(owners, dtype=np.int64)
         self.m_env0: FloatArray = np.ascontiguousarray(env[:, 0])
         self.m_env1: FloatArray = np.ascontiguousarray(env[:, 1])
         self.m_env2: FloatArray = np.ascontiguousarray(env[:, 2])
-        self.m_hours: FloatArray = np.array([t[3].hours_per_week for t in table], dtype=np.float64)
-        proc_ids = np.array([t[0] for t in table], dtype=np.int64)
-        self.processes: dict[str, ProcessSlice] = {}
-        for p, i in pid.items():
-            start = int(np.searchsorted(proc_ids, i, side="left"))
-            stop = int(np.searchsorted(proc_ids, i, side="right"))
-            self.processes[p] = ProcessSlice(start, stop, owners)
-        pairs: list[tuple[str, int, float]] = []
-        for mi, t in enumerate(table):
-            best: dict[str, float] = {}
-            for spec in t[3].materials:
-                best[spec.material] = max(best.get(spec.material, -math.inf), spec.max_thickness_mm)
-            pairs.extend((mat, mi, thick) for mat, thick in best.items())
-        pairs.sort(key=lambda p: (p[0], p[1]))
-        self.pm_machine: IntArray = np.array([p[1] for p in pairs], dtype=np.int64)
-        self.pm_thick: FloatArray = np.array([p[2] for p in pairs], dtype=np.float64)
-        mats = [p[0] for p in pairs]
-        self.materials: dict[str, tuple[int, int]] = {}
-        start = 0
-        for k in range(1, len(mats) + 1):
-            if k == len(mats) or mats[k] != mats[start]:
-                self.materials[mats[start]] = (start, k)
-                start = k
-
-    def material_slice(self, material: str, proc: ProcessSlice) -> tuple[int, int]:
-        """Range of `pm_*` rows for machines of `proc` handling `material`."""
-        lo, hi = self.materials.get(material, _EMPTY)
-        if lo == hi:
-            return _EMPTY
-        machines = self.pm_machine[lo:hi]
-        a = lo + int(np.searchsorted(machines, proc.start, side="left"))
-        b = lo + int(np.searchsorted(machines, proc.stop, side="left"))
-        return a, b
+        self.m_hours: FloatArray = np.array([m.hours_per_week for m in table], dtype=np.float64)
 
     def row_of(self, workshop_id: str) -> int:
         """Row of a workshop id; KeyError when unknown."""

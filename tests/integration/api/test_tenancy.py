@@ -86,3 +86,85 @@ async def test_role_must_fit_the_organisation_kind(client, admin_key):
                                  headers=bearer(admin_key))
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/role"
+
+
+async def test_no_key_appears_in_logs(client, admin_key, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    org = await create_org(client, admin_key)
+    created = await client.post(f"/v1/organizations/{org['id']}/api-keys", json={"role": "buyer"},
+                                headers=bearer(admin_key))
+    key = created.json()["key"]
+    await client.get("/v1/organizations", headers=bearer(key))
+    await client.get("/v1/organizations", headers=bearer(key + "tampered"))
+    text = caplog.text
+    assert key not in text and admin_key not in text
+    assert key.split("_", 2)[2][:16] not in text
+
+
+async def test_cross_tenant_matrix_covers_every_route(client, admin_key, db):
+    """Every operation × every role × {own, other tenant}: other tenants' objects are 404, refused
+    roles 403, and the other tenant's rows do not change. Fails when a route has no policy here."""
+    from sqlalchemy import text
+
+    from broker.api.security import _is_framework_route
+
+    a_org, a_buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    b_org, b_buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    b_maker_org, b_maker = await tenant(client, admin_key, "manufacture", "maker")
+    b_key = await client.post(f"/v1/organizations/{b_org['id']}/api-keys", json={"role": "integration"},
+                              headers=bearer(admin_key))
+    b_key_id = b_key.json()["id"]
+    callers = {"buyer": a_buyer, "maker": (await tenant(client, admin_key, "manufacture", "maker"))[1],
+               "coordinator": (await tenant(client, admin_key, "coordination", "coordinator"))[1],
+               "integration": (await tenant(client, admin_key, "integrator", "integration"))[1]}
+    # (method, path template) -> (concrete path on tenant B's object, roles allowed at all, body)
+    policy = {
+        ("POST", "/v1/organizations"): ("/v1/organizations", {"admin"}, {}),
+        ("GET", "/v1/organizations"): ("/v1/organizations", "all", None),
+        ("GET", "/v1/organizations/{org_id:str}"): (f"/v1/organizations/{b_org['id']}", "all", None),
+        ("POST", "/v1/organizations/{org_id:str}/api-keys"): (f"/v1/organizations/{b_org['id']}/api-keys", {"admin"},
+                                                              {"role": "buyer"}),
+        ("GET", "/v1/organizations/{org_id:str}/api-keys"): (f"/v1/organizations/{b_org['id']}/api-keys", "all", None),
+        ("DELETE", "/v1/api-keys/{key_id:str}"): (f"/v1/api-keys/{b_key_id}", "all", None),
+        ("GET", "/v1/communes/{insee:str}"): ("/v1/communes/35238", "all", None),
+        ("GET", "/v1/communes"): ("/v1/communes?postcode=35000", "all", None),
+        ("GET", "/v1/audit-log"): ("/v1/audit-log", "all", None),
+        ("GET", "/health/live"): ("/health/live", "public", None),
+        ("GET", "/health/ready"): ("/health/ready", "public", None),
+    }
+    routes = {(m, r.path) for r in client.app.routes for h in getattr(r, "route_handlers", [])
+              for m in h.http_methods if not _is_framework_route(r.path, h)}
+    assert routes == set(policy), f"routes without a policy entry: {routes - set(policy)}"
+
+    async def b_snapshot():
+        async with db.reader() as session:
+            orgs = (await session.execute(text("SELECT id, name, siret FROM organization WHERE id = :i"),
+                                          {"i": b_org["id"]})).all()
+            keys = (await session.execute(text("SELECT id, revoked_at FROM api_key WHERE org_id = :i ORDER BY id"),
+                                          {"i": b_org["id"]})).all()
+        return orgs, keys
+
+    before = await b_snapshot()
+    secrets_of_b = {b_org["id"], b_org["siret"], b_key_id}
+    cases = 0
+    for (method, _template), (path, roles, body) in policy.items():
+        for role, key in callers.items():
+            cases += 1
+            response = await client.request(method, path, headers=bearer(key), json=body)
+            if roles == "public":
+                assert response.status_code == 200
+                continue
+            if roles != "all" and role not in roles:
+                assert response.status_code == 403, (method, path, role, response.text)
+                continue
+            assert response.status_code in (200, 404), (method, path, role, response.text)
+            if "{" in _template or method != "GET" or "audit" in path or path == "/v1/organizations":
+                echoed = response.text  # ids the caller sent itself may be echoed in a 404's detail
+                for segment in path.split("/"):
+                    echoed = echoed.replace(segment, "") if len(segment) > 8 else echoed
+                leaked = [s for s in secrets_of_b if s in echoed]
+                assert leaked == [], (method, path, role)
+    assert cases >= 40
+    assert await b_snapshot() == before
