@@ -227,8 +227,7 @@ def _solve(
         raise RuntimeError("distances too large for integer costs")
     used = np.flatnonzero(flows)
     return [
-        Assignment(supplies[si[e]].workshop_id, points[pj[e]].id, int(flows[e]), float(dist[e]))
-        for e in used.tolist()
+        Assignment(supplies[si[e]].workshop_id, points[pj[e]].id, int(flows[e]), float(dist[e])) for e in used.tolist()
     ]
 
 
@@ -237,9 +236,7 @@ def _result(points: Sequence[DeliveryPoint], assignments: Iterable[Assignment]) 
     for a in assignments:
         key = (a.workshop_id, a.point_id)
         old = merged.get(key)
-        merged[key] = (
-            a if old is None else Assignment(a.workshop_id, a.point_id, old.units + a.units, a.distance_km)
-        )
+        merged[key] = a if old is None else Assignment(a.workshop_id, a.point_id, old.units + a.units, a.distance_km)
     received: dict[str, int] = defaultdict(int)
     for a in merged.values():
         received[a.point_id] += a.units
@@ -319,11 +316,7 @@ def rebalance(
         key=lambda s: s.workshop_id,
     )
     rest_p = sorted(
-        (
-            DeliveryPoint(p.id, p.lat, p.lon, p.units - got[p.id], p.priority)
-            for p in points
-            if p.units > got[p.id]
-        ),
+        (DeliveryPoint(p.id, p.lat, p.lon, p.units - got[p.id], p.priority) for p in points if p.units > got[p.id]),
         key=lambda p: p.id,
     )
     keep = frozenset(k for k, a in previous.items() if a.units > (fixed[k].units if k in fixed else 0))

@@ -78,7 +78,9 @@ def step_capability(candidate: Candidate, step: Step) -> tuple[int, float]:
 
 def fmt(x: float, decimals: int = 1) -> str:
     """French number: decimal comma, no trailing zeros."""
-    text = f"{x:.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{x:.0f}"
+    text = f"{x:.{decimals}f}"
+    if decimals:
+        text = text.rstrip("0").rstrip(".")
     return text.replace(".", ",")
 
 
@@ -135,9 +137,7 @@ def distance_reason(distance_km: float, radius_km: float, max_distance_km: float
     if not limits:
         return None
     shown = [fmt_pair(distance_km, limit) for _, limit in limits]
-    beyond = " et de ".join(
-        f"{label} de {pair[1]} km" for (label, _), pair in zip(limits, shown, strict=True)
-    )
+    beyond = " et de ".join(f"{label} de {pair[1]} km" for (label, _), pair in zip(limits, shown, strict=True))
     return Reason(code="out_of_radius", message=f"à {shown[-1][0]} km, au-delà de {beyond}")
 
 
@@ -182,9 +182,7 @@ def evaluate(
     capable = not reasons
     missing = missing_certifications(request, candidate)
     if missing:
-        reasons.append(
-            Reason(code="certification_missing", message="certification manquante : " + ", ".join(missing))
-        )
+        reasons.append(Reason(code="certification_missing", message="certification manquante : " + ", ".join(missing)))
     far = distance_reason(distance_km, candidate.delivery_radius_km, request.max_distance_km)
     if far is not None:
         reasons.append(far)
@@ -203,6 +201,4 @@ def evaluate(
         short = capacity_reason(request, capacity, days, candidate.reserved_units)
         if short is not None:
             reasons.append(short)
-    return Evaluation(
-        reasons=tuple(reasons), distance_km=distance_km, capacity_units=capacity, capable=capable
-    )
+    return Evaluation(reasons=tuple(reasons), distance_km=distance_km, capacity_units=capacity, capable=capable)

@@ -16,10 +16,11 @@ from datetime import datetime
 
 import numpy as np
 
-from matching.capacity import FLOOR_EPSILON, working_days
-from matching.constraints import ABLE, STEP_CODES, evaluate, sorted_dims
-from matching.geo import FloatArray, chords_to_km, distance_km, km_to_chord, squared_chords, unit_vector
-from matching.index import BoolArray, CandidateIndex, I8Array, IntArray, ProcessSlice
+from matching.capacity import working_days
+from matching.constraints import evaluate
+from matching.filters import capability, capacity, certified, within_reach
+from matching.geo import FloatArray, distance_km, squared_chords, unit_vector
+from matching.index import BoolArray, CandidateIndex, IntArray
 from matching.model import (
     REASON_CODES,
     Candidate,
@@ -29,16 +30,8 @@ from matching.model import (
     MatchResult,
     MatchWeights,
     ScoreComponents,
-    Step,
 )
 from matching.scoring import component_arrays, components, explain_score, validate_weights, weighted
-
-#: Use the KD-tree ball before exact distances when this many rows are left and the reach is local.
-_TREE_MIN_ROWS = 4096
-_TREE_MAX_REACH_KM = 250.0
-#: Relative slack on the ball radius: rows outside it are beyond reach whatever the rounding.
-_BALL_MARGIN = 1e-9
-_ONE = np.int8(1)
 
 
 def validate_request(request: MatchRequest) -> None:
@@ -52,134 +45,13 @@ def validate_request(request: MatchRequest) -> None:
         raise ValueError("max_distance_km must not be NaN")
 
 
-def _step_levels(index: CandidateIndex, proc: ProcessSlice, step: Step) -> tuple[I8Array, FloatArray]:
-    """Per owner of the process slice: best capability level, and hours of the able machines."""
-    a, b = proc.start, proc.stop
-    s0, s1, s2 = sorted_dims(step.part_size_mm)
-    fit = (index.m_env0[a:b] >= s0) & (index.m_env1[a:b] >= s1) & (index.m_env2[a:b] >= s2)
-    level = fit.view(np.int8) + _ONE
-    thick = proc.thickness.get(step.material)
-    if thick is not None:
-        # 1 + fit·(1 + handled + thick enough): the level chain of matching.constraints, elementwise.
-        bonus = (thick > -np.inf).view(np.int8) + (thick >= step.thickness_mm).view(np.int8)
-        bonus *= fit.view(np.int8)
-        level += bonus
-    hours = np.where(level == ABLE, index.m_hours[a:b], 0.0)
-    g = proc.groups
-    group_level: I8Array = level[:g]
-    group_hours: FloatArray = hours[:g]
-    if proc.extra:
-        # The views above are fresh arrays: updating them in place is safe (the columns are disjoint).
-        for lo, hi, pos in proc.extra:
-            group_level[pos] = np.maximum(group_level[pos], level[lo - a : hi - a])
-            group_hours[pos] += hours[lo - a : hi - a]
-    return group_level, group_hours
-
-
-def _lookup(owners: IntArray, rows: IntArray) -> tuple[IntArray, BoolArray]:
-    """Positions of `rows` in the sorted `owners`, and whether each is present."""
-    if owners.size == 0:
-        return np.zeros(rows.size, np.int64), np.zeros(rows.size, np.bool_)
-    pos = np.minimum(np.searchsorted(owners, rows), owners.size - 1)
-    return pos, owners[pos] == rows
-
-
-def _capability(
-    index: CandidateIndex, request: MatchRequest, counts: dict[str, int]
-) -> tuple[IntArray, list[tuple[IntArray, FloatArray]]]:
-    """Rows able to do every step, and per step the (owners, hours) tables for capacity."""
-    rows: IntArray | None = None
-    tables: list[tuple[IntArray, FloatArray]] = []
-    for step in request.steps:
-        proc = index.processes.get(step.process)
-        if proc is None:
-            counts["process_missing"] += index.size if rows is None else rows.size
-            return np.zeros(0, np.int64), tables
-        level, hours = _step_levels(index, proc, step)
-        owners = proc.group_owner
-        if rows is None:
-            hist = np.bincount(level, minlength=ABLE + 1)
-            rows = owners[level == ABLE]
-            counts["process_missing"] += index.size - owners.size
-        else:
-            pos, found = _lookup(owners, rows)
-            row_level = np.where(found, level[pos], 0)
-            hist = np.bincount(row_level, minlength=ABLE + 1)
-            counts["process_missing"] += int(hist[0])
-            rows = rows[row_level == ABLE]
-        for lv in (1, 2, 3):
-            counts[STEP_CODES[lv]] += int(hist[lv])
-        tables.append((owners, hours))
-    if rows is None:
-        rows = np.arange(index.size, dtype=np.int64)
-    return rows, tables
-
-
-def _certified(index: CandidateIndex, request: MatchRequest, rows: IntArray) -> BoolArray:
-    required = set(request.certifications_required)
-    if not required or rows.size == 0:
-        return np.ones(rows.size, np.bool_)
-    if any(c not in index.cert_bit for c in required):
-        return np.zeros(rows.size, np.bool_)
-    mask = np.zeros(index.cert_bits.shape[1], dtype=np.uint64)
-    for c in required:
-        i = index.cert_bit[c]
-        mask[i // 64] |= np.uint64(1 << (i % 64))
-    held = index.cert_bits[rows]
-    ok: BoolArray = np.all((held & mask) == mask, axis=1)
-    return ok
-
-
-def _within_reach(
-    index: CandidateIndex, request: MatchRequest, point: tuple[float, float, float], rows: IntArray
-) -> tuple[IntArray, FloatArray, BoolArray]:
-    """Rows whose exact distance was computed, those distances, and which are within both radii."""
-    reach = index.max_radius_km
-    if request.max_distance_km is not None:
-        reach = min(reach, request.max_distance_km)
-    if rows.size >= _TREE_MIN_ROWS and reach <= _TREE_MAX_REACH_KM and index.tree is not None:
-        # Spatial pre-filter: rows outside the ball are beyond every radius that applies to them.
-        ball = index.tree.query_ball_point(point, km_to_chord(reach) * (1 + _BALL_MARGIN) + 1e-15)
-        near = np.zeros(index.size, np.bool_)
-        near[np.asarray(ball, dtype=np.int64)] = True
-        rows = rows[near[rows]]
-    c2 = squared_chords(index.x[rows], index.y[rows], index.z[rows], point)
-    dist = chords_to_km(np.sqrt(c2))
-    limit = index.radius_km[rows]
-    if request.max_distance_km is not None:
-        limit = np.minimum(limit, request.max_distance_km)
-    return rows, dist, dist <= limit
-
-
-def _capacity(
-    index: CandidateIndex,
-    request: MatchRequest,
-    rows: IntArray,
-    tables: Sequence[tuple[IntArray, FloatArray]],
-    days: int,
-) -> FloatArray:
-    """Vectorised `matching.capacity.capacity_units` (same operations, same order)."""
-    if rows.size == 0:
-        return np.zeros(0)
-    if tables:
-        machine: FloatArray | None = None
-        for (owners, hours), step in zip(tables, request.steps, strict=True):
-            pos, _ = _lookup(owners, rows)
-            units = hours[pos] * 60.0 * days / 5.0 / step.minutes_per_unit + FLOOR_EPSILON
-            machine = units if machine is None else np.minimum(machine, units)
-        assert machine is not None
-    else:
-        machine = np.zeros(rows.size)
-    declared = index.units_per_day[rows]
-    raw = np.where(np.isnan(declared), machine, declared * days + FLOOR_EPSILON)
-    cap: FloatArray = np.maximum(0.0, np.floor(np.maximum(raw, 0.0)) - index.reserved[rows])
-    return cap
-
-
-def _find(rows: IntArray, row: int) -> int | None:
-    """Position of `row` in the sorted `rows`, or None."""
-    pos = int(np.searchsorted(rows, row))
-    return pos if pos < rows.size and int(rows[pos]) == row else None
+def _positions(sorted_rows: IntArray, rows: IntArray) -> list[int | None]:
+    """Position of each of `rows` in `sorted_rows`, or None where absent."""
+    if sorted_rows.size == 0:
+        return [None] * rows.size
+    pos = np.minimum(np.searchsorted(sorted_rows, rows), sorted_rows.size - 1)
+    hit = sorted_rows[pos] == rows
+    return [int(p) if h else None for p, h in zip(pos.tolist(), hit.tolist(), strict=True)]
 
 
 def _top(score: FloatArray, rows: IntArray, limit: int | None) -> IntArray:
@@ -196,26 +68,24 @@ def _top(score: FloatArray, rows: IntArray, limit: int | None) -> IntArray:
 
 def _nearest_excluded(
     index: CandidateIndex, point: tuple[float, float, float], eligible: BoolArray, limit: int | None
-) -> list[tuple[float, int]]:
-    """(distance, row) of the `limit` excluded rows nearest the point (all when None), nearest first."""
-    if limit is None or limit >= index.size:
-        rows = np.arange(index.size)
-    else:
-        rows = np.zeros(0, np.int64)
-        k = min(index.size, 2 * limit + 16)
-        while index.tree is not None and limit > 0:
-            _, found = index.tree.query(point, k=k)
-            found = np.atleast_1d(found)
-            rows = found[~eligible[found]]
-            if rows.size > limit or k == index.size:
-                break
-            k = min(index.size, 4 * k)
-    pairs = sorted(
-        (distance_km(point, (float(index.x[r]), float(index.y[r]), float(index.z[r]))), int(r))
-        for r in rows
-        if not eligible[r]
-    )
-    return pairs if limit is None else pairs[:limit]
+) -> IntArray:
+    """The `limit` excluded rows nearest the point (all when None), nearest first, ties by id."""
+    if limit is None or limit >= index.size or index.tree is None:
+        rows = np.flatnonzero(~eligible)
+        c2 = squared_chords(index.x[rows], index.y[rows], index.z[rows], point)
+        return rows[np.lexsort((rows, c2))][:limit]
+    if limit <= 0:
+        return np.zeros(0, np.int64)
+    k = min(index.size, 2 * limit + 16)
+    while True:
+        dist, found = index.tree.query(point, k=k)
+        dist, found = np.atleast_1d(dist), np.atleast_1d(found)
+        out = np.flatnonzero(~eligible[found])
+        if out.size >= limit or k == index.size:
+            break
+        k = min(index.size, 4 * k)
+    rows, dist = found[out], dist[out]
+    return rows[np.lexsort((rows, dist))][:limit]
 
 
 def match(
@@ -241,28 +111,31 @@ def match(
     point = unit_vector(request.delivery_lat, request.delivery_lon)
     counts: dict[str, int] = dict.fromkeys(REASON_CODES, 0)
 
-    rows, tables = _capability(index, request, counts)
-    certified = _certified(index, request, rows)
-    counts["certification_missing"] += int(rows.size - np.count_nonzero(certified))
-    rows = rows[certified]
+    rows, tables = capability(index, request, counts)
+    held = certified(index, request, rows)
+    counts["certification_missing"] += int(rows.size - np.count_nonzero(held))
+    rows = rows[np.flatnonzero(held)]
 
-    measured, measured_dist, reach_ok = _within_reach(index, request, point, rows)
+    measured, measured_dist, reach_ok = within_reach(index, request, point, rows)
     counts["out_of_radius"] += int(rows.size - np.count_nonzero(reach_ok))
-    rows, dist = measured[reach_ok], measured_dist[reach_ok]
+    keep = np.flatnonzero(reach_ok)
+    rows, dist = measured[keep], measured_dist[keep]
     active = ~index.paused[rows]
     counts["paused"] += int(rows.size - np.count_nonzero(active))
-    rows, dist = rows[active], dist[active]
+    keep = np.flatnonzero(active)
+    rows, dist = rows[keep], dist[keep]
 
-    capacity = _capacity(index, request, rows, tables, days)
+    cap_units = capacity(index, request, rows, tables, days)
     needed = 1 if request.allow_split else request.quantity
-    enough = capacity >= needed
+    enough = cap_units >= needed
     counts["insufficient_capacity"] += int(rows.size - np.count_nonzero(enough))
-    judged_rows, judged_cap = rows, capacity
-    rows, dist, capacity = rows[enough], dist[enough], capacity[enough]
+    judged_rows, judged_cap = rows, cap_units
+    keep = np.flatnonzero(enough)
+    rows, dist, cap_units = rows[keep], dist[keep], cap_units[keep]
 
     score, prox, slack, on_time, fair = component_arrays(
         distance_km=dist,
-        capacity=capacity,
+        capacity=cap_units,
         quantity=request.quantity,
         on_time_rate=index.on_time[rows],
         recent_wins=index.recent_wins[rows],
@@ -274,7 +147,7 @@ def match(
         parts = ScoreComponents(
             distance=float(prox[i]), slack=float(slack[i]), on_time=float(on_time[i]), fairness=float(fair[i])
         )
-        cap = int(capacity[i])
+        cap = int(cap_units[i])
         included.append(
             Included(
                 workshop_id=cand.workshop_id,
@@ -299,21 +172,19 @@ def match(
     eligible[rows] = True
     excluded: list[Excluded] = []
     if explain_limit != 0:
-        for d, r in _nearest_excluded(index, point, eligible, explain_limit):
+        shown = _nearest_excluded(index, point, eligible, explain_limit)
+        # Reuse the figures the funnel decided on, so each rendered reason is the one applied.
+        known_d = _positions(measured, shown)
+        known_c = _positions(judged_rows, shown)
+        for r, pd, pc in zip(shown.tolist(), known_d, known_c, strict=True):
             cand = index.candidates[r]
-            # Reuse the figures the funnel decided on, so each rendered reason is the one applied.
-            known_d = _find(measured, r)
-            known_c = _find(judged_rows, r)
-            ev = evaluate(
-                request,
-                cand,
-                days=days,
-                distance_km=d if known_d is None else float(measured_dist[known_d]),
-                capacity=None if known_c is None else int(judged_cap[known_c]),
+            d = (
+                distance_km(point, (float(index.x[r]), float(index.y[r]), float(index.z[r])))
+                if pd is None
+                else float(measured_dist[pd])
             )
-            excluded.append(
-                Excluded(workshop_id=cand.workshop_id, distance_km=ev.distance_km, reasons=ev.reasons)
-            )
+            ev = evaluate(request, cand, days=days, distance_km=d, capacity=None if pc is None else int(judged_cap[pc]))
+            excluded.append(Excluded(workshop_id=cand.workshop_id, distance_km=d, reasons=ev.reasons))
 
     return MatchResult(
         included=tuple(included),

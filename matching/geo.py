@@ -54,9 +54,7 @@ def chords_to_km(chords: FloatArray) -> FloatArray:
     return out
 
 
-def squared_chords(
-    x: FloatArray, y: FloatArray, z: FloatArray, point: tuple[float, float, float]
-) -> FloatArray:
+def squared_chords(x: FloatArray, y: FloatArray, z: FloatArray, point: tuple[float, float, float]) -> FloatArray:
     """Squared chords from `point` to each (x, y, z), in the same operation order as `distance_km`."""
     dx = x - point[0]
     dy = y - point[1]

@@ -3,6 +3,9 @@
 Rows are sorted by workshop id, so row order is the tie-break order. Machines are stored in one
 table grouped by process (`ProcessSlice`): a step reads only the contiguous slice of its process,
 with a dense thickness column per material, so capability is elementwise work on that slice.
+Envelopes and thicknesses are also kept in float32 when that is exact (whole or half millimetres):
+comparing them with a threshold rounded up to float32 gives the float64 answer at half the memory
+traffic. Positions get a float32 copy for a conservative first distance test (`coarse`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,52 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from matching.constraints import sorted_dims
-from matching.geo import FloatArray, unit_vector
+from matching.geo import EARTH_RADIUS_KM, MAX_DISTANCE_KM, FloatArray, unit_vector
 from matching.model import Candidate, Machine
 
 IntArray = npt.NDArray[np.int64]
 I8Array = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]
 U64Array = npt.NDArray[np.uint64]
+F32Array = npt.NDArray[np.float32]
+
+#: Chord error bound of float32 unit vectors (3 components, half an ulp of 1 each, plus rounding).
+COARSE_CHORD_SLACK = 2e-7
+COARSE_RELATIVE_SLACK = 1e-6
+
+
+def ceil_f32(value: float) -> np.float32:
+    """Smallest float32 >= value: for float32 x, x >= value iff x >= ceil_f32(value)."""
+    f = np.float32(value)
+    if float(f) < value:
+        f = np.nextafter(f, np.float32(np.inf))
+    return f
+
+
+def ceil_f32_array(values: FloatArray) -> F32Array:
+    """Elementwise `ceil_f32`."""
+    low = values.astype(np.float32)
+    bump = low.astype(np.float64) < values
+    low[bump] = np.nextafter(low[bump], np.float32(np.inf))
+    return low
+
+
+def chords(km: FloatArray) -> FloatArray:
+    """Vectorised `matching.geo.km_to_chord` (for bounds only: libm may differ by an ulp)."""
+    out: FloatArray = 2.0 * np.sin(np.clip(km, 0.0, MAX_DISTANCE_KM) / (2.0 * EARTH_RADIUS_KM))
+    return out
+
+
+def coarse_limit(chord: FloatArray) -> FloatArray:
+    """Squared chords beyond which the float32 test may reject safely (see COARSE_CHORD_SLACK)."""
+    out: FloatArray = (chord + COARSE_CHORD_SLACK) ** 2 * (1 + COARSE_RELATIVE_SLACK) + 1e-12
+    return out
+
+
+def exact_f32(values: FloatArray) -> F32Array | None:
+    """The float32 copy of `values` when it is exact (finite or infinite), else None."""
+    low = values.astype(np.float32)
+    return low if bool(np.array_equal(low.astype(np.float64), values)) else None
 
 
 class ProcessSlice:
@@ -34,10 +76,10 @@ class ProcessSlice:
     are each owner's first machine, in owner order (`group_owner`); each `extra` column holds the
     next-ranked machines of the owners having that many, with their positions in the group order.
     `thickness[material]` gives, per machine of the slice, the largest thickness handled in that
-    material, -inf when the machine does not handle it.
+    material, -inf when the machine does not handle it (`thickness32`: exact float32 copies).
     """
 
-    __slots__ = ("extra", "group_owner", "groups", "start", "stop", "thickness")
+    __slots__ = ("extra", "group_owner", "groups", "start", "stop", "thickness", "thickness32")
 
     def __init__(
         self,
@@ -53,6 +95,11 @@ class ProcessSlice:
         self.group_owner = group_owner
         self.extra = extra
         self.thickness = thickness
+        self.thickness32: dict[str, F32Array] = {}
+        for name, column in thickness.items():
+            low = exact_f32(column)
+            if low is not None:
+                self.thickness32[name] = low
 
 
 class CandidateIndex:
@@ -73,6 +120,13 @@ class CandidateIndex:
         self.z: FloatArray = np.ascontiguousarray(xyz[:, 2])
         self.radius_km: FloatArray = np.array([c.delivery_radius_km for c in rows], dtype=np.float64)
         self.max_radius_km = float(self.radius_km.max()) if n else 0.0
+        # float32 x, y, z and the coarse squared-chord limit of each workshop's radius.
+        self.coarse: tuple[F32Array, F32Array, F32Array, F32Array] = (
+            self.x.astype(np.float32),
+            self.y.astype(np.float32),
+            self.z.astype(np.float32),
+            ceil_f32_array(coarse_limit(chords(self.radius_km))),
+        )
         self.paused: BoolArray = np.array([c.paused for c in rows], dtype=np.bool_)
         self.units_per_day: FloatArray = np.array(
             [math.nan if c.units_per_day is None else c.units_per_day for c in rows], dtype=np.float64
@@ -118,11 +172,7 @@ class CandidateIndex:
             cuts = np.searchsorted(ranks, np.arange(int(ranks.max()) + 2))
             group_owner = local[: cuts[1]]
             extra = [
-                (
-                    start + int(lo),
-                    start + int(hi),
-                    np.searchsorted(group_owner, local[lo:hi]).astype(np.int64),
-                )
+                (start + int(lo), start + int(hi), np.searchsorted(group_owner, local[lo:hi]).astype(np.int64))
                 for lo, hi in itertools.pairwise(cuts[1:].tolist())
                 if hi > lo
             ]
@@ -136,9 +186,15 @@ class CandidateIndex:
         count = len(table)
         env = np.array([sorted_dims(m.envelope_mm) for m in table], dtype=np.float64).reshape(count, 3)
         self.m_owner: IntArray = np.array(owners, dtype=np.int64)
-        self.m_env0: FloatArray = np.ascontiguousarray(env[:, 0])
-        self.m_env1: FloatArray = np.ascontiguousarray(env[:, 1])
-        self.m_env2: FloatArray = np.ascontiguousarray(env[:, 2])
+        self.m_env: tuple[FloatArray, FloatArray, FloatArray] = (
+            np.ascontiguousarray(env[:, 0]),
+            np.ascontiguousarray(env[:, 1]),
+            np.ascontiguousarray(env[:, 2]),
+        )
+        low = [exact_f32(e) for e in self.m_env]
+        self.m_env32: tuple[F32Array, F32Array, F32Array] | None = (
+            (low[0], low[1], low[2]) if low[0] is not None and low[1] is not None and low[2] is not None else None
+        )
         self.m_hours: FloatArray = np.array([m.hours_per_week for m in table], dtype=np.float64)
 
     def row_of(self, workshop_id: str) -> int:

@@ -83,9 +83,7 @@ def match_reference(
     excluded.sort(key=lambda t: (t[0], t[1]))
     top = eligible if limit is None else eligible[: max(limit, 0)]
     return MatchResult(
-        included=tuple(
-            msgspec.structs.replace(inc, rank=rank) for rank, (_, _, inc) in enumerate(top, start=1)
-        ),
+        included=tuple(msgspec.structs.replace(inc, rank=rank) for rank, (_, _, inc) in enumerate(top, start=1)),
         excluded=tuple(e for _, _, e in excluded),
         eligible=len(eligible),
         considered=len(candidates),

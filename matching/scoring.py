@@ -6,6 +6,8 @@ pure-Python reference agree to the bit for equal inputs (distances aside, see `m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from matching.constraints import fmt
@@ -69,10 +71,13 @@ def component_arrays(
     rate = np.where(np.isnan(on_time_rate), weights.on_time_prior, on_time_rate)
     on_time = np.minimum(1.0, np.maximum(0.0, rate))
     fair = 1.0 / (1.0 + recent_wins / weights.fairness_scale)
-    score = (
-        weights.distance * prox + weights.slack * slack + weights.on_time * on_time + weights.fairness * fair
-    )
+    score = weights.distance * prox + weights.slack * slack + weights.on_time * on_time + weights.fairness * fair
     return score, prox, slack, on_time, fair
+
+
+@functools.lru_cache(maxsize=64)
+def _weight_labels(weights: MatchWeights) -> tuple[str, str, str, str]:
+    return (fmt(weights.distance, 3), fmt(weights.slack, 3), fmt(weights.on_time, 3), fmt(weights.fairness, 3))
 
 
 def explain_score(
@@ -86,23 +91,16 @@ def explain_score(
     weights: MatchWeights,
 ) -> tuple[str, ...]:
     """Human explanation of each score component of an included workshop."""
+    w = _weight_labels(weights)
     lines = [
-        f"à {fmt(distance_km)} km : proximité {fmt(c.distance, 2)} × poids {fmt(weights.distance, 3)}",
+        f"à {fmt(distance_km)} km : proximité {fmt(c.distance, 2)} × poids {w[0]}",
         f"capacité de {capacity} unités d'ici l'échéance pour {quantity} demandées : "
-        f"marge {fmt(c.slack, 2)} × poids {fmt(weights.slack, 3)}"
+        f"marge {fmt(c.slack, 2)} × poids {w[1]}"
         + (" (capacité partielle, commande fractionnable)" if capacity < quantity else ""),
     ]
     if on_time_rate is None:
-        lines.append(
-            f"ponctualité inconnue : valeur neutre {fmt(c.on_time, 2)} × poids {fmt(weights.on_time, 3)}"
-        )
+        lines.append(f"ponctualité inconnue : valeur neutre {fmt(c.on_time, 2)} × poids {w[2]}")
     else:
-        lines.append(
-            f"livré à l'heure {fmt(on_time_rate * 100)} % du temps : "
-            f"{fmt(c.on_time, 2)} × poids {fmt(weights.on_time, 3)}"
-        )
-    lines.append(
-        f"{recent_wins} commande(s) remportée(s) récemment : "
-        f"équité {fmt(c.fairness, 2)} × poids {fmt(weights.fairness, 3)}"
-    )
+        lines.append(f"livré à l'heure {fmt(on_time_rate * 100)} % du temps : {fmt(c.on_time, 2)} × poids {w[2]}")
+    lines.append(f"{recent_wins} commande(s) remportée(s) récemment : équité {fmt(c.fairness, 2)} × poids {w[3]}")
     return tuple(lines)
