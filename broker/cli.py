@@ -59,9 +59,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run only the API (what compose's api service runs); granian with our factory."""
     settings = _settings()
     argv = [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-        "--host", args.host or settings.api.host, "--port", str(args.port or settings.api.port),
-        "--workers", str(args.processes or settings.api.processes), "--log-level", settings.log_level.lower(),
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--host",
+        args.host or settings.api.host,
+        "--port",
+        str(args.port or settings.api.port),
+        "--workers",
+        str(args.processes or settings.api.processes),
+        "--log-level",
+        settings.log_level.lower(),
         "broker.app:app_factory",
     ]
     os.execv(sys.executable, argv)
@@ -98,26 +109,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
-        "up", help="migrate, start an embedded Redis (unless BROKER_REDIS_URL), the API and a worker",
+        "up",
+        help="migrate, start an embedded Redis (unless BROKER_REDIS_URL), the API and a worker",
         description="Migrate the database, start an embedded Redis unless BROKER_REDIS_URL is set, serve the API "
         "on BROKER_HOST:BROKER_PORT and run one arq worker. Ctrl-C stops everything.",
     ).set_defaults(func=cmd_up)
-    sub.add_parser("migrate", help="apply database migrations (Alembic) up to head",
-                   description="Apply every Alembic migration to BROKER_DATABASE_URL.").set_defaults(func=cmd_migrate)
-    serve = sub.add_parser("serve", help="serve the HTTP API only (no worker, no embedded Redis)",
-                           description="Serve the HTTP API with granian; needs BROKER_REDIS_URL and BROKER_SECRET_KEY.")
+    sub.add_parser(
+        "migrate",
+        help="apply database migrations (Alembic) up to head",
+        description="Apply every Alembic migration to BROKER_DATABASE_URL.",
+    ).set_defaults(func=cmd_migrate)
+    serve = sub.add_parser(
+        "serve",
+        help="serve the HTTP API only (no worker, no embedded Redis)",
+        description="Serve the HTTP API with granian; needs BROKER_REDIS_URL and BROKER_SECRET_KEY.",
+    )
     serve.add_argument("--host", help="bind address (default BROKER_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default BROKER_PORT or 8000)")
     serve.add_argument("--processes", type=int, help="API processes (default BROKER_API_PROCESSES or 1)")
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("worker", help="run one arq worker", description="Run one arq worker on BROKER_REDIS_URL."
-                   ).set_defaults(func=cmd_worker)
-    sub.add_parser("create-admin-key", help="create the first admin key and print it once",
-                   description="Create an admin key if none exists (BROKER_BOOTSTRAP_ADMIN_KEY if set) and print it."
-                   ).set_defaults(func=cmd_create_admin_key)
-    sub.add_parser("demo", help="seed demo data and tell the story (arrives with the crisis issue)",
-                   description="Seed ~100 workshops and run a request and a crisis call (not yet)."
-                   ).set_defaults(func=cmd_demo)
+    sub.add_parser(
+        "worker", help="run one arq worker", description="Run one arq worker on BROKER_REDIS_URL."
+    ).set_defaults(func=cmd_worker)
+    sub.add_parser(
+        "create-admin-key",
+        help="create the first admin key and print it once",
+        description="Create an admin key if none exists (BROKER_BOOTSTRAP_ADMIN_KEY if set) and print it.",
+    ).set_defaults(func=cmd_create_admin_key)
+    sub.add_parser(
+        "demo",
+        help="seed demo data and tell the story (arrives with the crisis issue)",
+        description="Seed ~100 workshops and run a request and a crisis call (not yet).",
+    ).set_defaults(func=cmd_demo)
     return parser
 
 

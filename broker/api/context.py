@@ -75,8 +75,9 @@ def parse_idempotency_key(values: list[str]) -> str | None:
 class RequestContext:
     """Handed to every authenticated handler: the session, the caller, the clock, the ports."""
 
-    def __init__(self, *, request: Request[Any, Any, Any], runtime: Runtime, session: AsyncSession,
-                 principal: Principal) -> None:
+    def __init__(
+        self, *, request: Request[Any, Any, Any], runtime: Runtime, session: AsyncSession, principal: Principal
+    ) -> None:
         self.request = request
         self.runtime = runtime
         self.session = session
@@ -92,7 +93,11 @@ class RequestContext:
         return self.runtime.geocoder
 
     async def respond(
-        self, body: msgspec.Struct, *, status: int = 201, resource: tuple[str, str] | None = None,
+        self,
+        body: msgspec.Struct,
+        *,
+        status: int = 201,
+        resource: tuple[str, str] | None = None,
         store: bool = True,
     ) -> Response[bytes]:
         """Encode the answer once, store it under the Idempotency-Key if any, and return it.
@@ -109,9 +114,12 @@ class RequestContext:
             else:
                 what = f"{resource[0]} {resource[1]}" if resource else "the object"
                 problem = build_problem(
-                    409, f"{what} was created by the first request with this Idempotency-Key; its secret "
+                    409,
+                    f"{what} was created by the first request with this Idempotency-Key; its secret "
                     "is shown only once (revoke it and create another if it was lost)",
-                    request_id=self.request_id, slug="secret-shown-once", title="Secret shown once",
+                    request_id=self.request_id,
+                    slug="secret-shown-once",
+                    title="Secret shown once",
                 )
                 await self._store(409, PROBLEM_MEDIA_TYPE, msgspec.json.encode(problem))
         return Response(content=content, status_code=status, media_type="application/json")
@@ -119,8 +127,14 @@ class RequestContext:
     async def _store(self, status: int, content_type: str, content: bytes) -> None:
         assert self.idem is not None
         row = IdempotencyRow(
-            org_id=self.principal.org_id, method=self.request.method, route=self.idem.route, key=self.idem.key,
-            fingerprint=self.idem.fingerprint, status_code=status, content_type=content_type, body=content,
+            org_id=self.principal.org_id,
+            method=self.request.method,
+            route=self.idem.route,
+            key=self.idem.key,
+            fingerprint=self.idem.fingerprint,
+            status_code=status,
+            content_type=content_type,
+            body=content,
             created_at=self.now,
             expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
         )
@@ -145,11 +159,16 @@ class RequestContext:
         principal = self.principal
         AuditRepository(self.session).add(
             AuditLogRow(
-                at=self.now, org_id=principal.org_id, api_key_id=principal.key_id, key_prefix=principal.key_prefix,
-                role=principal.role, action=f"{self.request.method} {self.request.scope.get('path_template', '')}",
+                at=self.now,
+                org_id=principal.org_id,
+                api_key_id=principal.key_id,
+                key_prefix=principal.key_prefix,
+                role=principal.role,
+                action=f"{self.request.method} {self.request.scope.get('path_template', '')}",
                 resource_type=self.resource[0] if self.resource else None,
                 resource_id=self.resource[1] if self.resource else None,
-                status_code=self.status, request_id=self.request_id,
+                status_code=self.status,
+                request_id=self.request_id,
             )
         )
 
@@ -171,9 +190,7 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
             )
             if found is not None:
                 if found.fingerprint != ctx.idem.fingerprint:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was used with another request body; use a new key"
-                    )
+                    raise IdempotencyKeyReused("this Idempotency-Key was used with another request body; use a new key")
                 raise Replay(found)
     try:
         yield ctx
@@ -192,7 +209,9 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
 
 def problem_for_replay_row(row: IdempotencyRow) -> Response[bytes]:
     return Response(
-        content=row.body, status_code=row.status_code, media_type=row.content_type,
+        content=row.body,
+        status_code=row.status_code,
+        media_type=row.content_type,
         headers={"Idempotent-Replayed": "true"},
     )
 

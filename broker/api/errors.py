@@ -57,14 +57,17 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     if isinstance(exc, ValidationException) or (status == 400 and exc.extra):
         errors = _validation_errors(exc) if isinstance(exc, ValidationException) else None
         detail = "the request is malformed: " + "; ".join(e.detail for e in errors or [])
-        problem = build_problem(400, detail, request_id=rid, slug="validation-error", title="Invalid request",
-                                errors=errors)
+        problem = build_problem(
+            400, detail, request_id=rid, slug="validation-error", title="Invalid request", errors=errors
+        )
     else:
         detail = str(exc.detail)
         if status == 400 and ("JSON" in detail or "decode" in detail.lower()):
             detail = "the body is not valid JSON"
         slug = _ACCESS_SLUGS.get(status)
-        problem = build_problem(status, detail, request_id=rid, slug=slug, title=slug and slug.replace("-", " ").capitalize())
+        problem = build_problem(
+            status, detail, request_id=rid, slug=slug, title=slug and slug.replace("-", " ").capitalize()
+        )
     headers = dict(exc.headers or {})
     headers.update(request.scope.get("state", {}).get("rate_headers", {}) if status != 429 else {})
     return problem_response(problem, headers=headers or None)
@@ -82,16 +85,20 @@ def on_replay(_request: Request[Any, Any, Any], exc: Replay) -> Response[Any]:
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id(request)
     log.error("request %s: database unavailable: %s", rid, type(exc).__name__)
-    problem = build_problem(503, "the database is unavailable; retry shortly", request_id=rid,
-                            slug="upstream-unavailable", title="Service unavailable")
+    problem = build_problem(
+        503,
+        "the database is unavailable; retry shortly",
+        request_id=rid,
+        slug="upstream-unavailable",
+        title="Service unavailable",
+    )
     return problem_response(problem, headers={"Retry-After": "2"})
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id(request)
     log.exception("request %s: unhandled %s", rid, type(exc).__name__, exc_info=exc)
-    problem = build_problem(500, f"an internal error occurred; quote request id {rid} to the operator",
-                            request_id=rid)
+    problem = build_problem(500, f"an internal error occurred; quote request id {rid} to the operator", request_id=rid)
     return problem_response(problem)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from broker.domain.access import ApiKey, OrgKind, Organisation, Role
+from broker.domain.access import ApiKey, Organisation, OrgKind, Role
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Siret = Annotated[str, Meta(min_length=14, max_length=14, pattern=r"^\d{14}$", description="14 digits, Luhn-checked")]
@@ -24,6 +24,7 @@ class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 # ---- organisations and keys -------------------------------------------------------------------
+
 
 class OrganizationKindIn(StrEnum):
     """The kinds an admin may create (the operator's own organisation is made at bootstrap)."""

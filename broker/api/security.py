@@ -83,8 +83,10 @@ def _refuse_unknown_query(connection: ASGIConnection[Any, Any, Any, Any], handle
     if unknown:
         raise ValidationException(
             detail="unknown query parameter",
-            extra=[{"message": f"unknown query parameter {name!r}", "key": name, "source": "query"}
-                   for name in unknown[:10]],
+            extra=[
+                {"message": f"unknown query parameter {name!r}", "key": name, "source": "query"}
+                for name in unknown[:10]
+            ],
         )
 
 

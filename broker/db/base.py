@@ -48,7 +48,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def IdColumn() -> Any:  # noqa: N802 - reads like a type in the models
+def IdColumn() -> Any:
     return String(36)
 
 

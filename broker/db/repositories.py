@@ -21,7 +21,11 @@ def _organisation(row: OrganizationRow) -> Organisation:
 
 def _api_key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(
-        id=row.id, org_id=row.org_id, role=Role(row.role), label=row.label, prefix=row.prefix,
+        id=row.id,
+        org_id=row.org_id,
+        role=Role(row.role),
+        label=row.label,
+        prefix=row.prefix,
         revoked=row.revoked_at is not None,
     )
 
@@ -69,21 +73,15 @@ class ApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(
-        self, *, org_id: str, role: str, label: str, prefix: str, key_hash: str, now: datetime
-    ) -> ApiKey:
-        row = ApiKeyRow(
-            org_id=org_id, role=role, label=label, prefix=prefix, key_hash=key_hash, created_at=now
-        )
+    async def add(self, *, org_id: str, role: str, label: str, prefix: str, key_hash: str, now: datetime) -> ApiKey:
+        row = ApiKeyRow(org_id=org_id, role=role, label=label, prefix=prefix, key_hash=key_hash, created_at=now)
         self.session.add(row)
         await self.session.flush()
         return _api_key(row)
 
     async def by_prefix(self, prefix: str) -> tuple[ApiKey, str] | None:
         """The key and its stored hash, for authentication."""
-        row = (
-            await self.session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix))
-        ).scalar_one_or_none()
+        row = (await self.session.execute(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix))).scalar_one_or_none()
         return None if row is None else (_api_key(row), row.key_hash)
 
     async def get(self, key_id: str, *, scope_org_id: str | None) -> ApiKey | None:
@@ -105,9 +103,7 @@ class ApiKeyRepository:
 
     async def any_active_with_role(self, role: str) -> bool:
         query = (
-            select(func.count())
-            .select_from(ApiKeyRow)
-            .where(ApiKeyRow.role == role, ApiKeyRow.revoked_at.is_(None))
+            select(func.count()).select_from(ApiKeyRow).where(ApiKeyRow.role == role, ApiKeyRow.revoked_at.is_(None))
         )
         return bool((await self.session.execute(query)).scalar_one())
 

@@ -108,7 +108,11 @@ async def ensure_admin(session: AsyncSession, *, bootstrap_key: str | None, now:
         )
     token = bootstrap_key or new_token()
     await keys.add(
-        org_id=operator.id, role=Role.ADMIN, label="bootstrap admin", prefix=key_prefix(token),
-        key_hash=key_hash(token), now=now,
+        org_id=operator.id,
+        role=Role.ADMIN,
+        label="bootstrap admin",
+        prefix=key_prefix(token),
+        key_hash=key_hash(token),
+        now=now,
     )
     return token

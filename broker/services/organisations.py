@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
 from broker.db.repositories import Keyset, OrganisationRepository, OutboxRepository
-from broker.domain.access import OrgKind, Organisation, Principal
+from broker.domain.access import Organisation, OrgKind, Principal
 from broker.domain.events import DomainEvent
 from broker.domain.identifiers import siret_problem
 from broker.errors import Conflict, NotFound, Rejected

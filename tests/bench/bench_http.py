@@ -206,10 +206,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         with suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
     # The group is the one start_new_session gave it (pgid == our child's pid): kill stragglers.
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -344,7 +342,7 @@ def count_broker(url: str) -> dict[str, int]:
                 for table in ("organization", "idempotency_record", "audit_log", "outbox_event"):
                     try:
                         out[table] = int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
-                    except Exception:  # noqa: BLE001 - a table renamed later must not break the bench
+                    except Exception:  # a table renamed later must not break the bench
                         await conn.rollback()
                 return out
         finally:
@@ -622,7 +620,7 @@ def _version(dist: str) -> str:
 
     try:
         return version(dist)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "?"
 
 

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in selected.items():
         try:
             ok, line = run_one(name, path, args.quick)
-        except Exception:  # noqa: BLE001 - one broken bench must not hide the others
+        except Exception:  # one broken bench must not hide the others
             traceback.print_exc()
             ok, line = False, f"{name}: FAILED (traceback above)"
         all_ok &= ok

@@ -31,7 +31,7 @@ def test_compose_parses_and_runs_only_real_commands():
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
     assert compose.get("volumes")
     parser = build_parser()
-    subcommands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    subcommands = parser._subparsers._group_actions[0].choices
     seen = []
     for name, service in services.items():
         command = service.get("command")

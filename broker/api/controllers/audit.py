@@ -22,9 +22,15 @@ class AuditController(Controller):
     path = "/v1/audit-log"
     tags = ["audit"]
 
-    @get("/", opt=access(Role.ADMIN, Role.COORDINATOR, Role.BUYER, Role.MAKER, Role.INTEGRATION),
-         operation_id="list_audit_log", responses=problems(400, 401, 403, 429))
-    async def list_(self, ctx: NamedDependency[RequestContext], limit: Limit = None, cursor: Cursor = None) -> Response[AuditPage]:
+    @get(
+        "/",
+        opt=access(Role.ADMIN, Role.COORDINATOR, Role.BUYER, Role.MAKER, Role.INTEGRATION),
+        operation_id="list_audit_log",
+        responses=problems(400, 401, 403, 429),
+    )
+    async def list_(
+        self, ctx: NamedDependency[RequestContext], limit: Limit = None, cursor: Cursor = None
+    ) -> Response[AuditPage]:
         after = int(ctx.runtime.cursors.decode(cursor, filters="audit")[1]) if cursor else None
         size = page_size(ctx, limit)
         rows = await AuditRepository(ctx.session).page(
@@ -34,9 +40,18 @@ class AuditController(Controller):
         rows = rows[:size]
         nxt = ctx.runtime.cursors.encode((_EPOCH, str(rows[-1].id)), filters="audit") if more else None
         items = [
-            AuditEntryOut(id=r.id, at=r.at, org_id=r.org_id, key_prefix=r.key_prefix, role=r.role, action=r.action,
-                          resource_type=r.resource_type, resource_id=r.resource_id, status_code=r.status_code,
-                          request_id=r.request_id)
+            AuditEntryOut(
+                id=r.id,
+                at=r.at,
+                org_id=r.org_id,
+                key_prefix=r.key_prefix,
+                role=r.role,
+                action=r.action,
+                resource_type=r.resource_type,
+                resource_id=r.resource_id,
+                status_code=r.status_code,
+                request_id=r.request_id,
+            )
             for r in rows
         ]
         return Response(AuditPage(items=items, next_cursor=nxt), headers=next_link(ctx.request, nxt))

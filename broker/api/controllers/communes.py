@@ -18,17 +18,26 @@ from broker.errors import NotFound, Rejected
 
 
 def _out(c: Commune) -> CommuneOut:
-    return CommuneOut(insee=c.insee, name=c.name, department=c.department, region=c.region,
-                      population=c.population, lat=c.lat, lon=c.lon, postcodes=list(c.postcodes))
+    return CommuneOut(
+        insee=c.insee,
+        name=c.name,
+        department=c.department,
+        region=c.region,
+        population=c.population,
+        lat=c.lat,
+        lon=c.lon,
+        postcodes=list(c.postcodes),
+    )
 
 
 class CommuneController(Controller):
     path = "/v1/communes"
     tags = ["communes"]
 
-    @get("/{insee:str}", opt=access(*ANY_ROLE), operation_id="get_commune",
-         responses=problems(400, 401, 403, 404, 429))
-    async def get_one(self, insee: Annotated[str, PathParameter(max_length=16)], ctx: NamedDependency[RequestContext]) -> CommuneOut:
+    @get("/{insee:str}", opt=access(*ANY_ROLE), operation_id="get_commune", responses=problems(400, 401, 403, 404, 429))
+    async def get_one(
+        self, insee: Annotated[str, PathParameter(max_length=16)], ctx: NamedDependency[RequestContext]
+    ) -> CommuneOut:
         commune = ctx.geocoder.commune(insee) if is_insee_code(insee.upper()) else None
         if commune is None:
             raise NotFound(f"no commune has INSEE code {insee!r}")
@@ -36,7 +45,8 @@ class CommuneController(Controller):
 
     @get("/", opt=access(*ANY_ROLE), operation_id="find_communes", responses=problems(400, 401, 403, 422, 429))
     async def by_postcode(
-        self, ctx: NamedDependency[RequestContext],
+        self,
+        ctx: NamedDependency[RequestContext],
         postcode: Annotated[str, QueryParameter(name="postcode", max_length=16, description="5-digit postcode")],
     ) -> CommuneList:
         if not is_postcode(postcode):

@@ -19,7 +19,14 @@ async def live() -> Health:
     return Health(status="ok", checks={})
 
 
-@get("/health/ready", opt=public(), security=[{}], tags=["health"], operation_id="health_ready", responses=problems(429, 503))
+@get(
+    "/health/ready",
+    opt=public(),
+    security=[{}],
+    tags=["health"],
+    operation_id="health_ready",
+    responses=problems(429, 503),
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     runtime: Runtime = request.app.state.runtime
     checks: dict[str, str] = {}
@@ -27,16 +34,22 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
         async with asyncio.timeout(2), runtime.db.reader() as session:
             await session.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
         async with asyncio.timeout(2):
             await runtime.redis.ping()
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     if all(v == "ok" for v in checks.values()):
         return Response(Health(status="ok", checks=checks))
-    problem = build_problem(503, "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()),
-                            request_id=request_id(request), slug="not-ready", title="Not ready", checks=checks)
+    problem = build_problem(
+        503,
+        "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()),
+        request_id=request_id(request),
+        slug="not-ready",
+        title="Not ready",
+        checks=checks,
+    )
     return problem_response(problem, headers={"Retry-After": "5"})

@@ -29,7 +29,9 @@ from broker.services import organisations
 OrgId = Annotated[str, PathParameter(max_length=64, description="organisation id")]
 IDEMPOTENCY = {
     "Idempotency-Key": HeaderParameter(
-        name="Idempotency-Key", required=False, max_length=257,
+        name="Idempotency-Key",
+        required=False,
+        max_length=257,
         description="optional; replays the stored answer for 24 h (INTEGRATION.md ID-1..6)",
     )
 }
@@ -46,12 +48,20 @@ class OrganizationController(Controller):
         responses=problems(400, 401, 403, 409, 413, 422, 429),
     )
     async def create(
-        self, data: JSONBody[OrganizationIn], ctx: NamedDependency[RequestContext],
+        self,
+        data: JSONBody[OrganizationIn],
+        ctx: NamedDependency[RequestContext],
         idempotency_key: Annotated[str | None, IDEMPOTENCY["Idempotency-Key"]] = None,
     ) -> Response[bytes]:
         org = await organisations.create_organisation(
-            ctx.session, actor=ctx.principal, kind=OrgKind(data.kind), name=data.name, siret=data.siret,
-            commune_insee=data.commune_insee, geocoder=ctx.geocoder, now=ctx.now,
+            ctx.session,
+            actor=ctx.principal,
+            kind=OrgKind(data.kind),
+            name=data.name,
+            siret=data.siret,
+            commune_insee=data.commune_insee,
+            geocoder=ctx.geocoder,
+            now=ctx.now,
         )
         return await ctx.respond(OrganizationOut.of(org), resource=("organization", org.id))
 
@@ -62,7 +72,10 @@ class OrganizationController(Controller):
         responses=problems(400, 401, 403, 429),
     )
     async def list_(
-        self, ctx: NamedDependency[RequestContext], limit: Limit = None, cursor: Cursor = None,
+        self,
+        ctx: NamedDependency[RequestContext],
+        limit: Limit = None,
+        cursor: Cursor = None,
         kind: Annotated[OrganizationKindIn | None, QueryParameter(name="kind")] = None,
     ) -> Response[OrganizationPage]:
         filters = f"kind={kind or ''}"
@@ -94,7 +107,10 @@ class OrganizationController(Controller):
         responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
     )
     async def create_key(
-        self, org_id: OrgId, data: JSONBody[ApiKeyIn], ctx: NamedDependency[RequestContext],
+        self,
+        org_id: OrgId,
+        data: JSONBody[ApiKeyIn],
+        ctx: NamedDependency[RequestContext],
         idempotency_key: Annotated[str | None, IDEMPOTENCY["Idempotency-Key"]] = None,
     ) -> Response[bytes]:
         """The key is in this answer only; it is stored as a SHA-256 hash. Replays of this request
@@ -127,7 +143,9 @@ class ApiKeyController(Controller):
         responses=problems(400, 401, 403, 404, 429),
         status_code=204,
     )
-    async def revoke(self, key_id: Annotated[str, PathParameter(max_length=64)], ctx: NamedDependency[RequestContext]) -> None:
+    async def revoke(
+        self, key_id: Annotated[str, PathParameter(max_length=64)], ctx: NamedDependency[RequestContext]
+    ) -> None:
         """Admins revoke any key; a key's own organisation may revoke it. Effective on the next request."""
         key = await access_service.revoke_api_key(ctx.session, actor=ctx.principal, key_id=key_id, now=ctx.now)
         ctx.resource = ("api_key", key.id)

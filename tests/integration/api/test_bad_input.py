@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
-
 from factories import bearer, make_siret
+from sqlalchemy import text
 
 GOOD = {"kind": "collectivite", "name": "Commune de Lannion", "commune_insee": "22113"}
 TABLES = ("organization", "api_key", "audit_log", "idempotency_record", "outbox_event")

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from factories import bearer, make_siret
 from sqlalchemy import text, update
 
 from broker.db.models import IdempotencyRow
-from factories import bearer, make_siret
 
 
 def _body(**kw):

@@ -6,11 +6,11 @@ import asyncio
 
 import msgspec
 import pytest
+from factories import bearer, create_org, tenant
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from broker.app import create_app
-from factories import bearer, create_org, tenant
 
 
 async def test_rate_limit_is_per_key_and_shared_by_two_api_processes(settings, admin_key, redis_client):

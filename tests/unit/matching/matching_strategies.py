@@ -136,8 +136,7 @@ def expected_capacity(req: MatchRequest, c: Candidate, now: datetime) -> int:
     else:
         raw = min(
             math.floor(
-                sum(m.hours_per_week for m in c.machines if able(m, s)) * days / 5 * 60 / s.minutes_per_unit
-                + 1e-9
+                sum(m.hours_per_week for m in c.machines if able(m, s)) * days / 5 * 60 / s.minutes_per_unit + 1e-9
             )
             for s in req.steps
         )
@@ -190,9 +189,7 @@ def scenarios(draw: st.DrawFn, max_size: int = 12) -> tuple[MatchRequest, list[C
         tailored = tuple(
             Machine(
                 process=s.process if draw(st.integers(0, 9)) else "cnc",
-                envelope_mm=draw(
-                    st.sampled_from((s.part_size_mm, (1200.0, 1200.0, 1200.0), (100.0, 100.0, 100.0)))
-                ),
+                envelope_mm=draw(st.sampled_from((s.part_size_mm, (1200.0, 1200.0, 1200.0), (100.0, 100.0, 100.0)))),
                 materials=(
                     MaterialSpec(
                         material=s.material if draw(st.integers(0, 9)) else "alu",
