@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, build_problem, problem_for_broker_error
 from broker.api.runtime import Runtime
 from broker.api.security import SAFE_METHODS, request_id
+from broker.db.base import new_id
+from broker.db.constraints import conflict_for
 from broker.db.models import AuditLogRow, IdempotencyRow
 from broker.db.repositories import AuditRepository, IdempotencyRepository
 from broker.domain.access import Principal
@@ -126,33 +128,30 @@ class RequestContext:
 
     async def _store(self, status: int, content_type: str, content: bytes) -> None:
         assert self.idem is not None
-        row = IdempotencyRow(
-            org_id=self.principal.org_id,
-            method=self.request.method,
-            route=self.idem.route,
-            key=self.idem.key,
-            fingerprint=self.idem.fingerprint,
-            status_code=status,
-            content_type=content_type,
-            body=content,
-            created_at=self.now,
-            expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
+        IdempotencyRepository(self.session).add(
+            IdempotencyRow(
+                id=new_id(),
+                org_id=self.principal.org_id,
+                method=self.request.method,
+                route=self.idem.route,
+                key=self.idem.key,
+                fingerprint=self.idem.fingerprint,
+                status_code=status,
+                content_type=content_type,
+                body=content,
+                created_at=self.now,
+                expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
+            )
         )
-        try:
-            await IdempotencyRepository(self.session).add(row)
-        except IntegrityError as exc:
-            raise IdempotencyKeyInFlight(
-                "a request with this Idempotency-Key is being processed; retry in a second"
-            ) from exc
 
     async def store_failure(self, problem: ProblemDetails) -> None:
         """After a rollback: keep the handler's 4xx answer under the key, in its own transaction."""
-        if self.idem is None or problem.status >= 500:
+        if self.idem is None or problem.status >= 500 or problem.code == IdempotencyKeyInFlight.code:
             return
         try:
             await self._store(problem.status, PROBLEM_MEDIA_TYPE, msgspec.json.encode(problem))
             await self.session.commit()
-        except (IdempotencyKeyInFlight, IntegrityError):
+        except IntegrityError:
             await self.session.rollback()
 
     def _audit(self) -> None:
@@ -185,9 +184,11 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 route=str(request.scope.get("path_template", request.url.path)),
                 fingerprint=hashlib.sha256(await request.body()).hexdigest(),
             )
-            found = await IdempotencyRepository(ctx.session).find(
-                org_id=ctx.principal.org_id, method=request.method, route=ctx.idem.route, key=key, now=ctx.now
-            )
+            repo = IdempotencyRepository(ctx.session)
+            found = await repo.find(org_id=ctx.principal.org_id, method=request.method, route=ctx.idem.route, key=key)
+            if found is not None and found.expires_at <= ctx.now:  # past its 24 h: the key is free again
+                await repo.drop(found)
+                found = None
             if found is not None:
                 if found.fingerprint != ctx.idem.fingerprint:
                     raise IdempotencyKeyReused("this Idempotency-Key was used with another request body; use a new key")
@@ -204,7 +205,23 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
     else:
         if request.method not in SAFE_METHODS:
             ctx._audit()
-        await ctx.session.commit()
+        try:
+            await ctx.session.commit()
+        except IntegrityError as exc:
+            await ctx.session.rollback()
+            conflict = _conflict(exc)
+            await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
+            raise conflict from exc
+
+
+def _conflict(exc: IntegrityError) -> BrokerError:
+    """A unique violation at commit: a concurrent duplicate key, or a business rule (taken SIRET…)."""
+    conflict = conflict_for(exc)
+    if conflict is None:
+        return Conflict("the request conflicts with data written concurrently; retry it", code="conflict")
+    if conflict.code == IdempotencyKeyInFlight.code:
+        return IdempotencyKeyInFlight(conflict.detail)
+    return conflict
 
 
 def problem_for_replay_row(row: IdempotencyRow) -> Response[bytes]:

@@ -105,10 +105,18 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     if token is None:
         raise NotAuthorizedException(detail="send an API key as 'Authorization: Bearer <key>'", headers=challenge)
     runtime: Runtime = connection.app.state.runtime
-    factory = runtime.db.reader if connection.scope["method"] in SAFE_METHODS else runtime.db.writer
-    session = factory()
-    connection.scope["state"]["session"] = session
-    principal = await authenticate(session, token=token)
+    db = runtime.db
+    safe = connection.scope["method"] in SAFE_METHODS
+    if safe or not db.is_sqlite:
+        session = db.reader() if safe else db.writer()
+        connection.scope["state"]["session"] = session
+        principal = await authenticate(session, token=token)
+    else:
+        # SQLite has one writer: authenticate on a reader so the write lock (BEGIN IMMEDIATE) is
+        # taken only when the handler writes, not held through auth and the rate-limit round trip.
+        async with db.reader() as auth_session:
+            principal = await authenticate(auth_session, token=token)
+        connection.scope["state"]["session"] = db.writer()
     if principal is None:
         raise NotAuthorizedException(detail="unknown or revoked API key", headers=challenge)
     if principal.role not in rules:

@@ -8,6 +8,7 @@ import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.db.base import new_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
@@ -35,9 +36,10 @@ class OrganisationRepository:
         self.session = session
 
     async def add(self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime) -> Organisation:
-        row = OrganizationRow(kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now)
-        self.session.add(row)
-        await self.session.flush()
+        row = OrganizationRow(
+            id=new_id(), kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now
+        )
+        self.session.add(row)  # flushed with the rest of the transaction; the SIRET is unique in the schema
         return _organisation(row)
 
     async def get(self, org_id: str, *, scope_org_id: str | None) -> Organisation | None:
@@ -47,10 +49,6 @@ class OrganisationRepository:
             query = query.where(OrganizationRow.id == scope_org_id)
         row = (await self.session.execute(query)).scalar_one_or_none()
         return None if row is None else _organisation(row)
-
-    async def siret_taken(self, siret: str) -> bool:
-        query = select(func.count()).select_from(OrganizationRow).where(OrganizationRow.siret == siret)
-        return bool((await self.session.execute(query)).scalar_one())
 
     async def page(
         self, *, scope_org_id: str | None, after: Keyset | None, limit: int, kind: str | None = None
@@ -128,30 +126,23 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def find(self, *, org_id: str, method: str, route: str, key: str, now: datetime) -> IdempotencyRow | None:
+    async def find(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+        """The record under this key, expired or not (the caller drops an expired one)."""
         query = select(IdempotencyRow).where(
             IdempotencyRow.org_id == org_id,
             IdempotencyRow.method == method,
             IdempotencyRow.route == route,
             IdempotencyRow.key == key,
-            IdempotencyRow.expires_at > now,
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def add(self, row: IdempotencyRow) -> None:
-        """Flushes at once so that a concurrent duplicate fails here, inside the request."""
-        # An expired record with the same key is purged first so the key can be used anew.
-        await self.session.execute(
-            delete(IdempotencyRow).where(
-                IdempotencyRow.org_id == row.org_id,
-                IdempotencyRow.method == row.method,
-                IdempotencyRow.route == row.route,
-                IdempotencyRow.key == row.key,
-                IdempotencyRow.expires_at <= row.created_at,
-            )
-        )
-        self.session.add(row)
+    async def drop(self, row: IdempotencyRow) -> None:
+        await self.session.delete(row)
         await self.session.flush()
+
+    def add(self, row: IdempotencyRow) -> None:
+        """Inserted with the transaction; a concurrent duplicate fails its commit on the unique key."""
+        self.session.add(row)
 
     async def purge(self, *, now: datetime) -> int:
         result = await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
@@ -162,16 +153,22 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, event: DomainEvent, *, now: datetime) -> OutboxRow:
-        """Append ``event`` with the next per-resource ``sequence`` (consumers order by it)."""
-        last = (
-            await self.session.execute(
-                select(func.max(OutboxRow.sequence)).where(
-                    OutboxRow.resource_type == event.resource_type, OutboxRow.resource_id == event.resource_id
+    async def add(self, event: DomainEvent, *, now: datetime, first: bool = False) -> OutboxRow:
+        """Append ``event`` with the next per-resource ``sequence`` (consumers order by it).
+
+        ``first=True`` for the event that creates its resource in this transaction (sequence 1, no query).
+        """
+        last = None
+        if not first:
+            last = (
+                await self.session.execute(
+                    select(func.max(OutboxRow.sequence)).where(
+                        OutboxRow.resource_type == event.resource_type, OutboxRow.resource_id == event.resource_id
+                    )
                 )
-            )
-        ).scalar_one()
+            ).scalar_one()
         row = OutboxRow(
+            id=new_id(),
             created_at=now,
             org_id=event.org_id,
             type=event.type,

@@ -106,6 +106,7 @@ async def ensure_admin(session: AsyncSession, *, bootstrap_key: str | None, now:
         operator = await orgs.add(
             kind=OrgKind.OPERATOR, name=OPERATOR_NAME, siret=OPERATOR_SIRET, commune_insee=OPERATOR_COMMUNE, now=now
         )
+        await session.flush()  # the key row references it
     token = bootstrap_key or new_token()
     await keys.add(
         org_id=operator.id,

@@ -11,7 +11,7 @@ from broker.db.repositories import Keyset, OrganisationRepository, OutboxReposit
 from broker.domain.access import Organisation, OrgKind, Principal
 from broker.domain.events import DomainEvent
 from broker.domain.identifiers import siret_problem
-from broker.errors import Conflict, NotFound, Rejected
+from broker.errors import NotFound, Rejected
 
 
 async def create_organisation(
@@ -30,8 +30,7 @@ async def create_organisation(
     if geocoder.commune(commune_insee) is None:
         raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee")
     repo = OrganisationRepository(session)
-    if await repo.siret_taken(siret):
-        raise Conflict(f"an organisation with SIRET {siret} already exists", code="siret-taken")
+    # A taken SIRET fails the commit on uq_organization_siret -> 409 siret-taken (broker/db/constraints.py).
     org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now)
     await OutboxRepository(session).add(
         DomainEvent(
@@ -42,6 +41,7 @@ async def create_organisation(
             data={"id": org.id, "kind": org.kind, "name": org.name, "created_by": actor.org_id},
         ),
         now=now,
+        first=True,
     )
     return org
 
