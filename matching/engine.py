@@ -95,7 +95,7 @@ def match(
     now: datetime,
     weights: MatchWeights = MatchWeights(),
     limit: int | None = None,
-    explain_limit: int | None = 20,
+    explain_limit: int | None = 10,
 ) -> MatchResult:
     """Rank the workshops able to fulfil `request` by the deadline; explain the others.
 
@@ -168,10 +168,10 @@ def match(
             )
         )
 
-    eligible = np.zeros(index.size, np.bool_)
-    eligible[rows] = True
     excluded: list[Excluded] = []
     if explain_limit != 0:
+        eligible = np.zeros(index.size, np.bool_)
+        eligible[rows] = True
         shown = _nearest_excluded(index, point, eligible, explain_limit)
         # Reuse the figures the funnel decided on, so each rendered reason is the one applied.
         known_d = _positions(measured, shown)

@@ -166,14 +166,21 @@ _TREE_MAX_REACH_KM = 30.0
 
 
 def _step_hours(index: CandidateIndex, table: StepTable, rows: IntArray) -> FloatArray:
-    """Weekly hours of each row's machines able to do the step, summed in machine order."""
+    """Weekly hours of each row's machines able to do the step, summed in machine order.
+
+    Every row passed here has the process (it passed the capability stage).
+    """
     proc, level = table
-    pos, _ = lookup(proc.group_owner, rows)
-    hours: FloatArray = np.where(level[pos] == ABLE, index.m_hours[proc.start + pos], 0.0)
-    for lo, _, column in proc.extra:
-        k, found = lookup(column, pos)  # k < hi - lo
-        able = found & (level[k + (lo - proc.start)] == ABLE)
-        hours += np.where(able, index.m_hours[lo + k], 0.0)
+    hours_slice = index.m_hours[proc.start : proc.stop]
+    pos = proc.group_of_row[rows]
+    hours: FloatArray = np.where(level[pos] == ABLE, hours_slice[pos], 0.0)
+    for column in proc.extra_machine:
+        k = column[pos]
+        has = k >= 0
+        if not has.any():
+            continue
+        k = np.where(has, k, 0)
+        hours += np.where(has & (level[k] == ABLE), hours_slice[k], 0.0)
     return hours
 
 

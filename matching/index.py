@@ -79,7 +79,17 @@ class ProcessSlice:
     material, -inf when the machine does not handle it (`thickness32`: exact float32 copies).
     """
 
-    __slots__ = ("extra", "group_owner", "groups", "start", "stop", "thickness", "thickness32")
+    __slots__ = (
+        "extra",
+        "extra_machine",
+        "group_of_row",
+        "group_owner",
+        "groups",
+        "start",
+        "stop",
+        "thickness",
+        "thickness32",
+    )
 
     def __init__(
         self,
@@ -88,12 +98,22 @@ class ProcessSlice:
         group_owner: IntArray,
         extra: list[tuple[int, int, IntArray]],
         thickness: dict[str, FloatArray],
+        rows: int,
     ) -> None:
         self.start = start
         self.stop = stop
         self.groups = int(group_owner.size)
         self.group_owner = group_owner
         self.extra = extra
+        # Direct maps for capacity: row -> group position (-1 when the row lacks the process), and
+        # per extra column, group position -> machine offset in the slice (-1 when absent).
+        self.group_of_row: npt.NDArray[np.int32] = np.full(rows, -1, dtype=np.int32)
+        self.group_of_row[group_owner] = np.arange(self.groups, dtype=np.int32)
+        self.extra_machine: list[npt.NDArray[np.int32]] = []
+        for lo, hi, pos in extra:
+            offsets = np.full(self.groups, -1, dtype=np.int32)
+            offsets[pos] = np.arange(lo - start, hi - start, dtype=np.int32)
+            self.extra_machine.append(offsets)
         self.thickness = thickness
         self.thickness32: dict[str, F32Array] = {}
         for name, column in thickness.items():
@@ -182,7 +202,7 @@ class CandidateIndex:
                 for spec in e[2].materials:
                     column = thickness[spec.material]
                     column[k] = max(column[k], spec.max_thickness_mm)
-            self.processes[proc] = ProcessSlice(start, len(table), group_owner, extra, thickness)
+            self.processes[proc] = ProcessSlice(start, len(table), group_owner, extra, thickness, len(rows))
         count = len(table)
         env = np.array([sorted_dims(m.envelope_mm) for m in table], dtype=np.float64).reshape(count, 3)
         self.m_owner: IntArray = np.array(owners, dtype=np.int64)

@@ -320,7 +320,7 @@ def make_allocation(
     return supplies, points
 
 
-def ortools_staged(supplies, points, si, pj, dist) -> tuple[float, list[int], int]:  # noqa: ANN001
+def ortools_staged(supplies, points, si, pj, dist) -> tuple[float, list[int], int]:
     """The same exact formulation written directly against OR-Tools; returns solve-only seconds."""
     ns, npts = len(supplies), len(points)
     sup = np.array([s.units for s in supplies], dtype=np.int64)
@@ -357,7 +357,7 @@ def ortools_staged(supplies, points, si, pj, dist) -> tuple[float, list[int], in
     return solve_s, [int(c) for c in covered], int(mcf.optimal_cost())
 
 
-def highs_staged(supplies, points, si, pj, dist) -> tuple[float, list[float], float]:  # noqa: ANN001
+def highs_staged(supplies, points, si, pj, dist) -> tuple[float, list[float], float]:
     """Staged LP with scipy HiGHS on the same edges: max coverage per level, then min unit·metres."""
     ns, npts, ne = len(supplies), len(points), si.size
     a_ub = sp.coo_matrix(
