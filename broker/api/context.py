@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,8 @@ class RequestContext:
         self.status = 200
         self.resource: tuple[str, str] | None = None
         self.idem: _Idem | None = None
+        # Run after the commit succeeded and before the answer is sent (e.g. cache invalidation).
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def geocoder(self) -> Any:
@@ -212,6 +214,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
             conflict = _conflict(exc)
             await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
             raise conflict from exc
+        for hook in ctx.after_commit:
+            await hook()
 
 
 def _conflict(exc: IntegrityError) -> BrokerError:

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from adapters.geocoding.base import Geocoder
 from broker.api.pagination import CursorCodec
+from broker.domain.access import Principal
 from broker.db.session import Database
 from broker.settings import Settings
 
@@ -23,26 +24,32 @@ class RateDecision:
     limit: int
     remaining: int
     reset_s: int
+    keys_generation: bytes | None
+
+
+KEYS_GENERATION = "broker:api-keys:generation"
 
 
 class RateLimiter:
-    """Fixed one-minute window per API key, counted atomically in Redis (INCR) and so shared by
-    every API process. When Redis is unreachable the limiter fails open and says so in the log."""
+    """Fixed one-minute window per API key (by its public prefix), counted atomically in Redis
+    (INCR) and so shared by every API process. The same round trip reads the API-key generation
+    that invalidates the key cache. When Redis is unreachable the limiter fails open and logs it."""
 
     def __init__(self, redis: Redis, limit_per_minute: int) -> None:
         self.redis = redis
         self.limit = limit_per_minute
         self._warned_at = 0.0
 
-    async def hit(self, key_id: str) -> RateDecision | None:
+    async def hit(self, key_prefix: str) -> RateDecision | None:
         now = time.time()
         window = int(now // 60)
-        bucket = f"broker:rl:{key_id}:{window}"
+        bucket = f"broker:rl:{key_prefix}:{window}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(bucket)
                 pipe.expire(bucket, 120)
-                count, _ = await pipe.execute()
+                pipe.get(KEYS_GENERATION)
+                count, _, generation = await pipe.execute()
         except (RedisError, OSError) as exc:
             if now - self._warned_at > 30:
                 log.warning("rate limiter: Redis unavailable, failing open (%s)", type(exc).__name__)
@@ -50,8 +57,53 @@ class RateLimiter:
             return None
         reset = 60 - int(now % 60)
         return RateDecision(
-            allowed=count <= self.limit, limit=self.limit, remaining=max(0, self.limit - count), reset_s=reset
+            allowed=count <= self.limit,
+            limit=self.limit,
+            remaining=max(0, self.limit - count),
+            reset_s=reset,
+            keys_generation=generation or b"0",
         )
+
+
+class KeyCache:
+    """Principals of recently seen keys, by SHA-256 of the token, so most requests skip the key
+    lookup. Valid only while the Redis key generation is unchanged: every revocation bumps it after
+    its commit and before its answer, so a revoked key is refused on the next request. Without
+    Redis the cache is not used. Entries also expire after ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 30.0, size: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._generation: bytes | None = None
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token_hash: str, generation: bytes | None) -> Principal | None:
+        if generation is None:
+            return None
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+            return None
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, generation: bytes | None, principal: Principal) -> None:
+        if generation is None or generation != self._generation:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic() + self.ttl_s, principal)
+
+
+async def bump_keys_generation(redis: Redis) -> None:
+    """Invalidate every process's key cache (called after a revocation commits)."""
+    try:
+        await redis.incr(KEYS_GENERATION)
+    except (RedisError, OSError) as exc:
+        # Caches are bypassed while Redis is unreachable, and entries live 30 s at most.
+        log.error("could not invalidate the API-key caches: %s", type(exc).__name__)
 
 
 @dataclass
@@ -62,9 +114,11 @@ class Runtime:
     geocoder: Geocoder
     cursors: CursorCodec
     limiter: RateLimiter = field(init=False)
+    keys: KeyCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.redis, self.settings.api.rate_limit_per_minute)
+        self.keys = KeyCache()
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -21,7 +21,7 @@ from litestar.routes import HTTPRoute
 
 from broker.api.runtime import Runtime
 from broker.domain.access import Role
-from broker.services.access import authenticate
+from broker.services.access import authenticate, key_hash, key_prefix
 
 PUBLIC = "public"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -107,21 +107,10 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     runtime: Runtime = connection.app.state.runtime
     db = runtime.db
     safe = connection.scope["method"] in SAFE_METHODS
-    if safe or not db.is_sqlite:
-        session = db.reader() if safe else db.writer()
-        connection.scope["state"]["session"] = session
-        principal = await authenticate(session, token=token)
-    else:
-        # SQLite has one writer: authenticate on a reader so the write lock (BEGIN IMMEDIATE) is
-        # taken only when the handler writes, not held through auth and the rate-limit round trip.
-        async with db.reader() as auth_session:
-            principal = await authenticate(auth_session, token=token)
-        connection.scope["state"]["session"] = db.writer()
-    if principal is None:
-        raise NotAuthorizedException(detail="unknown or revoked API key", headers=challenge)
-    if principal.role not in rules:
-        raise PermissionDeniedException(detail=f"a '{principal.role}' key may not call this operation")
-    decision = await runtime.limiter.hit(principal.key_id)
+    # One Redis round trip counts the request against the key's limit (keyed by its public prefix)
+    # and reads the key-cache generation; a cached principal then skips the key lookup.
+    decision = await runtime.limiter.hit(key_prefix(token))
+    generation = decision.keys_generation if decision is not None else None
     if decision is not None:
         headers = {
             "RateLimit-Limit": str(decision.limit),
@@ -134,6 +123,27 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
                 detail=f"rate limit of {decision.limit} requests per minute reached for this key",
                 headers={**headers, "Retry-After": str(decision.reset_s)},
             )
+    session_factory = db.reader if safe else db.writer
+    token_hash = key_hash(token)
+    principal = runtime.keys.get(token_hash, generation)
+    if principal is None:
+        if safe or not db.is_sqlite:
+            session = session_factory()
+            connection.scope["state"]["session"] = session
+            principal = await authenticate(session, token=token)
+        else:
+            # SQLite has one writer: authenticate on a reader so the write lock (BEGIN IMMEDIATE) is
+            # taken only when the handler writes.
+            async with db.reader() as auth_session:
+                principal = await authenticate(auth_session, token=token)
+        if principal is not None:
+            runtime.keys.put(token_hash, generation, principal)
+    if principal is None:
+        raise NotAuthorizedException(detail="unknown or revoked API key", headers=challenge)
+    if principal.role not in rules:
+        raise PermissionDeniedException(detail=f"a '{principal.role}' key may not call this operation")
+    if "session" not in connection.scope["state"]:
+        connection.scope["state"]["session"] = session_factory()
     connection.scope["state"]["principal"] = principal
     _refuse_unknown_query(connection, handler)
 

@@ -11,6 +11,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from broker.api.context import RequestContext
 from broker.api.controllers.common import Cursor, Limit, next_link, page_size
 from broker.api.problems import problems
+from broker.api.runtime import bump_keys_generation
 from broker.api.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -150,6 +151,7 @@ class ApiKeyController(Controller):
         key = await access_service.revoke_api_key(ctx.session, actor=ctx.principal, key_id=key_id, now=ctx.now)
         ctx.resource = ("api_key", key.id)
         ctx.status = 204
+        ctx.after_commit.append(lambda: bump_keys_generation(ctx.runtime.redis))
 
 
 __all__: list[Any] = ["ApiKeyController", "OrganizationController"]

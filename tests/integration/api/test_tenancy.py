@@ -168,3 +168,19 @@ async def test_cross_tenant_matrix_covers_every_route(client, admin_key, db):
                 assert leaked == [], (method, path, role)
     assert cases >= 40
     assert await b_snapshot() == before
+
+
+async def test_revocation_reaches_every_api_process_at_once(settings, admin_key, redis_client):
+    """Keys are cached per process; a revocation in one process invalidates every cache (Redis)."""
+    from litestar.testing import AsyncTestClient
+
+    from broker.app import create_app
+
+    async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:
+        org, key = await tenant(one, admin_key, "collectivite", "buyer")
+        for _ in range(3):  # warm the second process's cache
+            assert (await two.get(f"/v1/organizations/{org['id']}", headers=bearer(key))).status_code == 200
+        keys = await one.get(f"/v1/organizations/{org['id']}/api-keys", headers=bearer(admin_key))
+        key_id = next(k["id"] for k in keys.json()["items"] if key.startswith(f"fab_{k['prefix']}_"))
+        assert (await one.delete(f"/v1/api-keys/{key_id}", headers=bearer(admin_key))).status_code == 204
+        assert (await two.get(f"/v1/organizations/{org['id']}", headers=bearer(key))).status_code == 401
