@@ -17,7 +17,7 @@ import httpx
 
 from adapters.webhooks.base import Attempt, DeliveryPolicy, Outcome
 from adapters.webhooks.signing import unix_seconds, webhook_headers
-from adapters.webhooks.ssrf import UnsafeUrl
+from adapters.webhooks.ssrf import UnsafeUrl, parse_url
 
 # RT-1: delay before attempt n (1-based), from the previous attempt: the Standard Webhooks example schedule.
 SCHEDULE_S: tuple[int, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
@@ -103,6 +103,7 @@ async def deliver(
     retry_after_s: float | None = None
     started = time.perf_counter()
     try:
+        parse_url(endpoint_url, allow_loopback=policy.allow_loopback, allowed_ports=policy.allowed_ports)
         async with asyncio.timeout(policy.total_timeout_s):
             request = client.build_request(
                 "POST", endpoint_url, content=payload_bytes, headers=headers, timeout=timeout
@@ -110,10 +111,13 @@ async def deliver(
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 status = response.status_code
-                async for chunk in response.aiter_raw():
-                    excerpt += chunk
-                    if len(excerpt) >= policy.excerpt_bytes:
-                        break
+                if response.is_stream_consumed:  # an in-memory response (tests' MockTransport)
+                    excerpt = response.content[: policy.excerpt_bytes]
+                else:
+                    async for chunk in response.aiter_raw():
+                        excerpt += chunk
+                        if len(excerpt) >= policy.excerpt_bytes:
+                            break
             finally:
                 await response.aclose()
             if status in THROTTLE_STATUSES:

@@ -127,26 +127,31 @@ class PinnedTarget(msgspec.Struct, frozen=True, kw_only=True):
         return httpx.URL(self.url).copy_with(host=self.ip, port=self.port)
 
 
-def _unwrap(ip: IPAddress) -> IPAddress:
-    """The IPv4 address hidden in an IPv4-mapped, IPv4-compatible or NAT64 IPv6 address, else ``ip``."""
+def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address carried by an IPv4-mapped (::ffff:0:0/96) or NAT64 (64:ff9b::/96) address, else None."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
-        if ip in _NAT64 or (ip in _V4_COMPAT and int(ip) > 1):
+        if ip in _NAT64:
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip
+    return None
 
 
 def ip_problem(ip: IPAddress) -> str | None:
-    """Why connecting to ``ip`` is refused (loopback, private, metadata…), or None when it is a public unicast."""
+    """Why connecting to ``ip`` is refused (loopback, private, metadata…), or None when it is a public unicast.
+
+    IPv4-mapped and NAT64 addresses are judged by the IPv4 address they carry; IPv4-compatible (::/96),
+    6to4 (2002::/16), Teredo (2001::/32) and local-use NAT64 (64:ff9b:1::/48) are refused whole."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
         return "scoped IPv6 addresses are refused"
-    for candidate in {ip, _unwrap(ip)}:
-        for net in _BLOCKED_NETS:
-            if candidate.version == net.version and candidate in net:
-                return f"{ip} is in the non-public range {net}"
-        if not candidate.is_global or candidate.is_multicast or candidate.is_reserved:
-            return f"{ip} is not a public unicast address"
+    candidate: IPAddress = _embedded_v4(ip) or ip
+    if candidate is ip and isinstance(ip, ipaddress.IPv6Address) and ip in _V4_COMPAT:
+        return f"{ip} is an IPv4-compatible or unspecified address"
+    for net in _BLOCKED_NETS:
+        if candidate.version == net.version and candidate in net:
+            return f"{ip} is in the non-public range {net}"
+    if not candidate.is_global or candidate.is_multicast or candidate.is_reserved:
+        return f"{ip} is not a public unicast address"
     return None
 
 
