@@ -53,7 +53,7 @@ def check_chorus_references(buyer: Buyer, *, pointer_prefix: str = "/buyer") -> 
 
 
 def _check_address(address: Address, pointer: str) -> None:
-    if not _COUNTRY.match(address.country):
+    if not _COUNTRY.fullmatch(address.country):
         raise Rejected("a country is an ISO 3166-1 alpha-2 code", pointer=f"{pointer}/country")
     if address.country == "FR" and not is_postcode(address.postcode):
         raise Rejected("a French postcode is 5 digits", pointer=f"{pointer}/postcode")
@@ -73,7 +73,7 @@ def validate_document(document: OrderDocument) -> None:
         _check_address(document.seller.address, "/seller/address")
     if document.delivery_address is not None:
         _check_address(document.delivery_address, "/delivery_address")
-    if not _CURRENCY.match(document.currency):
+    if not _CURRENCY.fullmatch(document.currency):
         raise Rejected("the currency is an ISO 4217 code", pointer="/currency")
     if not document.buyer.name.strip() or not document.seller.name.strip():
         raise Rejected("buyer and seller names are required", pointer="/buyer/name")
@@ -89,7 +89,7 @@ def validate_document(document: OrderDocument) -> None:
             raise Rejected("a unit price is zero or more", pointer=f"{where}/unit_price")
         if not line.vat_rate.is_finite() or not Decimal(0) <= line.vat_rate <= Decimal(100):
             raise Rejected("a VAT rate is a percentage between 0 and 100", pointer=f"{where}/vat_rate")
-        if not _UNIT.match(line.unit_code):
+        if not _UNIT.fullmatch(line.unit_code):
             raise Rejected("a unit code is a UN/ECE Rec 20 code such as C62", pointer=f"{where}/unit_code")
         if not line.name.strip():
             raise Rejected("a line has a name", pointer=f"{where}/name")

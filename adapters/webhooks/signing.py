@@ -66,7 +66,7 @@ def new_message_id(*, now: datetime | None = None) -> str:
 
 
 def check_message_id(msg_id: str) -> None:
-    if not _MSG_ID.match(msg_id):
+    if not _MSG_ID.fullmatch(msg_id):
         raise Rejected("a webhook-id is 1-128 characters of [A-Za-z0-9_-] (no '.')", code="webhook-id-invalid")
 
 

@@ -164,7 +164,7 @@ def _parse_literal(host: str) -> IPAddress | None:
             return ipaddress.IPv6Address(host)
         except ValueError as exc:
             raise UnsafeUrl(f"malformed IPv6 host {host!r}") from exc
-    if _CANONICAL_V4.match(host):
+    if _CANONICAL_V4.fullmatch(host):
         return ipaddress.IPv4Address(host)
     last = host.rsplit(".", 1)[-1]
     if not last or last[0].isdigit() or host.startswith("0x") or ".0x" in host:
@@ -176,7 +176,7 @@ def _name_problem(host: str) -> str | None:
     labels = host.split(".")
     if len(labels) < 2:
         return f"single-label host {host!r} is refused"
-    if not all(_LABEL.match(label) for label in labels) or not _TLD.match(labels[-1]):
+    if not all(_LABEL.fullmatch(label) for label in labels) or not _TLD.fullmatch(labels[-1]):
         return f"host {host!r} is not a public DNS name"
     if host in _BLOCKED_NAMES or host.endswith(_BLOCKED_SUFFIXES):
         return f"internal host name {host!r} is refused"

@@ -83,7 +83,7 @@ def test_roll_grace_is_bounded() -> None:
         roll(ring, now=datetime.now(UTC), grace=timedelta(days=8))
 
 
-@pytest.mark.parametrize("msg_id", ["msg.1", "", "msg 1", "a" * 129, "msg_é"])
+@pytest.mark.parametrize("msg_id", ["msg.1", "", "msg 1", "a" * 129, "msg_é", "msg_1\n"])
 def test_bad_message_ids_are_refused(msg_id: str) -> None:
     with pytest.raises(Rejected):
         sign(msg_id, 1, b"{}", [VECTOR_SECRET])
