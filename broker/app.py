@@ -20,7 +20,10 @@ from broker.api.context import provide_context
 from broker.api.controllers.audit import AuditController
 from broker.api.controllers.communes import CommuneController
 from broker.api.controllers.health import live, ready
+from broker.api.controllers.orders import OrderController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
+from broker.api.controllers.requests import InvitationController, QuoteController, RequestController
+from broker.api.controllers.workshops import CatalogueController, MyWorkshopController, WorkshopController
 from broker.api.errors import EXCEPTION_HANDLERS
 from broker.api.pagination import CursorCodec
 from broker.api.runtime import Runtime
@@ -30,7 +33,21 @@ from broker.settings import Settings, load_settings
 
 log = logging.getLogger("broker")
 
-ROUTE_HANDLERS: list[Any] = [live, ready, OrganizationController, ApiKeyController, CommuneController, AuditController]
+ROUTE_HANDLERS: list[Any] = [
+    live,
+    ready,
+    OrganizationController,
+    ApiKeyController,
+    CommuneController,
+    AuditController,
+    MyWorkshopController,
+    WorkshopController,
+    CatalogueController,
+    RequestController,
+    InvitationController,
+    QuoteController,
+    OrderController,
+]
 
 
 def _request_scope(app: ASGIApp) -> ASGIApp:

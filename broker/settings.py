@@ -34,10 +34,21 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str = "http://127.0.0.1:8000"
 
 
+class MatchingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """How many workshops a request invites, and the score weights (see docs/matching.md)."""
+
+    invitations: int = 8
+    weight_distance: float = 0.4
+    weight_slack: float = 0.2
+    weight_on_time: float = 0.2
+    weight_fairness: float = 0.2
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the broker reads from its environment, and nothing else."""
 
     db: DatabaseSettings = DatabaseSettings()
+    matching: MatchingSettings = MatchingSettings()
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
     data_dir: str = "./var"
@@ -61,6 +72,11 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_MAX_BODY_BYTES": ("api", "max_body_bytes"),
     "BROKER_RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
     "BROKER_PUBLIC_URL": ("api", "public_url"),
+    "BROKER_MATCHING_INVITATIONS": ("matching", "invitations"),
+    "BROKER_MATCHING_WEIGHT_DISTANCE": ("matching", "weight_distance"),
+    "BROKER_MATCHING_WEIGHT_SLACK": ("matching", "weight_slack"),
+    "BROKER_MATCHING_WEIGHT_ON_TIME": ("matching", "weight_on_time"),
+    "BROKER_MATCHING_WEIGHT_FAIRNESS": ("matching", "weight_fairness"),
     "BROKER_DATA_DIR": (None, "data_dir"),
     "BROKER_SECRET_KEY": (None, "secret_key"),
     "BROKER_BOOTSTRAP_ADMIN_KEY": (None, "bootstrap_admin_key"),

@@ -37,6 +37,11 @@ class IdempotencyKeyInvalid(IdempotencyError):
     title = "Invalid Idempotency-Key"
 
 
+class IdempotencyKeyMissing(IdempotencyError):
+    code = "idempotency-key-missing"
+    title = "Idempotency-Key required"
+
+
 class IdempotencyKeyReused(IdempotencyError):
     code = "idempotency-key-reused"
     title = "Idempotency-Key reused with another body"
@@ -178,8 +183,14 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
     state = request.scope["state"]
     runtime: Runtime = request.app.state.runtime
     ctx = RequestContext(request=request, runtime=runtime, session=state["session"], principal=state["principal"])
-    if request.route_handler.opt.get("idempotent"):
+    idempotent = request.route_handler.opt.get("idempotent")
+    if idempotent:
         key = parse_idempotency_key(request.headers.getall("idempotency-key", []))
+        if key is None and idempotent == "required":
+            raise IdempotencyKeyMissing(
+                "this operation needs an Idempotency-Key header (a UUID is best) so that a retry cannot "
+                "create it twice"
+            )
         if key is not None:
             ctx.idem = _Idem(
                 key=key,

@@ -19,6 +19,7 @@ from broker.errors import BrokerError
 log = logging.getLogger("broker.api")
 
 _AT = re.compile(r"\s*-\s*at `\$(?P<path>[^`]*)`\s*$")
+_MISSING_PARAM = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
 _ACCESS_SLUGS = {401: "unauthenticated", 403: "forbidden", 413: "body-too-large", 429: "rate-limited"}
 
@@ -47,7 +48,13 @@ def _validation_errors(exc: ValidationException) -> list[ProblemError]:
         else:
             errors.append(ProblemError(detail=message, parameter=str(key) if key else None))
     if not errors:
-        errors.append(ProblemError(detail=_AT.sub("", str(exc.detail)), pointer=""))
+        detail = _AT.sub("", str(exc.detail))
+        missing = _MISSING_PARAM.search(detail)
+        if missing:  # "Missing required header parameter 'X' for path …"
+            errors.append(ProblemError(detail=f"missing required {missing.group(1)} parameter {missing.group(2)!r}",
+                                       parameter=missing.group(2)))
+        else:
+            errors.append(ProblemError(detail=detail, pointer=""))
     return errors
 
 
@@ -57,9 +64,10 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     if isinstance(exc, ValidationException) or (status == 400 and exc.extra):
         errors = _validation_errors(exc) if isinstance(exc, ValidationException) else None
         detail = "the request is malformed: " + "; ".join(e.detail for e in errors or [])
-        problem = build_problem(
-            400, detail, request_id=rid, slug="validation-error", title="Invalid request", errors=errors
-        )
+        slug, title = "validation-error", "Invalid request"
+        if any((e.parameter or "").lower() == "idempotency-key" for e in errors or []):
+            slug, title = "idempotency-key-missing", "Idempotency-Key required"
+        problem = build_problem(400, detail, request_id=rid, slug=slug, title=title, errors=errors)
     else:
         detail = str(exc.detail)
         if status == 400 and ("JSON" in detail or "decode" in detail.lower()):

@@ -104,6 +104,7 @@ def _status_for(exc: BrokerError) -> int:
 
 _STATUS_BY_ERROR = {
     "IdempotencyKeyInvalid": 400,
+    "IdempotencyKeyMissing": 400,
     "InvalidCursor": 400,
     "IdempotencyKeyReused": 422,
     "NotFound": 404,

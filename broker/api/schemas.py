@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -10,6 +10,8 @@ import msgspec
 from msgspec import Meta
 
 from broker.domain.access import ApiKey, Organisation, OrgKind, Role
+from broker.domain.catalogue import Process
+from broker.domain.lifecycle import OrderStatus
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Siret = Annotated[str, Meta(min_length=14, max_length=14, pattern=r"^\d{14}$", description="14 digits, Luhn-checked")]
@@ -132,3 +134,324 @@ class AuditPage(msgspec.Struct, kw_only=True):
 class Health(msgspec.Struct, kw_only=True):
     status: str
     checks: dict[str, str]
+
+
+# ---- workshops and catalogue ------------------------------------------------------------------
+
+Slug = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Tag = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+Mm = Annotated[float, Meta(gt=0, le=20_000)]
+Thickness = Annotated[float, Meta(gt=0, le=500)]
+
+
+class MaterialIn(Input):
+    material: Tag
+    max_thickness_mm: Thickness
+
+
+class WorkshopIn(Input):
+    commune_insee: Insee
+    delivery_radius_km: Annotated[float, Meta(gt=0, le=1000)]
+    trades: Annotated[list[Tag], Meta(max_length=20)] = []
+    labels: Annotated[list[Tag], Meta(max_length=20)] = []
+    certifications: Annotated[list[Tag], Meta(max_length=20)] = []
+    paused: bool = False
+
+
+class MachineIn(Input):
+    process: Process
+    envelope_mm: Annotated[list[Mm], Meta(min_length=3, max_length=3)]
+    materials: Annotated[list[MaterialIn], Meta(min_length=1, max_length=30)]
+    hours_per_week: Annotated[float, Meta(ge=0, le=168)]
+
+
+class MaterialOut(msgspec.Struct, kw_only=True):
+    material: str
+    max_thickness_mm: float
+
+
+class MachineOut(msgspec.Struct, kw_only=True):
+    id: str
+    process: str
+    envelope_mm: list[float]
+    materials: list[MaterialOut]
+    hours_per_week: float
+
+
+class CapacityIn(Input):
+    units_per_day: Annotated[float, Meta(ge=0, le=1_000_000)]
+
+
+class CapacityOut(msgspec.Struct, kw_only=True):
+    workshop_id: str
+    item: str
+    units_per_day: float
+
+
+class VerificationIn(Input):
+    labels: Annotated[list[Tag], Meta(max_length=20)] = []
+    certifications: Annotated[list[Tag], Meta(max_length=20)] = []
+
+
+class WorkshopOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    org_id: str
+    name: str
+    commune_insee: str
+    lat: float
+    lon: float
+    delivery_radius_km: float
+    trades: list[str]
+    labels: list[str]
+    certifications: list[str]
+    verified_labels: list[str]
+    verified_certifications: list[str]
+    paused: bool
+    on_time_rate: float | None
+    machines: list[MachineOut]
+    capacities: dict[str, float] | None = None
+    reserved_units: int | None = None
+
+
+class WorkshopPage(msgspec.Struct, kw_only=True):
+    items: list[WorkshopOut]
+    next_cursor: str | None
+
+
+class StepIO(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    process: Process
+    material: Tag
+    thickness_mm: Thickness
+    part_size_mm: Annotated[list[Mm], Meta(min_length=3, max_length=3)]
+    minutes_per_unit: Annotated[float, Meta(gt=0, le=100_000)]
+
+
+class CatalogueItemIO(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    slug: Slug
+    name: Name
+    description: Annotated[str, Meta(max_length=4000)]
+    licence: Annotated[str, Meta(min_length=1, max_length=100)]
+    steps: Annotated[list[StepIO], Meta(min_length=1, max_length=20)]
+    certifications_required: Annotated[list[Tag], Meta(max_length=10)] = []
+    files: Annotated[list[Annotated[str, Meta(max_length=300)]], Meta(max_length=20)] = []
+
+
+class CatalogueList(msgspec.Struct, kw_only=True):
+    items: list[CatalogueItemIO]
+    next_cursor: str | None = None
+
+
+# ---- requests, invitations, quotes, orders -----------------------------------------------------
+
+Money = Annotated[str, Meta(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="euros, decimal string: \"12.50\"")]
+VatRate = Annotated[str, Meta(pattern=r"^\d{1,2}(\.\d{1,2})?$", description="percent: \"20\", \"5.5\"")]
+Quantity = Annotated[int, Meta(ge=1, le=10_000_000)]
+
+
+class CustomSpecIn(Input):
+    name: Name
+    steps: Annotated[list[StepIO], Meta(min_length=1, max_length=20)]
+    certifications_required: Annotated[list[Tag], Meta(max_length=10)] = []
+
+
+class DeliveryIn(Input):
+    commune_insee: Insee
+    address: Annotated[str, Meta(max_length=300)] = ""
+
+
+class ProcurementIn(Input):
+    buyer_siret: Siret
+    service_code: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    engagement_number: Annotated[str, Meta(min_length=1, max_length=50)] | None = None
+
+
+class RequestIn(Input):
+    quantity: Quantity
+    deadline: datetime
+    delivery: DeliveryIn
+    procurement: ProcurementIn
+    item: Slug | None = None
+    custom: CustomSpecIn | None = None
+    budget_eur_ht: Money | None = None
+    min_quotes: Annotated[int, Meta(ge=1, le=20)] = 3
+    quote_window_hours: Annotated[int, Meta(ge=1, le=24 * 60)] = 72
+    allow_split: bool = False
+    max_distance_km: Annotated[float, Meta(gt=0, le=2000)] | None = None
+
+
+class RequestOut(msgspec.Struct, kw_only=True):
+    id: str
+    status: str
+    item: str | None
+    name: str
+    quantity: int
+    deadline: datetime
+    delivery: dict[str, str]
+    budget_eur_ht: str | None
+    min_quotes: int
+    quote_window_hours: int
+    quote_deadline: datetime
+    window_closed: bool
+    allow_split: bool
+    max_distance_km: float | None
+    procurement: dict[str, str | None]
+    match_state: str
+    steps: list[StepIO]
+    certifications_required: list[str]
+    award_justification: str | None
+    created_at: datetime
+    invited: int | None = None
+
+
+class RequestPage(msgspec.Struct, kw_only=True):
+    items: list[RequestOut]
+    next_cursor: str | None
+
+
+class MatchReasonOut(msgspec.Struct, kw_only=True):
+    code: str
+    message: str
+
+
+class MatchIncludedOut(msgspec.Struct, kw_only=True):
+    workshop_id: str
+    rank: int
+    score: float
+    distance_km: float
+    capacity_units: int
+    components: dict[str, float]
+    reasons: list[str]
+    invited: bool
+
+
+class MatchExcludedOut(msgspec.Struct, kw_only=True):
+    workshop_id: str
+    distance_km: float
+    reasons: list[MatchReasonOut]
+
+
+class MatchesOut(msgspec.Struct, kw_only=True):
+    state: str
+    eligible: int
+    considered: int
+    working_days: int
+    included: list[MatchIncludedOut]
+    excluded: list[MatchExcludedOut]
+    exclusion_counts: dict[str, int]
+
+
+class InvitationOut(msgspec.Struct, kw_only=True):
+    id: str
+    request_id: str
+    status: str
+    rank: int
+    score: float
+    distance_km: float
+    capacity_units: int
+    reasons: list[str]
+    request: dict[str, object]
+    created_at: datetime
+
+
+class InvitationPage(msgspec.Struct, kw_only=True):
+    items: list[InvitationOut]
+    next_cursor: str | None
+
+
+class DeclineIn(Input):
+    reason: Annotated[str, Meta(min_length=1, max_length=1000)]
+
+
+class QuoteIn(Input):
+    unit_price_eur_ht: Money
+    vat_rate: VatRate
+    quantity: Quantity
+    delivery_date: date
+    valid_until: datetime | None = None
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class QuoteOut(msgspec.Struct, kw_only=True):
+    id: str
+    request_id: str
+    workshop_id: str
+    status: str
+    unit_price_eur_ht: str
+    vat_rate: str
+    quantity: int
+    delivery_date: date
+    valid_until: datetime
+    note: str
+    total_eur_ht: str
+    total_vat_eur: str
+    total_eur_ttc: str
+    created_at: datetime
+
+
+class QuoteComparedOut(msgspec.Struct, kw_only=True):
+    quote: QuoteOut
+    workshop_name: str
+    workshop_commune_insee: str
+    distance_km: float | None
+    on_time_rate: float | None
+    orders_delivered: int
+
+
+class QuoteList(msgspec.Struct, kw_only=True):
+    items: list[QuoteComparedOut]
+    next_cursor: str | None = None
+
+
+class AwardIn(Input):
+    quote_ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=50)]
+    justification: Annotated[str, Meta(max_length=4000)] | None = None
+
+
+class OrderHistoryOut(msgspec.Struct, kw_only=True):
+    at: datetime
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    units_done: int | None
+    note: str | None
+
+
+class OrderOut(msgspec.Struct, kw_only=True):
+    id: str
+    number: str
+    request_id: str
+    quote_id: str
+    workshop_id: str
+    buyer_org_id: str
+    quantity: int
+    unit_price_eur_ht: str
+    vat_rate: str
+    total_eur_ht: str
+    total_eur_ttc: str
+    delivery_date: date
+    status: str
+    units_done: int
+    tracking: str | None
+    late: bool
+    created_at: datetime
+    history: list[OrderHistoryOut]
+
+
+class OrderPage(msgspec.Struct, kw_only=True):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class AwardOut(msgspec.Struct, kw_only=True):
+    request_id: str
+    orders: list[OrderOut]
+
+
+class TransitionIn(Input):
+    to: OrderStatus
+    note: Annotated[str, Meta(max_length=2000)] | None = None
+    tracking: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class ProgressIn(Input):
+    units_done: Annotated[int, Meta(ge=0, le=10_000_000)]

@@ -28,8 +28,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPENAPI_PATH = "/schema"
 
 
-def access(*roles: Role, idempotent: bool = False) -> dict[str, Any]:
-    """The ``opt`` of a route callable by keys with one of ``roles``."""
+def access(*roles: Role, idempotent: bool | str = False) -> dict[str, Any]:
+    """The ``opt`` of a route callable by keys with one of ``roles``. ``idempotent=True`` accepts an
+    Idempotency-Key; ``"required"`` refuses the request without one (400)."""
     if not roles:
         raise ValueError("name at least one role, or use public()")
     return {"access": frozenset(roles), "idempotent": idempotent}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -14,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.db.base import Base, JSONType, UTCDateTime, new_id
 
@@ -43,6 +46,7 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    organization: Mapped[OrganizationRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
 
 
 class AuditLogRow(Base):
@@ -103,3 +107,184 @@ class OutboxRow(Base):
     available_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# ---- workshops and catalogue (issue 5) --------------------------------------------------------
+
+
+class WorkshopRow(Base):
+    """A manufacture's workshop profile (one per organisation of kind ``manufacture``).
+
+    ``reserved_units`` is the capacity booked by active orders; awards raise it with a single
+    conditional UPDATE so that no workshop is ever booked beyond its capacity."""
+
+    __tablename__ = "workshop"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    commune_insee: Mapped[str] = mapped_column(String(5))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    delivery_radius_km: Mapped[float] = mapped_column(Float)
+    trades: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    certifications: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    verified_labels: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    verified_certifications: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    reserved_units: Mapped[int] = mapped_column(Integer, default=0)
+    orders_delivered: Mapped[int] = mapped_column(Integer, default=0)
+    orders_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    recent_wins: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    organization: Mapped[OrganizationRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class MachineRow(Base):
+    __tablename__ = "machine"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    process: Mapped[str] = mapped_column(String(40))
+    envelope_mm: Mapped[list[float]] = mapped_column(JSONType)
+    materials: Mapped[list[dict[str, object]]] = mapped_column(JSONType)
+    hours_per_week: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    workshop: Mapped[WorkshopRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class WorkshopCapacityRow(Base):
+    __tablename__ = "workshop_capacity"
+    __table_args__ = (UniqueConstraint("workshop_id", "item_slug"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    item_slug: Mapped[str] = mapped_column(ForeignKey("catalogue_item.slug"))
+    units_per_day: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    workshop: Mapped[WorkshopRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class CatalogueItemRow(Base):
+    __tablename__ = "catalogue_item"
+
+    slug: Mapped[str] = mapped_column(String(60), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    licence: Mapped[str] = mapped_column(String(100))
+    steps: Mapped[list[dict[str, object]]] = mapped_column(JSONType)
+    certifications_required: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    files: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ---- requests, invitations, quotes, orders (issue 5) ------------------------------------------
+
+
+class RequestRow(Base):
+    __tablename__ = "fab_request"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    item_slug: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[dict[str, object]]] = mapped_column(JSONType)
+    certifications_required: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    quantity: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivery_insee: Mapped[str] = mapped_column(String(5))
+    delivery_address: Mapped[str] = mapped_column(String(300))
+    delivery_lat: Mapped[float] = mapped_column(Float)
+    delivery_lon: Mapped[float] = mapped_column(Float)
+    budget_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    min_quotes: Mapped[int] = mapped_column(Integer)
+    quote_window_hours: Mapped[int] = mapped_column(Integer)
+    quote_deadline: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    window_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_split: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_distance_km: Mapped[float | None] = mapped_column(Float, nullable=True)
+    procurement: Mapped[dict[str, object]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    match_state: Mapped[str] = mapped_column(String(10))
+    match_result: Mapped[dict[str, object] | None] = mapped_column(JSONType, nullable=True)
+    award_justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    organization: Mapped[OrganizationRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class InvitationRow(Base):
+    __tablename__ = "invitation"
+    __table_args__ = (UniqueConstraint("request_id", "workshop_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"), index=True)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    distance_km: Mapped[float] = mapped_column(Float)
+    capacity_units: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[list[str]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(12), default="invited")
+    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    request: Mapped[RequestRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class QuoteRow(Base):
+    __tablename__ = "quote"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"), index=True)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    delivery_date: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    request: Mapped[RequestRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class OrderRow(Base):
+    __tablename__ = "fab_order"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"), index=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quote.id"), unique=True)
+    buyer_org_id: Mapped[str] = mapped_column(String(36), index=True)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    maker_org_id: Mapped[str] = mapped_column(String(36), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    delivery_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    units_done: Mapped[int] = mapped_column(Integer, default=0)
+    tracking: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    quote: Mapped[QuoteRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class OrderEventRow(Base):
+    """The order's history: every status change and progress report, append-only."""
+
+    __tablename__ = "order_event"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("fab_order.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    units_done: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor_org_id: Mapped[str] = mapped_column(String(36))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    order: Mapped[OrderRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs

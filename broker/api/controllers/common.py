@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request
-from litestar.params import QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 
 from broker.api.context import RequestContext
 
@@ -30,3 +30,27 @@ def next_link(request: Request[Any, Any, Any], cursor: str | None) -> dict[str, 
     params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     params["cursor"] = cursor
     return {"Link": f'<{request.url.path}?{urlencode(params)}>; rel="next"'}
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key", required=False, max_length=257,
+        description="replays the stored answer for 24 h (INTEGRATION.md ID-1..6)",
+    ),
+]
+RequiredIdempotencyKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key", required=True, min_length=1, max_length=257,
+        description="required: a retry with the same key replays the first answer (24 h)",
+    ),
+]
+
+
+def keyset_page(ctx: RequestContext, rows: list[Any], size: int, filters: str, position: Any) -> tuple[list[Any],
+                                                                                                       str | None]:
+    """Trim a ``size + 1`` fetch to a page and sign the cursor of its last row."""
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (ctx.runtime.cursors.encode(position(rows[-1]), filters=filters) if more else None)

@@ -1,0 +1,367 @@
+"""Queries of the fabrication lifecycle: workshops, catalogue, requests, invitations, quotes, orders.
+
+Tenant scoping happens in the WHERE clause; status changes are compare-and-set UPDATEs whose
+rowcount tells a lost race; capacity is reserved by one conditional UPDATE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.base import new_id
+from broker.db.models import (
+    CatalogueItemRow,
+    InvitationRow,
+    MachineRow,
+    OrderEventRow,
+    OrderRow,
+    QuoteRow,
+    RequestRow,
+    WorkshopCapacityRow,
+    WorkshopRow,
+)
+from broker.domain.catalogue import CatalogueItem
+from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
+
+Keyset = tuple[datetime, str]
+
+
+def _to(row: Any, kind: type[Any]) -> Any:
+    return msgspec.convert(row, kind, from_attributes=True)
+
+
+def _after(model: Any, after: Keyset | None) -> Any:
+    if after is None:
+        return True
+    return (model.created_at > after[0]) | ((model.created_at == after[0]) & (model.id > after[1]))
+
+
+async def _rowcount(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class WorkshopRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def row_for_org(self, org_id: str) -> WorkshopRow | None:
+        query = select(WorkshopRow).where(WorkshopRow.org_id == org_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def get(self, workshop_id: str) -> Workshop | None:
+        row = await self.session.get(WorkshopRow, workshop_id)
+        return None if row is None else _to(row, Workshop)
+
+    async def row(self, workshop_id: str) -> WorkshopRow | None:
+        return await self.session.get(WorkshopRow, workshop_id)
+
+    def add(self, row: WorkshopRow) -> None:
+        self.session.add(row)
+
+    async def page(self, *, after: Keyset | None, limit: int) -> list[Workshop]:
+        query = (
+            select(WorkshopRow)
+            .where(_after(WorkshopRow, after))
+            .order_by(WorkshopRow.created_at, WorkshopRow.id)
+            .limit(limit)
+        )
+        return [_to(r, Workshop) for r in (await self.session.execute(query)).scalars()]
+
+    async def many(self, ids: Sequence[str]) -> dict[str, Workshop]:
+        if not ids:
+            return {}
+        query = select(WorkshopRow).where(WorkshopRow.id.in_(list(ids)))
+        return {r.id: _to(r, Workshop) for r in (await self.session.execute(query)).scalars()}
+
+    async def within_box(self, *, lat_min: float, lat_max: float, lon_min: float, lon_max: float) -> list[Workshop]:
+        query = select(WorkshopRow).where(
+            WorkshopRow.lat.between(lat_min, lat_max), WorkshopRow.lon.between(lon_min, lon_max)
+        )
+        return [_to(r, Workshop) for r in (await self.session.execute(query)).scalars()]
+
+    async def count_and_max_radius(self) -> tuple[int, float]:
+        query = select(func.count(WorkshopRow.id), func.max(WorkshopRow.delivery_radius_km))
+        count, radius = (await self.session.execute(query)).one()
+        return int(count or 0), float(radius or 0.0)
+
+    async def machines(self, workshop_ids: Sequence[str]) -> dict[str, list[Machine]]:
+        out: dict[str, list[Machine]] = {w: [] for w in workshop_ids}
+        if not workshop_ids:
+            return out
+        query = (
+            select(MachineRow)
+            .where(MachineRow.workshop_id.in_(list(workshop_ids)))
+            .order_by(MachineRow.created_at, MachineRow.id)
+        )
+        for row in (await self.session.execute(query)).scalars():
+            out[row.workshop_id].append(_to(row, Machine))
+        return out
+
+    async def capacities(self, workshop_ids: Sequence[str], item_slug: str) -> dict[str, float]:
+        if not workshop_ids:
+            return {}
+        query = select(WorkshopCapacityRow.workshop_id, WorkshopCapacityRow.units_per_day).where(
+            WorkshopCapacityRow.workshop_id.in_(list(workshop_ids)), WorkshopCapacityRow.item_slug == item_slug
+        )
+        return {w: float(u) for w, u in (await self.session.execute(query)).all()}
+
+    async def all_capacities(self, workshop_id: str) -> dict[str, float]:
+        query = select(WorkshopCapacityRow.item_slug, WorkshopCapacityRow.units_per_day).where(
+            WorkshopCapacityRow.workshop_id == workshop_id
+        )
+        return {s: float(u) for s, u in (await self.session.execute(query)).all()}
+
+    def add_machine(self, row: MachineRow) -> None:
+        self.session.add(row)
+
+    async def set_capacity(self, *, workshop_id: str, item_slug: str, units_per_day: float, now: datetime) -> None:
+        query = select(WorkshopCapacityRow).where(
+            WorkshopCapacityRow.workshop_id == workshop_id, WorkshopCapacityRow.item_slug == item_slug
+        )
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        if row is None:
+            self.session.add(
+                WorkshopCapacityRow(
+                    id=new_id(), workshop_id=workshop_id, item_slug=item_slug, units_per_day=units_per_day,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.units_per_day = units_per_day
+            row.updated_at = now
+
+    async def reserve(self, workshop_id: str, units: int, *, capacity: int) -> bool:
+        """Book ``units`` if the total stays within ``capacity``: one atomic conditional UPDATE, so
+        concurrent awards can never overbook (rowcount 0 means no room left)."""
+        statement = (
+            update(WorkshopRow)
+            .where(WorkshopRow.id == workshop_id, WorkshopRow.reserved_units + units <= capacity)
+            .values(reserved_units=WorkshopRow.reserved_units + units, recent_wins=WorkshopRow.recent_wins + 1)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+    async def release(self, workshop_id: str, units: int, *, delivered_on_time: bool | None = None) -> None:
+        left = WorkshopRow.reserved_units - units
+        values: dict[str, Any] = {"reserved_units": case((left < 0, 0), else_=left)}
+        if delivered_on_time is not None:
+            values["orders_delivered"] = WorkshopRow.orders_delivered + 1
+            values["orders_on_time"] = WorkshopRow.orders_on_time + (1 if delivered_on_time else 0)
+        await _rowcount(self.session, update(WorkshopRow).where(WorkshopRow.id == workshop_id).values(**values))
+
+
+class CatalogueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, slug: str) -> CatalogueItem | None:
+        row = await self.session.get(CatalogueItemRow, slug)
+        return None if row is None else _to(row, CatalogueItem)
+
+    async def all(self) -> list[CatalogueItem]:
+        query = select(CatalogueItemRow).order_by(CatalogueItemRow.slug)
+        return [_to(r, CatalogueItem) for r in (await self.session.execute(query)).scalars()]
+
+    def add(self, row: CatalogueItemRow) -> None:
+        self.session.add(row)
+
+
+class RequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: RequestRow) -> None:
+        self.session.add(row)
+
+    async def get(self, request_id: str, *, scope_org_id: str | None) -> Request | None:
+        query = select(RequestRow).where(RequestRow.id == request_id)
+        if scope_org_id is not None:
+            query = query.where(RequestRow.org_id == scope_org_id)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return None if row is None else _to(row, Request)
+
+    async def match_result(self, request_id: str) -> dict[str, Any] | None:
+        query = select(RequestRow.match_result).where(RequestRow.id == request_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def page(
+        self, *, scope_org_id: str | None, after: Keyset | None, limit: int, status: str | None
+    ) -> list[Request]:
+        query = select(RequestRow).where(_after(RequestRow, after)).order_by(RequestRow.created_at, RequestRow.id)
+        if scope_org_id is not None:
+            query = query.where(RequestRow.org_id == scope_org_id)
+        if status is not None:
+            query = query.where(RequestRow.status == status)
+        return [_to(r, Request) for r in (await self.session.execute(query.limit(limit))).scalars()]
+
+    async def set_status(self, request_id: str, *, expected: Sequence[str], status: str, now: datetime,
+                         **values: Any) -> bool:
+        statement = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id, RequestRow.status.in_(list(expected)))
+            .values(status=status, updated_at=now, **values)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+    async def windows_to_close(self, now: datetime, limit: int = 500) -> list[Request]:
+        query = (
+            select(RequestRow)
+            .where(RequestRow.window_closed.is_(False), RequestRow.quote_deadline <= now)
+            .order_by(RequestRow.quote_deadline)
+            .limit(limit)
+        )
+        return [_to(r, Request) for r in (await self.session.execute(query)).scalars()]
+
+    async def close_window(self, request_id: str, now: datetime) -> bool:
+        statement = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id, RequestRow.window_closed.is_(False))
+            .values(window_closed=True, updated_at=now)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+
+class InvitationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: InvitationRow) -> None:
+        self.session.add(row)
+
+    async def for_request(self, request_id: str) -> list[InvitationRow]:
+        query = select(InvitationRow).where(InvitationRow.request_id == request_id).order_by(InvitationRow.rank)
+        return list((await self.session.execute(query)).scalars())
+
+    async def of(self, request_id: str, workshop_id: str) -> InvitationRow | None:
+        query = select(InvitationRow).where(
+            InvitationRow.request_id == request_id, InvitationRow.workshop_id == workshop_id
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def get(self, invitation_id: str, *, workshop_id: str | None) -> InvitationRow | None:
+        query = select(InvitationRow).where(InvitationRow.id == invitation_id)
+        if workshop_id is not None:
+            query = query.where(InvitationRow.workshop_id == workshop_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def page_for_workshop(
+        self, workshop_id: str, *, after: Keyset | None, limit: int
+    ) -> list[tuple[InvitationRow, RequestRow]]:
+        query = (
+            select(InvitationRow, RequestRow)
+            .join(RequestRow, RequestRow.id == InvitationRow.request_id)
+            .where(InvitationRow.workshop_id == workshop_id, _after(InvitationRow, after))
+            .order_by(InvitationRow.created_at, InvitationRow.id)
+            .limit(limit)
+        )
+        return [(i, r) for i, r in (await self.session.execute(query)).all()]
+
+
+class QuoteRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: QuoteRow) -> None:
+        self.session.add(row)
+
+    async def get(self, quote_id: str) -> Quote | None:
+        row = await self.session.get(QuoteRow, quote_id)
+        return None if row is None else _to(row, Quote)
+
+    async def for_request(self, request_id: str) -> list[Quote]:
+        query = select(QuoteRow).where(QuoteRow.request_id == request_id).order_by(QuoteRow.created_at, QuoteRow.id)
+        return [_to(r, Quote) for r in (await self.session.execute(query)).scalars()]
+
+    async def set_status(self, quote_id: str, *, expected: str, status: str) -> bool:
+        statement = update(QuoteRow).where(QuoteRow.id == quote_id, QuoteRow.status == expected).values(status=status)
+        return await _rowcount(self.session, statement) == 1
+
+    async def reject_others(self, request_id: str, keep: Sequence[str]) -> None:
+        await _rowcount(
+            self.session,
+            update(QuoteRow)
+            .where(QuoteRow.request_id == request_id, QuoteRow.status == "submitted", QuoteRow.id.not_in(list(keep)))
+            .values(status="rejected"),
+        )
+
+    async def expire(self, now: datetime) -> int:
+        statement = (
+            update(QuoteRow)
+            .where(QuoteRow.status == "submitted", QuoteRow.valid_until <= now)
+            .values(status="expired")
+        )
+        return await _rowcount(self.session, statement)
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: OrderRow) -> None:
+        self.session.add(row)
+
+    def add_event(self, row: OrderEventRow) -> None:
+        self.session.add(row)
+
+    async def get(self, order_id: str) -> Order | None:
+        row = await self.session.get(OrderRow, order_id)
+        return None if row is None else _to(row, Order)
+
+    async def history(self, order_id: str) -> list[OrderEvent]:
+        query = select(OrderEventRow).where(OrderEventRow.order_id == order_id).order_by(OrderEventRow.id)
+        return [_to(r, OrderEvent) for r in (await self.session.execute(query)).scalars()]
+
+    async def page(
+        self, *, buyer_org_id: str | None, maker_org_id: str | None, after: Keyset | None, limit: int,
+        request_id: str | None = None,
+    ) -> list[Order]:
+        query = select(OrderRow).where(_after(OrderRow, after)).order_by(OrderRow.created_at, OrderRow.id)
+        if buyer_org_id is not None:
+            query = query.where(OrderRow.buyer_org_id == buyer_org_id)
+        if maker_org_id is not None:
+            query = query.where(OrderRow.maker_org_id == maker_org_id)
+        if request_id is not None:
+            query = query.where(OrderRow.request_id == request_id)
+        return [_to(r, Order) for r in (await self.session.execute(query.limit(limit))).scalars()]
+
+    async def for_request(self, request_id: str) -> list[Order]:
+        query = select(OrderRow).where(OrderRow.request_id == request_id).order_by(OrderRow.created_at)
+        return [_to(r, Order) for r in (await self.session.execute(query)).scalars()]
+
+    async def set_status(self, order_id: str, *, expected: str, status: str, now: datetime, **values: Any) -> bool:
+        statement = (
+            update(OrderRow)
+            .where(OrderRow.id == order_id, OrderRow.status == expected)
+            .values(status=status, updated_at=now, **values)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+    async def set_progress(self, order_id: str, *, units_done: int, statuses: Sequence[str], now: datetime) -> bool:
+        """Monotonic: only moves forward, only while producing."""
+        statement = (
+            update(OrderRow)
+            .where(
+                OrderRow.id == order_id,
+                OrderRow.units_done <= units_done,
+                OrderRow.status.in_(list(statuses)),
+            )
+            .values(units_done=units_done, updated_at=now)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+    async def overdue(self, now: datetime, statuses: Sequence[str]) -> list[Order]:
+        query = (
+            select(OrderRow)
+            .join(RequestRow, RequestRow.id == OrderRow.request_id)
+            .where(OrderRow.late.is_(False), OrderRow.status.in_(list(statuses)), RequestRow.deadline < now)
+        )
+        return [_to(r, Order) for r in (await self.session.execute(query)).scalars()]
+
+    async def mark_late(self, order_id: str) -> bool:
+        statement = update(OrderRow).where(OrderRow.id == order_id, OrderRow.late.is_(False)).values(late=True)
+        return await _rowcount(self.session, statement) == 1

@@ -1,0 +1,231 @@
+"""Invitations, quotes and the award: the public-procurement rule, compare-and-set on quotes and
+an atomic capacity reservation per workshop."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.base import new_id
+from broker.db.fabrication import (
+    InvitationRepository,
+    Keyset,
+    OrderRepository,
+    QuoteRepository,
+    RequestRepository,
+    WorkshopRepository,
+)
+from broker.db.models import InvitationRow, OrderEventRow, OrderRow, QuoteRow, RequestRow
+from broker.domain.access import Principal
+from broker.domain.fabrication import Order, Quote, Request, Workshop
+from broker.domain.lifecycle import OrderStatus, QuoteStatus, RequestStatus, check_quote
+from broker.errors import Conflict, NotFound, Rejected
+from broker.services import matching as matching_service
+from broker.services.requests import _emit, get_request, raise_lost_race
+from broker.services.workshops import my_workshop
+
+QUOTE_VALIDITY_DEFAULT = timedelta(days=30)
+
+
+async def my_invitations(
+    session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int
+) -> list[tuple[InvitationRow, RequestRow]]:
+    workshop = await my_workshop(session, actor=actor)
+    return await InvitationRepository(session).page_for_workshop(workshop.id, after=after, limit=limit)
+
+
+async def decline_invitation(
+    session: AsyncSession, *, actor: Principal, invitation_id: str, reason: str, now: datetime
+) -> InvitationRow:
+    workshop = await my_workshop(session, actor=actor)
+    invitation = await InvitationRepository(session).get(invitation_id, workshop_id=workshop.id)
+    if invitation is None:
+        raise NotFound(f"invitation {invitation_id} not found")
+    if invitation.status != "invited":
+        raise Conflict(f"the invitation is already '{invitation.status}'", code="invitation-closed")
+    invitation.status = "declined"
+    invitation.decline_reason = reason
+    request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
+    assert request is not None
+    await _emit(session, type_="invitation.declined", org_id=request.org_id, resource=("invitation", invitation.id),
+                data={"id": invitation.id, "request_id": request.id, "workshop_id": workshop.id, "reason": reason},
+                now=now)
+    await session.flush()
+    return invitation
+
+
+async def invitation_request(session: AsyncSession, *, invitation: InvitationRow) -> Request:
+    request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
+    assert request is not None
+    return request
+
+
+async def submit_quote(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    request_id: str,
+    unit_price_cents: int,
+    vat_rate_bp: int,
+    quantity: int,
+    delivery_date: date,
+    valid_until: datetime | None,
+    note: str,
+    now: datetime,
+) -> Quote:
+    workshop = await my_workshop(session, actor=actor)
+    invitation = await InvitationRepository(session).of(request_id, workshop.id)
+    if invitation is None:  # not invited: the request does not exist for this maker
+        raise NotFound(f"request {request_id} not found")
+    request = await RequestRepository(session).get(request_id, scope_org_id=None)
+    assert request is not None
+    if invitation.status != "invited":
+        raise Conflict("this workshop declined the invitation", code="invitation-closed")
+    if request.status not in (RequestStatus.OPEN, RequestStatus.QUOTING) or request.window_closed:
+        raise Conflict(f"the request is '{request.status}' and its quote window is closed", code="quote-window-closed")
+    if quantity > request.quantity:
+        raise Rejected(f"quantity {quantity} is more than the {request.quantity} requested", pointer="/quantity")
+    if quantity < request.quantity and not request.allow_split:
+        raise Rejected(f"this request may not be split: quote the full {request.quantity} units",
+                       pointer="/quantity")
+    if delivery_date < now.date():
+        raise Rejected("the delivery date is in the past", pointer="/delivery_date")
+    valid = valid_until or now + QUOTE_VALIDITY_DEFAULT
+    if valid <= now:
+        raise Rejected("valid_until must be in the future", pointer="/valid_until")
+    existing = [q for q in await QuoteRepository(session).for_request(request_id)
+                if q.workshop_id == workshop.id and q.status == QuoteStatus.SUBMITTED]
+    if existing:
+        raise Conflict(f"this workshop already has quote {existing[0].id} on the request; withdraw it first",
+                       code="quote-exists")
+    row = QuoteRow(
+        id=new_id(), request_id=request_id, workshop_id=workshop.id, unit_price_cents=unit_price_cents,
+        vat_rate_bp=vat_rate_bp, quantity=quantity, delivery_date=delivery_date, valid_until=valid, note=note,
+        status=QuoteStatus.SUBMITTED, created_at=now,
+    )
+    QuoteRepository(session).add(row)
+    if request.status == RequestStatus.OPEN:
+        await RequestRepository(session).set_status(request_id, expected=[RequestStatus.OPEN],
+                                                    status=RequestStatus.QUOTING, now=now)
+    await _emit(session, type_="quote.submitted", org_id=request.org_id, resource=("quote", row.id), now=now,
+                first=True, data={"id": row.id, "request_id": request_id, "workshop_id": workshop.id,
+                                  "quantity": quantity, "unit_price_cents": unit_price_cents})
+    return msgspec.convert(row, Quote, from_attributes=True)
+
+
+async def withdraw_quote(session: AsyncSession, *, actor: Principal, quote_id: str, now: datetime) -> Quote:
+    workshop = await my_workshop(session, actor=actor)
+    repo = QuoteRepository(session)
+    quote = await repo.get(quote_id)
+    if quote is None or quote.workshop_id != workshop.id:
+        raise NotFound(f"quote {quote_id} not found")
+    check_quote(QuoteStatus(quote.status), QuoteStatus.WITHDRAWN)
+    if not await repo.set_status(quote_id, expected=QuoteStatus.SUBMITTED, status=QuoteStatus.WITHDRAWN):
+        raise_lost_race("quote")
+    request = await RequestRepository(session).get(quote.request_id, scope_org_id=None)
+    assert request is not None
+    await _emit(session, type_="quote.withdrawn", org_id=request.org_id, resource=("quote", quote_id),
+                data={"id": quote_id, "request_id": quote.request_id}, now=now)
+    return msgspec.structs.replace(quote, status=QuoteStatus.WITHDRAWN)
+
+
+async def quotes_for_buyer(
+    session: AsyncSession, *, actor: Principal, request_id: str
+) -> tuple[Request, list[tuple[Quote, Workshop, float | None]]]:
+    request = await get_request(session, actor=actor, request_id=request_id)
+    quotes = await QuoteRepository(session).for_request(request_id)
+    workshops = await WorkshopRepository(session).many([q.workshop_id for q in quotes])
+    distances = {i.workshop_id: i.distance_km for i in await InvitationRepository(session).for_request(request_id)}
+    return request, [(q, workshops[q.workshop_id], distances.get(q.workshop_id)) for q in quotes]
+
+
+async def award(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    request_id: str,
+    quote_ids: list[str],
+    justification: str | None,
+    now: datetime,
+) -> list[Order]:
+    """Accept ``quote_ids`` and create one order per quote, reserving each workshop's capacity.
+
+    Public-procurement rule: fewer than ``min_quotes`` received while the window is open needs a
+    written justification (stored and audited). Every write is conditional: a quote is accepted
+    only if still ``submitted``, a workshop booked only if it has room — a lost race is a 409 and
+    the whole award rolls back."""
+    request = await get_request(session, actor=actor, request_id=request_id)
+    if request.status != RequestStatus.QUOTING:
+        raise Conflict(f"the request is '{request.status}': only a request with quotes ('quoting') can be awarded",
+                       code="not-awardable")
+    if len(set(quote_ids)) != len(quote_ids):
+        raise Rejected("a quote is listed twice", pointer="/quote_ids")
+    all_quotes = await QuoteRepository(session).for_request(request_id)
+    by_id = {q.id: q for q in all_quotes}
+    chosen = []
+    for index, quote_id in enumerate(quote_ids):
+        quote = by_id.get(quote_id)
+        if quote is None:
+            raise Rejected(f"quote {quote_id} is not a quote of this request", pointer=f"/quote_ids/{index}")
+        if quote.status != QuoteStatus.SUBMITTED or quote.valid_until <= now:
+            state = "expired" if quote.status == QuoteStatus.SUBMITTED else quote.status
+            raise Conflict(f"quote {quote_id} is {state}; it can no longer be accepted", code="quote-not-valid")
+        chosen.append(quote)
+    received = sum(1 for q in all_quotes if q.status in (QuoteStatus.SUBMITTED, QuoteStatus.ACCEPTED))
+    if received < request.min_quotes and not request.window_closed and not (justification or "").strip():
+        raise Conflict(
+            f"{received} quote(s) received of the {request.min_quotes} required while the quote window is open "
+            f"(until {request.quote_deadline.isoformat()}): wait, or give a justification",
+            code="min-quotes-not-met",
+        )
+    total = sum(q.quantity for q in chosen)
+    if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
+        raise Rejected("this request may not be split: award exactly one quote for the full quantity",
+                       pointer="/quote_ids")
+    if total > request.quantity:
+        raise Rejected(f"the quotes add up to {total} units, more than the {request.quantity} requested",
+                       pointer="/quote_ids")
+    quotes = QuoteRepository(session)
+    workshops = WorkshopRepository(session)
+    orders_repo = OrderRepository(session)
+    owners = await workshops.many([q.workshop_id for q in chosen])
+    orders: list[Order] = []
+    for quote in chosen:
+        if not await quotes.set_status(quote.id, expected=QuoteStatus.SUBMITTED, status=QuoteStatus.ACCEPTED):
+            raise Conflict(f"quote {quote.id} was changed meanwhile (withdrawn or awarded)", code="quote-not-valid")
+        capacity = await matching_service.gross_capacity(session, request, quote.workshop_id, now=now)
+        if capacity is None or not await workshops.reserve(quote.workshop_id, quote.quantity, capacity=capacity):
+            raise Conflict(
+                f"workshop {quote.workshop_id} has no capacity left for {quote.quantity} units by the deadline",
+                code="capacity-exhausted",
+            )
+        order_id = new_id()
+        row = OrderRow(
+            id=order_id, number=f"BC-{now:%Y%m%d}-{order_id[:8].upper()}", request_id=request.id, quote_id=quote.id,
+            buyer_org_id=request.org_id, workshop_id=quote.workshop_id, maker_org_id=owners[quote.workshop_id].org_id,
+            quantity=quote.quantity, unit_price_cents=quote.unit_price_cents, vat_rate_bp=quote.vat_rate_bp,
+            delivery_date=quote.delivery_date, status=OrderStatus.AWARDED, units_done=0, late=False,
+            created_at=now, updated_at=now,
+        )
+        orders_repo.add(row)
+        orders_repo.add_event(OrderEventRow(order_id=order_id, at=now, kind="status", from_status=None,
+                                            to_status=OrderStatus.AWARDED, actor_org_id=actor.org_id,
+                                            note=justification))
+        await _emit(session, type_="quote.accepted", org_id=row.maker_org_id, resource=("quote", quote.id), now=now,
+                    data={"id": quote.id, "request_id": request.id, "order_id": order_id})
+        # Order events are the buyer's; they name the maker's organisation so that delivery can
+        # notify both parties.
+        await _emit(session, type_="order.created", org_id=row.buyer_org_id, resource=("order", order_id), now=now,
+                    first=True, data={"id": order_id, "number": row.number, "request_id": request.id,
+                                      "workshop_id": row.workshop_id, "maker_org_id": row.maker_org_id,
+                                      "quantity": row.quantity})
+        orders.append(msgspec.convert(row, Order, from_attributes=True))
+    await quotes.reject_others(request.id, keep=[q.id for q in chosen])
+    if not await RequestRepository(session).set_status(
+        request.id, expected=[RequestStatus.QUOTING], status=RequestStatus.AWARDED, now=now,
+        award_justification=(justification or None),
+    ):
+        raise_lost_race("request")
+    return orders
