@@ -43,6 +43,8 @@ def validate_request(request: MatchRequest) -> None:
             raise ValueError(f"minutes_per_unit of step {step.process!r} must be > 0")
     if request.max_distance_km is not None and math.isnan(request.max_distance_km):
         raise ValueError("max_distance_km must not be NaN")
+    if math.isnan(request.delivery_lat) or math.isnan(request.delivery_lon):
+        raise ValueError("delivery coordinates must not be NaN")
 
 
 def _positions(sorted_rows: IntArray, rows: IntArray) -> list[int | None]:

@@ -139,6 +139,8 @@ class CandidateIndex:
         self.y: FloatArray = np.ascontiguousarray(xyz[:, 1])
         self.z: FloatArray = np.ascontiguousarray(xyz[:, 2])
         self.radius_km: FloatArray = np.array([c.delivery_radius_km for c in rows], dtype=np.float64)
+        if np.isnan(xyz).any() or np.isnan(self.radius_km).any():
+            raise ValueError("candidate coordinates and delivery radii must not be NaN")
         self.max_radius_km = float(self.radius_km.max()) if n else 0.0
         # float32 x, y, z and the coarse squared-chord limit of each workshop's radius.
         self.coarse: tuple[F32Array, F32Array, F32Array, F32Array] = (

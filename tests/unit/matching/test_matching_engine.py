@@ -245,6 +245,10 @@ def test_invalid_requests_and_weights() -> None:
         match(REQ, [], now=NOW, weights=MatchWeights(slack=float("inf")))
     with pytest.raises(ValueError, match="duplicate"):
         CandidateIndex([shop("a"), shop("a")])
+    with pytest.raises(ValueError, match="NaN"):
+        CandidateIndex([shop("a", delivery_radius_km=float("nan"))])
+    with pytest.raises(ValueError, match="NaN"):
+        match(msgspec.structs.replace(REQ, delivery_lat=float("nan")), [], now=NOW)
     with pytest.raises(ValueError, match="naive"):
         match(msgspec.structs.replace(REQ, deadline=datetime(2025, 3, 20)), [], now=NOW)  # noqa: DTZ001
 
