@@ -3,6 +3,7 @@
 No I/O, no clock, no randomness; stdlib, msgspec, numpy, scipy and OR-Tools only.
 """
 
+from matching.allocation import Allocation, Assignment, DeliveryPoint, Supply, allocate, rebalance
 from matching.capacity import capacity_units, working_days
 from matching.engine import explain, match
 from matching.geo import haversine_km
@@ -25,8 +26,11 @@ from matching.model import (
 
 __all__ = (
     "REASON_CODES",
+    "Allocation",
+    "Assignment",
     "Candidate",
     "CandidateIndex",
+    "DeliveryPoint",
     "Excluded",
     "Included",
     "Machine",
@@ -38,9 +42,12 @@ __all__ = (
     "ReasonCode",
     "ScoreComponents",
     "Step",
+    "Supply",
+    "allocate",
     "capacity_units",
     "explain",
     "haversine_km",
     "match",
+    "rebalance",
     "working_days",
 )
