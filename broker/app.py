@@ -26,6 +26,7 @@ from broker.api.controllers.requests import InvitationController, QuoteControlle
 from broker.api.controllers.workshops import CatalogueController, MyWorkshopController, WorkshopController
 from broker.api.errors import EXCEPTION_HANDLERS
 from broker.api.pagination import CursorCodec
+from broker.api.problems import problems
 from broker.api.runtime import Runtime
 from broker.api.security import access_guard, check_every_route_declares_access
 from broker.db.session import Database
@@ -76,6 +77,14 @@ def _request_scope(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def _document_idempotency_errors(app: Litestar) -> None:
+    """Every route taking an Idempotency-Key may answer 409 (in flight) and 422 (key reused)."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if handler.opt.get("idempotent"):
+                handler.responses = {**problems(400, 409, 422), **(handler.responses or {})}
+
+
 def create_app(
     settings: Settings,
     *,
@@ -120,6 +129,7 @@ def create_app(
     )
     app.state.runtime = runtime
     check_every_route_declares_access(app)
+    _document_idempotency_errors(app)
     return app
 
 
