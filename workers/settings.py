@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 
 from broker.db.session import Database
 from broker.settings import Settings
+from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 
 log = logging.getLogger("broker.worker")
@@ -51,7 +52,13 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
 
     return {
         "functions": [],
-        "cron_jobs": [cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60)],
+        "cron_jobs": [
+            # Both jobs are idempotent sweeps guarded by conditional UPDATEs: two workers running
+            # one at the same time change each row once.
+            cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
+            cron(watch_deadlines, second=5, unique=True, timeout=30, run_at_startup=True),
+            cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
+        ],
         "redis_settings": redis_settings(settings),
         "queue_name": QUEUE,
         "on_startup": on_startup,

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import ConcurrentClients
 from factories import bearer, make_siret
 from sqlalchemy import text, update
 
@@ -95,10 +96,13 @@ async def test_handler_4xx_is_stored_and_replayed(client, admin_key):
     assert first.content == again.content
 
 
-async def test_concurrent_identical_posts_create_one_row(client, admin_key, db):
+async def test_concurrent_identical_posts_create_one_row(settings, client, admin_key, db):
     body = _body()
     headers = {**bearer(admin_key), "Idempotency-Key": "race-1"}
-    responses = await asyncio.gather(*[client.post("/v1/organizations", json=body, headers=headers) for _ in range(6)])
+    async with ConcurrentClients(settings, 3) as clients:
+        responses = await asyncio.gather(
+            *[clients[i % 3].post("/v1/organizations", json=body, headers=headers) for i in range(6)]
+        )
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}, statuses
     created = {r.json()["id"] for r in responses if r.status_code == 201}
