@@ -188,8 +188,7 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
         key = parse_idempotency_key(request.headers.getall("idempotency-key", []))
         if key is None and idempotent == "required":
             raise IdempotencyKeyMissing(
-                "this operation needs an Idempotency-Key header (a UUID is best) so that a retry cannot "
-                "create it twice"
+                "this operation needs an Idempotency-Key header (a UUID is best) so that a retry cannot create it twice"
             )
         if key is not None:
             ctx.idem = _Idem(

@@ -51,8 +51,12 @@ def _validation_errors(exc: ValidationException) -> list[ProblemError]:
         detail = _AT.sub("", str(exc.detail))
         missing = _MISSING_PARAM.search(detail)
         if missing:  # "Missing required header parameter 'X' for path …"
-            errors.append(ProblemError(detail=f"missing required {missing.group(1)} parameter {missing.group(2)!r}",
-                                       parameter=missing.group(2)))
+            errors.append(
+                ProblemError(
+                    detail=f"missing required {missing.group(1)} parameter {missing.group(2)!r}",
+                    parameter=missing.group(2),
+                )
+            )
         else:
             errors.append(ProblemError(detail=detail, pointer=""))
     return errors

@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 
 from adapters.geocoding.base import Geocoder
 from broker.api.pagination import CursorCodec
-from broker.domain.access import Principal
 from broker.db.session import Database
+from broker.domain.access import Principal
 from broker.settings import Settings
 
 log = logging.getLogger("broker.api")

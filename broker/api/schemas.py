@@ -243,8 +243,8 @@ class CatalogueList(msgspec.Struct, kw_only=True):
 
 # ---- requests, invitations, quotes, orders -----------------------------------------------------
 
-Money = Annotated[str, Meta(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="euros, decimal string: \"12.50\"")]
-VatRate = Annotated[str, Meta(pattern=r"^\d{1,2}(\.\d{1,2})?$", description="percent: \"20\", \"5.5\"")]
+Money = Annotated[str, Meta(pattern=r"^\d{1,9}(\.\d{1,2})?$", description='euros, decimal string: "12.50"')]
+VatRate = Annotated[str, Meta(pattern=r"^\d{1,2}(\.\d{1,2})?$", description='percent: "20", "5.5"')]
 Quantity = Annotated[int, Meta(ge=1, le=10_000_000)]
 
 

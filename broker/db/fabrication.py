@@ -128,7 +128,10 @@ class WorkshopRepository:
         if row is None:
             self.session.add(
                 WorkshopCapacityRow(
-                    id=new_id(), workshop_id=workshop_id, item_slug=item_slug, units_per_day=units_per_day,
+                    id=new_id(),
+                    workshop_id=workshop_id,
+                    item_slug=item_slug,
+                    units_per_day=units_per_day,
                     updated_at=now,
                 )
             )
@@ -199,8 +202,9 @@ class RequestRepository:
             query = query.where(RequestRow.status == status)
         return [_to(r, Request) for r in (await self.session.execute(query.limit(limit))).scalars()]
 
-    async def set_status(self, request_id: str, *, expected: Sequence[str], status: str, now: datetime,
-                         **values: Any) -> bool:
+    async def set_status(
+        self, request_id: str, *, expected: Sequence[str], status: str, now: datetime, **values: Any
+    ) -> bool:
         statement = (
             update(RequestRow)
             .where(RequestRow.id == request_id, RequestRow.status.in_(list(expected)))
@@ -291,9 +295,7 @@ class QuoteRepository:
 
     async def expire(self, now: datetime) -> int:
         statement = (
-            update(QuoteRow)
-            .where(QuoteRow.status == "submitted", QuoteRow.valid_until <= now)
-            .values(status="expired")
+            update(QuoteRow).where(QuoteRow.status == "submitted", QuoteRow.valid_until <= now).values(status="expired")
         )
         return await _rowcount(self.session, statement)
 
@@ -317,7 +319,12 @@ class OrderRepository:
         return [_to(r, OrderEvent) for r in (await self.session.execute(query)).scalars()]
 
     async def page(
-        self, *, buyer_org_id: str | None, maker_org_id: str | None, after: Keyset | None, limit: int,
+        self,
+        *,
+        buyer_org_id: str | None,
+        maker_org_id: str | None,
+        after: Keyset | None,
+        limit: int,
         request_id: str | None = None,
     ) -> list[Order]:
         query = select(OrderRow).where(_after(OrderRow, after)).order_by(OrderRow.created_at, OrderRow.id)

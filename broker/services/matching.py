@@ -18,7 +18,9 @@ KM_PER_DEGREE = 111.32
 
 def weights(settings: MatchingSettings) -> matching.MatchWeights:
     return matching.MatchWeights(
-        distance=settings.weight_distance, slack=settings.weight_slack, on_time=settings.weight_on_time,
+        distance=settings.weight_distance,
+        slack=settings.weight_slack,
+        on_time=settings.weight_on_time,
         fairness=settings.weight_fairness,
     )
 
@@ -26,8 +28,13 @@ def weights(settings: MatchingSettings) -> matching.MatchWeights:
 def match_request(request: Request) -> matching.MatchRequest:
     return matching.MatchRequest(
         steps=tuple(
-            matching.Step(process=s.process, material=s.material, thickness_mm=s.thickness_mm,
-                          part_size_mm=s.part_size_mm, minutes_per_unit=s.minutes_per_unit)
+            matching.Step(
+                process=s.process,
+                material=s.material,
+                thickness_mm=s.thickness_mm,
+                part_size_mm=s.part_size_mm,
+                minutes_per_unit=s.minutes_per_unit,
+            )
             for s in request.steps
         ),
         quantity=request.quantity,
@@ -41,8 +48,9 @@ def match_request(request: Request) -> matching.MatchRequest:
     )
 
 
-def candidate(workshop: Workshop, machines: list[Machine], units_per_day: float | None,
-              *, reserved_units: int | None = None) -> matching.Candidate:
+def candidate(
+    workshop: Workshop, machines: list[Machine], units_per_day: float | None, *, reserved_units: int | None = None
+) -> matching.Candidate:
     return matching.Candidate(
         workshop_id=workshop.id,
         lat=workshop.lat,
@@ -50,9 +58,12 @@ def candidate(workshop: Workshop, machines: list[Machine], units_per_day: float 
         delivery_radius_km=workshop.delivery_radius_km,
         machines=tuple(
             matching.Machine(
-                process=m.process, envelope_mm=m.envelope_mm, hours_per_week=m.hours_per_week,
-                materials=tuple(matching.MaterialSpec(material=x.material, max_thickness_mm=x.max_thickness_mm)
-                                for x in m.materials),
+                process=m.process,
+                envelope_mm=m.envelope_mm,
+                hours_per_week=m.hours_per_week,
+                materials=tuple(
+                    matching.MaterialSpec(material=x.material, max_thickness_mm=x.max_thickness_mm) for x in m.materials
+                ),
             )
             for m in machines
         ),
@@ -80,8 +91,10 @@ async def candidates_for(
         coslat = max(math.cos(math.radians(request.delivery_lat)), 0.01)
         dlon = reach / (KM_PER_DEGREE * coslat) + 0.01
         workshops = await repo.within_box(
-            lat_min=request.delivery_lat - dlat, lat_max=request.delivery_lat + dlat,
-            lon_min=request.delivery_lon - dlon, lon_max=request.delivery_lon + dlon,
+            lat_min=request.delivery_lat - dlat,
+            lat_max=request.delivery_lat + dlat,
+            lon_min=request.delivery_lon - dlon,
+            lon_max=request.delivery_lon + dlon,
         )
     ids = [w.id for w in workshops]
     machines = await repo.machines(ids)
@@ -93,8 +106,9 @@ async def run(
     session: AsyncSession, request: Request, *, now: datetime, settings: MatchingSettings
 ) -> matching.MatchResult:
     candidates, outside = await candidates_for(session, request)
-    result = matching.match(match_request(request), candidates, now=now, weights=weights(settings),
-                            limit=50, explain_limit=50)
+    result = matching.match(
+        match_request(request), candidates, now=now, weights=weights(settings), limit=50, explain_limit=50
+    )
     if outside:
         counts = dict(result.exclusion_counts)
         counts["out_of_radius"] = counts.get("out_of_radius", 0) + outside

@@ -51,13 +51,20 @@ async def list_orders(
             maker = actor.org_id
         else:
             buyer = actor.org_id
-    return await OrderRepository(session).page(buyer_org_id=buyer, maker_org_id=maker, after=after, limit=limit,
-                                               request_id=request_id)
+    return await OrderRepository(session).page(
+        buyer_org_id=buyer, maker_org_id=maker, after=after, limit=limit, request_id=request_id
+    )
 
 
 async def move_order(
-    session: AsyncSession, *, actor: Principal, order_id: str, to: OrderStatus, note: str | None,
-    tracking: str | None, now: datetime,
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    order_id: str,
+    to: OrderStatus,
+    note: str | None,
+    tracking: str | None,
+    now: datetime,
 ) -> Order:
     order, _ = await get_order(session, actor=actor, order_id=order_id)
     side = _side(actor, order)
@@ -73,22 +80,55 @@ async def move_order(
     repo = OrderRepository(session)
     if not await repo.set_status(order_id, expected=current, status=target, now=now, **extra):
         raise_lost_race("order")
-    repo.add_event(OrderEventRow(order_id=order_id, at=now, kind="status", from_status=current, to_status=target,
-                                 actor_org_id=actor.org_id, note=note))
+    repo.add_event(
+        OrderEventRow(
+            order_id=order_id,
+            at=now,
+            kind="status",
+            from_status=current,
+            to_status=target,
+            actor_org_id=actor.org_id,
+            note=note,
+        )
+    )
     if current in ORDER_ACTIVE and target not in ORDER_ACTIVE:
         on_time = now.date() <= order.delivery_date if target == OrderStatus.DELIVERED else None
         await WorkshopRepository(session).release(order.workshop_id, order.quantity, delivered_on_time=on_time)
     elif target == OrderStatus.DELIVERED:
-        await WorkshopRepository(session).release(order.workshop_id, 0,
-                                                  delivered_on_time=now.date() <= order.delivery_date)
-    data = {"id": order_id, "number": order.number, "from": current, "to": target, "note": note,
-            "tracking": tracking, "maker_org_id": order.maker_org_id}
-    await _emit(session, type_="order.status_changed", org_id=order.buyer_org_id, resource=("order", order_id),
-                data=data, now=now)
+        await WorkshopRepository(session).release(
+            order.workshop_id, 0, delivered_on_time=now.date() <= order.delivery_date
+        )
+    data = {
+        "id": order_id,
+        "number": order.number,
+        "from": current,
+        "to": target,
+        "note": note,
+        "tracking": tracking,
+        "maker_org_id": order.maker_org_id,
+    }
+    await _emit(
+        session,
+        type_="order.status_changed",
+        org_id=order.buyer_org_id,
+        resource=("order", order_id),
+        data=data,
+        now=now,
+    )
     if target == OrderStatus.DELIVERED:
-        await _emit(session, type_="order.delivered", org_id=order.buyer_org_id, resource=("order", order_id),
-                    data={"id": order_id, "number": order.number, "quantity": order.quantity,
-                          "maker_org_id": order.maker_org_id}, now=now)
+        await _emit(
+            session,
+            type_="order.delivered",
+            org_id=order.buyer_org_id,
+            resource=("order", order_id),
+            data={
+                "id": order_id,
+                "number": order.number,
+                "quantity": order.quantity,
+                "maker_org_id": order.maker_org_id,
+            },
+            now=now,
+        )
     if target in (OrderStatus.DELIVERED, OrderStatus.CLOSED, OrderStatus.CANCELLED):
         await _maybe_close_request(session, order.request_id, now=now)
     moved, _ = await get_order(session, actor=actor, order_id=order_id)
@@ -99,8 +139,9 @@ async def _maybe_close_request(session: AsyncSession, request_id: str, *, now: d
     orders = await OrderRepository(session).for_request(request_id)
     finished = {OrderStatus.DELIVERED, OrderStatus.CLOSED, OrderStatus.CANCELLED}
     if orders and all(OrderStatus(o.status) in finished for o in orders):
-        await RequestRepository(session).set_status(request_id, expected=[RequestStatus.AWARDED],
-                                                    status=RequestStatus.CLOSED, now=now)
+        await RequestRepository(session).set_status(
+            request_id, expected=[RequestStatus.AWARDED], status=RequestStatus.CLOSED, now=now
+        )
 
 
 async def report_progress(
@@ -112,18 +153,37 @@ async def report_progress(
     if units_done > order.quantity:
         raise Rejected(f"units_done {units_done} is more than the {order.quantity} ordered", pointer="/units_done")
     if units_done < order.units_done:
-        raise Rejected(f"progress only moves forward: {order.units_done} units are already reported",
-                       pointer="/units_done")
+        raise Rejected(
+            f"progress only moves forward: {order.units_done} units are already reported", pointer="/units_done"
+        )
     if order.status not in PRODUCING:
-        raise Conflict(f"the order is '{order.status}'; progress is reported while confirmed, in production "
-                       "or ready", code="invalid-state-transition")
+        raise Conflict(
+            f"the order is '{order.status}'; progress is reported while confirmed, in production or ready",
+            code="invalid-state-transition",
+        )
     repo = OrderRepository(session)
     if not await repo.set_progress(order_id, units_done=units_done, statuses=PRODUCING, now=now):
         raise_lost_race("order")
-    repo.add_event(OrderEventRow(order_id=order_id, at=now, kind="progress", from_status=None, to_status=None,
-                                 units_done=units_done, actor_org_id=actor.org_id, note=None))
-    await _emit(session, type_="order.progress", org_id=order.buyer_org_id, resource=("order", order_id),
-                data={"id": order_id, "units_done": units_done, "quantity": order.quantity}, now=now)
+    repo.add_event(
+        OrderEventRow(
+            order_id=order_id,
+            at=now,
+            kind="progress",
+            from_status=None,
+            to_status=None,
+            units_done=units_done,
+            actor_org_id=actor.org_id,
+            note=None,
+        )
+    )
+    await _emit(
+        session,
+        type_="order.progress",
+        org_id=order.buyer_org_id,
+        resource=("order", order_id),
+        data={"id": order_id, "units_done": units_done, "quantity": order.quantity},
+        now=now,
+    )
     moved, _ = await get_order(session, actor=actor, order_id=order_id)
     return moved
 
@@ -136,7 +196,17 @@ async def flag_late_orders(session: AsyncSession, *, now: datetime) -> int:
     for order in await repo.overdue(now, open_statuses):
         if await repo.mark_late(order.id):
             flagged += 1
-            await _emit(session, type_="order.late", org_id=order.buyer_org_id, resource=("order", order.id),
-                        data={"id": order.id, "number": order.number, "status": order.status,
-                              "maker_org_id": order.maker_org_id}, now=now)
+            await _emit(
+                session,
+                type_="order.late",
+                org_id=order.buyer_org_id,
+                resource=("order", order.id),
+                data={
+                    "id": order.id,
+                    "number": order.number,
+                    "status": order.status,
+                    "maker_org_id": order.maker_org_id,
+                },
+                now=now,
+            )
     return flagged

@@ -49,9 +49,14 @@ async def decline_invitation(
     invitation.decline_reason = reason
     request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
     assert request is not None
-    await _emit(session, type_="invitation.declined", org_id=request.org_id, resource=("invitation", invitation.id),
-                data={"id": invitation.id, "request_id": request.id, "workshop_id": workshop.id, "reason": reason},
-                now=now)
+    await _emit(
+        session,
+        type_="invitation.declined",
+        org_id=request.org_id,
+        resource=("invitation", invitation.id),
+        data={"id": invitation.id, "request_id": request.id, "workshop_id": workshop.id, "reason": reason},
+        now=now,
+    )
     await session.flush()
     return invitation
 
@@ -88,30 +93,54 @@ async def submit_quote(
     if quantity > request.quantity:
         raise Rejected(f"quantity {quantity} is more than the {request.quantity} requested", pointer="/quantity")
     if quantity < request.quantity and not request.allow_split:
-        raise Rejected(f"this request may not be split: quote the full {request.quantity} units",
-                       pointer="/quantity")
+        raise Rejected(f"this request may not be split: quote the full {request.quantity} units", pointer="/quantity")
     if delivery_date < now.date():
         raise Rejected("the delivery date is in the past", pointer="/delivery_date")
     valid = valid_until or now + QUOTE_VALIDITY_DEFAULT
     if valid <= now:
         raise Rejected("valid_until must be in the future", pointer="/valid_until")
-    existing = [q for q in await QuoteRepository(session).for_request(request_id)
-                if q.workshop_id == workshop.id and q.status == QuoteStatus.SUBMITTED]
+    existing = [
+        q
+        for q in await QuoteRepository(session).for_request(request_id)
+        if q.workshop_id == workshop.id and q.status == QuoteStatus.SUBMITTED
+    ]
     if existing:
-        raise Conflict(f"this workshop already has quote {existing[0].id} on the request; withdraw it first",
-                       code="quote-exists")
+        raise Conflict(
+            f"this workshop already has quote {existing[0].id} on the request; withdraw it first", code="quote-exists"
+        )
     row = QuoteRow(
-        id=new_id(), request_id=request_id, workshop_id=workshop.id, unit_price_cents=unit_price_cents,
-        vat_rate_bp=vat_rate_bp, quantity=quantity, delivery_date=delivery_date, valid_until=valid, note=note,
-        status=QuoteStatus.SUBMITTED, created_at=now,
+        id=new_id(),
+        request_id=request_id,
+        workshop_id=workshop.id,
+        unit_price_cents=unit_price_cents,
+        vat_rate_bp=vat_rate_bp,
+        quantity=quantity,
+        delivery_date=delivery_date,
+        valid_until=valid,
+        note=note,
+        status=QuoteStatus.SUBMITTED,
+        created_at=now,
     )
     QuoteRepository(session).add(row)
     if request.status == RequestStatus.OPEN:
-        await RequestRepository(session).set_status(request_id, expected=[RequestStatus.OPEN],
-                                                    status=RequestStatus.QUOTING, now=now)
-    await _emit(session, type_="quote.submitted", org_id=request.org_id, resource=("quote", row.id), now=now,
-                first=True, data={"id": row.id, "request_id": request_id, "workshop_id": workshop.id,
-                                  "quantity": quantity, "unit_price_cents": unit_price_cents})
+        await RequestRepository(session).set_status(
+            request_id, expected=[RequestStatus.OPEN], status=RequestStatus.QUOTING, now=now
+        )
+    await _emit(
+        session,
+        type_="quote.submitted",
+        org_id=request.org_id,
+        resource=("quote", row.id),
+        now=now,
+        first=True,
+        data={
+            "id": row.id,
+            "request_id": request_id,
+            "workshop_id": workshop.id,
+            "quantity": quantity,
+            "unit_price_cents": unit_price_cents,
+        },
+    )
     return msgspec.convert(row, Quote, from_attributes=True)
 
 
@@ -126,8 +155,14 @@ async def withdraw_quote(session: AsyncSession, *, actor: Principal, quote_id: s
         raise_lost_race("quote")
     request = await RequestRepository(session).get(quote.request_id, scope_org_id=None)
     assert request is not None
-    await _emit(session, type_="quote.withdrawn", org_id=request.org_id, resource=("quote", quote_id),
-                data={"id": quote_id, "request_id": quote.request_id}, now=now)
+    await _emit(
+        session,
+        type_="quote.withdrawn",
+        org_id=request.org_id,
+        resource=("quote", quote_id),
+        data={"id": quote_id, "request_id": quote.request_id},
+        now=now,
+    )
     return msgspec.structs.replace(quote, status=QuoteStatus.WITHDRAWN)
 
 
@@ -158,8 +193,10 @@ async def award(
     the whole award rolls back."""
     request = await get_request(session, actor=actor, request_id=request_id)
     if request.status != RequestStatus.QUOTING:
-        raise Conflict(f"the request is '{request.status}': only a request with quotes ('quoting') can be awarded",
-                       code="not-awardable")
+        raise Conflict(
+            f"the request is '{request.status}': only a request with quotes ('quoting') can be awarded",
+            code="not-awardable",
+        )
     if len(set(quote_ids)) != len(quote_ids):
         raise Rejected("a quote is listed twice", pointer="/quote_ids")
     all_quotes = await QuoteRepository(session).for_request(request_id)
@@ -182,11 +219,13 @@ async def award(
         )
     total = sum(q.quantity for q in chosen)
     if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
-        raise Rejected("this request may not be split: award exactly one quote for the full quantity",
-                       pointer="/quote_ids")
+        raise Rejected(
+            "this request may not be split: award exactly one quote for the full quantity", pointer="/quote_ids"
+        )
     if total > request.quantity:
-        raise Rejected(f"the quotes add up to {total} units, more than the {request.quantity} requested",
-                       pointer="/quote_ids")
+        raise Rejected(
+            f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids"
+        )
     quotes = QuoteRepository(session)
     workshops = WorkshopRepository(session)
     orders_repo = OrderRepository(session)
@@ -203,28 +242,68 @@ async def award(
             )
         order_id = new_id()
         row = OrderRow(
-            id=order_id, number=f"BC-{now:%Y%m%d}-{order_id[:8].upper()}", request_id=request.id, quote_id=quote.id,
-            buyer_org_id=request.org_id, workshop_id=quote.workshop_id, maker_org_id=owners[quote.workshop_id].org_id,
-            quantity=quote.quantity, unit_price_cents=quote.unit_price_cents, vat_rate_bp=quote.vat_rate_bp,
-            delivery_date=quote.delivery_date, status=OrderStatus.AWARDED, units_done=0, late=False,
-            created_at=now, updated_at=now,
+            id=order_id,
+            number=f"BC-{now:%Y%m%d}-{order_id[:8].upper()}",
+            request_id=request.id,
+            quote_id=quote.id,
+            buyer_org_id=request.org_id,
+            workshop_id=quote.workshop_id,
+            maker_org_id=owners[quote.workshop_id].org_id,
+            quantity=quote.quantity,
+            unit_price_cents=quote.unit_price_cents,
+            vat_rate_bp=quote.vat_rate_bp,
+            delivery_date=quote.delivery_date,
+            status=OrderStatus.AWARDED,
+            units_done=0,
+            late=False,
+            created_at=now,
+            updated_at=now,
         )
         orders_repo.add(row)
-        orders_repo.add_event(OrderEventRow(order_id=order_id, at=now, kind="status", from_status=None,
-                                            to_status=OrderStatus.AWARDED, actor_org_id=actor.org_id,
-                                            note=justification))
-        await _emit(session, type_="quote.accepted", org_id=row.maker_org_id, resource=("quote", quote.id), now=now,
-                    data={"id": quote.id, "request_id": request.id, "order_id": order_id})
+        orders_repo.add_event(
+            OrderEventRow(
+                order_id=order_id,
+                at=now,
+                kind="status",
+                from_status=None,
+                to_status=OrderStatus.AWARDED,
+                actor_org_id=actor.org_id,
+                note=justification,
+            )
+        )
+        await _emit(
+            session,
+            type_="quote.accepted",
+            org_id=row.maker_org_id,
+            resource=("quote", quote.id),
+            now=now,
+            data={"id": quote.id, "request_id": request.id, "order_id": order_id},
+        )
         # Order events are the buyer's; they name the maker's organisation so that delivery can
         # notify both parties.
-        await _emit(session, type_="order.created", org_id=row.buyer_org_id, resource=("order", order_id), now=now,
-                    first=True, data={"id": order_id, "number": row.number, "request_id": request.id,
-                                      "workshop_id": row.workshop_id, "maker_org_id": row.maker_org_id,
-                                      "quantity": row.quantity})
+        await _emit(
+            session,
+            type_="order.created",
+            org_id=row.buyer_org_id,
+            resource=("order", order_id),
+            now=now,
+            first=True,
+            data={
+                "id": order_id,
+                "number": row.number,
+                "request_id": request.id,
+                "workshop_id": row.workshop_id,
+                "maker_org_id": row.maker_org_id,
+                "quantity": row.quantity,
+            },
+        )
         orders.append(msgspec.convert(row, Order, from_attributes=True))
     await quotes.reject_others(request.id, keep=[q.id for q in chosen])
     if not await RequestRepository(session).set_status(
-        request.id, expected=[RequestStatus.QUOTING], status=RequestStatus.AWARDED, now=now,
+        request.id,
+        expected=[RequestStatus.QUOTING],
+        status=RequestStatus.AWARDED,
+        now=now,
         award_justification=(justification or None),
     ):
         raise_lost_race("request")

@@ -43,16 +43,30 @@ class NewRequest(msgspec.Struct, frozen=True, kw_only=True):
     procurement: Procurement
 
 
-async def _emit(session: AsyncSession, *, type_: str, org_id: str, resource: tuple[str, str],
-                data: dict[str, object], now: datetime, first: bool = False) -> None:
+async def _emit(
+    session: AsyncSession,
+    *,
+    type_: str,
+    org_id: str,
+    resource: tuple[str, str],
+    data: dict[str, object],
+    now: datetime,
+    first: bool = False,
+) -> None:
     await OutboxRepository(session).add(
         DomainEvent(type=type_, org_id=org_id, resource_type=resource[0], resource_id=resource[1], data=data),
-        now=now, first=first,
+        now=now,
+        first=first,
     )
 
 
 async def create_request(
-    session: AsyncSession, *, actor: Principal, new: NewRequest, geocoder: Geocoder, settings: MatchingSettings,
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    new: NewRequest,
+    geocoder: Geocoder,
+    settings: MatchingSettings,
     now: datetime,
 ) -> tuple[Request, int]:
     """Validate, store, match and invite, all in the caller's transaction. Returns the request and
@@ -61,8 +75,9 @@ async def create_request(
         raise Rejected("the deadline must be in the future", pointer="/deadline")
     commune = geocoder.commune(new.delivery_insee)
     if commune is None:
-        raise Rejected(f"commune_insee {new.delivery_insee!r} is not a French commune code",
-                       pointer="/delivery/commune_insee")
+        raise Rejected(
+            f"commune_insee {new.delivery_insee!r} is not a French commune code", pointer="/delivery/commune_insee"
+        )
     if (problem := siret_problem(new.procurement.buyer_siret)) is not None:
         raise Rejected(f"buyer_siret: {problem}", pointer="/procurement/buyer_siret")
     if new.item is not None:
@@ -77,21 +92,50 @@ async def create_request(
         name, steps, certifications = new.custom_name, new.custom_steps, new.custom_certifications
     quote_deadline = min(now + timedelta(hours=new.quote_window_hours), new.deadline)
     row = RequestRow(
-        id=new_id(), org_id=actor.org_id, item_slug=new.item, name=name,
-        steps=[msgspec.to_builtins(s) for s in steps], certifications_required=list(certifications),
-        quantity=new.quantity, deadline=new.deadline, delivery_insee=commune.insee,
-        delivery_address=new.delivery_address, delivery_lat=commune.lat, delivery_lon=commune.lon,
-        budget_cents=new.budget_cents, min_quotes=new.min_quotes, quote_window_hours=new.quote_window_hours,
-        quote_deadline=quote_deadline, window_closed=False, allow_split=new.allow_split,
-        max_distance_km=new.max_distance_km, procurement=msgspec.to_builtins(new.procurement),
-        status=RequestStatus.OPEN, match_state="pending", created_at=now, updated_at=now,
+        id=new_id(),
+        org_id=actor.org_id,
+        item_slug=new.item,
+        name=name,
+        steps=[msgspec.to_builtins(s) for s in steps],
+        certifications_required=list(certifications),
+        quantity=new.quantity,
+        deadline=new.deadline,
+        delivery_insee=commune.insee,
+        delivery_address=new.delivery_address,
+        delivery_lat=commune.lat,
+        delivery_lon=commune.lon,
+        budget_cents=new.budget_cents,
+        min_quotes=new.min_quotes,
+        quote_window_hours=new.quote_window_hours,
+        quote_deadline=quote_deadline,
+        window_closed=False,
+        allow_split=new.allow_split,
+        max_distance_km=new.max_distance_km,
+        procurement=msgspec.to_builtins(new.procurement),
+        status=RequestStatus.OPEN,
+        match_state="pending",
+        created_at=now,
+        updated_at=now,
     )
     RequestRepository(session).add(row)
     request = msgspec.convert(row, Request, from_attributes=True)
-    summary = {"id": row.id, "name": name, "item": new.item, "quantity": new.quantity,
-               "deadline": new.deadline.isoformat(), "delivery_commune": commune.insee}
-    await _emit(session, type_="request.created", org_id=actor.org_id, resource=("request", row.id),
-                data=summary, now=now, first=True)
+    summary = {
+        "id": row.id,
+        "name": name,
+        "item": new.item,
+        "quantity": new.quantity,
+        "deadline": new.deadline.isoformat(),
+        "delivery_commune": commune.insee,
+    }
+    await _emit(
+        session,
+        type_="request.created",
+        org_id=actor.org_id,
+        resource=("request", row.id),
+        data=summary,
+        now=now,
+        first=True,
+    )
 
     # Matching runs here, in the request's transaction: measured at ~100k workshops in the
     # matching benchmark, it costs milliseconds, and the buyer sees invitations at once.
@@ -103,18 +147,48 @@ async def create_request(
     invitations = InvitationRepository(session)
     for inc in invited:
         invitation_id = new_id()
-        invitations.add(InvitationRow(
-            id=invitation_id, request_id=row.id, workshop_id=inc.workshop_id, rank=inc.rank, score=inc.score,
-            distance_km=inc.distance_km, capacity_units=inc.capacity_units, reasons=list(inc.reasons),
-            status="invited", created_at=now,
-        ))
-        await _emit(session, type_="invitation.created", org_id=workshops[inc.workshop_id].org_id,
-                    resource=("invitation", invitation_id), now=now, first=True,
-                    data={"id": invitation_id, "request": summary, "rank": inc.rank,
-                          "distance_km": round(inc.distance_km, 1), "reasons": list(inc.reasons)})
-    await _emit(session, type_="request.matched", org_id=actor.org_id, resource=("request", row.id), now=now,
-                data={"id": row.id, "eligible": result.eligible, "invited": len(invited),
-                      "exclusion_counts": dict(result.exclusion_counts)})
+        invitations.add(
+            InvitationRow(
+                id=invitation_id,
+                request_id=row.id,
+                workshop_id=inc.workshop_id,
+                rank=inc.rank,
+                score=inc.score,
+                distance_km=inc.distance_km,
+                capacity_units=inc.capacity_units,
+                reasons=list(inc.reasons),
+                status="invited",
+                created_at=now,
+            )
+        )
+        await _emit(
+            session,
+            type_="invitation.created",
+            org_id=workshops[inc.workshop_id].org_id,
+            resource=("invitation", invitation_id),
+            now=now,
+            first=True,
+            data={
+                "id": invitation_id,
+                "request": summary,
+                "rank": inc.rank,
+                "distance_km": round(inc.distance_km, 1),
+                "reasons": list(inc.reasons),
+            },
+        )
+    await _emit(
+        session,
+        type_="request.matched",
+        org_id=actor.org_id,
+        resource=("request", row.id),
+        now=now,
+        data={
+            "id": row.id,
+            "eligible": result.eligible,
+            "invited": len(invited),
+            "exclusion_counts": dict(result.exclusion_counts),
+        },
+    )
     return msgspec.convert(row, Request, from_attributes=True), len(invited)
 
 
@@ -143,12 +217,19 @@ async def matches(session: AsyncSession, *, actor: Principal, request_id: str) -
 async def cancel_request(session: AsyncSession, *, actor: Principal, request_id: str, now: datetime) -> Request:
     request = await get_request(session, actor=actor, request_id=request_id)
     check_request(RequestStatus(request.status), RequestStatus.CANCELLED)
-    if not await RequestRepository(session).set_status(request_id, expected=[request.status],
-                                                       status=RequestStatus.CANCELLED, now=now):
+    if not await RequestRepository(session).set_status(
+        request_id, expected=[request.status], status=RequestStatus.CANCELLED, now=now
+    ):
         raise_lost_race("request")
     await QuoteRepository(session).reject_others(request_id, keep=[])
-    await _emit(session, type_="request.cancelled", org_id=request.org_id, resource=("request", request_id),
-                data={"id": request_id}, now=now)
+    await _emit(
+        session,
+        type_="request.cancelled",
+        org_id=request.org_id,
+        resource=("request", request_id),
+        data={"id": request_id},
+        now=now,
+    )
     return await get_request(session, actor=actor, request_id=request_id)
 
 
@@ -169,7 +250,12 @@ async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
         closed += 1
         if request.status == RequestStatus.OPEN:
             await repo.set_status(request.id, expected=[RequestStatus.OPEN], status=RequestStatus.CLOSED, now=now)
-        await _emit(session, type_="request.window_closed", org_id=request.org_id, resource=("request", request.id),
-                    data={"id": request.id, "status": request.status if request.status != "open" else "closed"},
-                    now=now)
+        await _emit(
+            session,
+            type_="request.window_closed",
+            org_id=request.org_id,
+            resource=("request", request.id),
+            data={"id": request.id, "status": request.status if request.status != "open" else "closed"},
+            now=now,
+        )
     return closed

@@ -22,8 +22,9 @@ from broker.errors import Conflict, NotFound, Rejected
 async def my_workshop(session: AsyncSession, *, actor: Principal) -> Workshop:
     row = await WorkshopRepository(session).row_for_org(actor.org_id)
     if row is None:
-        raise NotFound("this organisation has no workshop profile yet: PUT /v1/workshops/me first",
-                       code="workshop-profile-missing")
+        raise NotFound(
+            "this organisation has no workshop profile yet: PUT /v1/workshops/me first", code="workshop-profile-missing"
+        )
     return msgspec.convert(row, Workshop, from_attributes=True)
 
 
@@ -51,9 +52,18 @@ async def save_my_workshop(
     repo = WorkshopRepository(session)
     row = await repo.row_for_org(actor.org_id)
     if row is None:
-        row = WorkshopRow(id=new_id(), org_id=actor.org_id, name=org.name, created_at=now, reserved_units=0,
-                          orders_delivered=0, orders_on_time=0, recent_wins=0, verified_labels=[],
-                          verified_certifications=[])
+        row = WorkshopRow(
+            id=new_id(),
+            org_id=actor.org_id,
+            name=org.name,
+            created_at=now,
+            reserved_units=0,
+            orders_delivered=0,
+            orders_on_time=0,
+            recent_wins=0,
+            verified_labels=[],
+            verified_certifications=[],
+        )
         repo.add(row)
     row.commune_insee = commune.insee
     row.lat, row.lon = commune.lat, commune.lon
@@ -81,8 +91,13 @@ async def add_machine(
 ) -> Machine:
     workshop = await my_workshop(session, actor=actor)
     row = MachineRow(
-        id=new_id(), workshop_id=workshop.id, process=process, envelope_mm=list(envelope_mm),
-        materials=[msgspec.to_builtins(m) for m in materials], hours_per_week=hours_per_week, created_at=now,
+        id=new_id(),
+        workshop_id=workshop.id,
+        process=process,
+        envelope_mm=list(envelope_mm),
+        materials=[msgspec.to_builtins(m) for m in materials],
+        hours_per_week=hours_per_week,
+        created_at=now,
     )
     WorkshopRepository(session).add_machine(row)
     await _touch(session, workshop.id, now)
@@ -117,7 +132,9 @@ async def get_workshop(session: AsyncSession, *, actor: Principal, workshop_id: 
     return workshop
 
 
-async def list_workshops(session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int) -> list[Workshop]:
+async def list_workshops(
+    session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int
+) -> list[Workshop]:
     if actor.role in (Role.MAKER, Role.INTEGRATION):
         row = await WorkshopRepository(session).row_for_org(actor.org_id)
         own = [] if row is None else [msgspec.convert(row, Workshop, from_attributes=True)]
@@ -134,7 +151,12 @@ async def capacities_of(session: AsyncSession, workshop_id: str) -> dict[str, fl
 
 
 async def verify_workshop(
-    session: AsyncSession, *, actor: Principal, workshop_id: str, labels: list[str], certifications: list[str],
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    workshop_id: str,
+    labels: list[str],
+    certifications: list[str],
     now: datetime,
 ) -> Workshop:
     """Admin: mark declared labels and certifications as verified (matching trusts only those)."""
@@ -148,9 +170,18 @@ async def verify_workshop(
     row.verified_certifications = sorted(set(certifications))
     row.updated_at = now
     await OutboxRepository(session).add(
-        DomainEvent(type="workshop.verified", org_id=row.org_id, resource_type="workshop", resource_id=row.id,
-                    data={"workshop_id": row.id, "labels": row.verified_labels,
-                          "certifications": row.verified_certifications, "by": actor.org_id}),
+        DomainEvent(
+            type="workshop.verified",
+            org_id=row.org_id,
+            resource_type="workshop",
+            resource_id=row.id,
+            data={
+                "workshop_id": row.id,
+                "labels": row.verified_labels,
+                "certifications": row.verified_certifications,
+                "by": actor.org_id,
+            },
+        ),
         now=now,
     )
     await session.flush()
@@ -175,11 +206,18 @@ async def add_catalogue_item(session: AsyncSession, *, item: CatalogueItem, now:
     repo = CatalogueRepository(session)
     if await repo.get(item.slug) is not None:
         raise Conflict(f"catalogue item {item.slug!r} already exists", code="slug-taken")
-    repo.add(CatalogueItemRow(
-        slug=item.slug, name=item.name, description=item.description, licence=item.licence,
-        steps=[msgspec.to_builtins(s) for s in item.steps], certifications_required=list(item.certifications_required),
-        files=list(item.files), created_at=now,
-    ))
+    repo.add(
+        CatalogueItemRow(
+            slug=item.slug,
+            name=item.name,
+            description=item.description,
+            licence=item.licence,
+            steps=[msgspec.to_builtins(s) for s in item.steps],
+            certifications_required=list(item.certifications_required),
+            files=list(item.files),
+            created_at=now,
+        )
+    )
     return item
 
 

@@ -35,21 +35,27 @@ def next_link(request: Request[Any, Any, Any], cursor: str | None) -> dict[str, 
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
-        name="Idempotency-Key", required=False, max_length=257,
+        name="Idempotency-Key",
+        required=False,
+        max_length=257,
         description="replays the stored answer for 24 h (INTEGRATION.md ID-1..6)",
     ),
 ]
 RequiredIdempotencyKey = Annotated[
     str,
     HeaderParameter(
-        name="Idempotency-Key", required=True, min_length=1, max_length=257,
+        name="Idempotency-Key",
+        required=True,
+        min_length=1,
+        max_length=257,
         description="required: a retry with the same key replays the first answer (24 h)",
     ),
 ]
 
 
-def keyset_page(ctx: RequestContext, rows: list[Any], size: int, filters: str, position: Any) -> tuple[list[Any],
-                                                                                                       str | None]:
+def keyset_page(
+    ctx: RequestContext, rows: list[Any], size: int, filters: str, position: Any
+) -> tuple[list[Any], str | None]:
     """Trim a ``size + 1`` fetch to a page and sign the cursor of its last row."""
     more = len(rows) > size
     rows = rows[:size]

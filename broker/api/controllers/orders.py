@@ -27,42 +27,74 @@ class OrderController(Controller):
 
     @get("/", opt=access(*READERS), operation_id="list_orders", responses=problems(400, 401, 403, 429))
     async def list_(
-        self, ctx: NamedDependency[RequestContext], limit: Limit = None, cursor: Cursor = None,
+        self,
+        ctx: NamedDependency[RequestContext],
+        limit: Limit = None,
+        cursor: Cursor = None,
         request_id: Annotated[str | None, QueryParameter(name="request_id", max_length=64)] = None,
     ) -> Response[OrderPage]:
         filters = f"orders:{request_id or ''}"
         after = ctx.runtime.cursors.decode(cursor, filters=filters) if cursor else None
         size = page_size(ctx, limit)
-        rows = await order_service.list_orders(ctx.session, actor=ctx.principal, after=after, limit=size + 1,
-                                               request_id=request_id)
+        rows = await order_service.list_orders(
+            ctx.session, actor=ctx.principal, after=after, limit=size + 1, request_id=request_id
+        )
         rows, nxt = keyset_page(ctx, rows, size, filters, lambda o: (o.created_at, o.id))
-        return Response(OrderPage(items=[order_out(o, []) for o in rows], next_cursor=nxt),
-                        headers=next_link(ctx.request, nxt))
+        return Response(
+            OrderPage(items=[order_out(o, []) for o in rows], next_cursor=nxt), headers=next_link(ctx.request, nxt)
+        )
 
-    @get("/{order_id:str}", opt=access(*READERS), operation_id="get_order",
-         responses=problems(400, 401, 403, 404, 429))
+    @get("/{order_id:str}", opt=access(*READERS), operation_id="get_order", responses=problems(400, 401, 403, 404, 429))
     async def get_one(self, order_id: Id, ctx: NamedDependency[RequestContext]) -> OrderOut:
         order, history = await order_service.get_order(ctx.session, actor=ctx.principal, order_id=order_id)
         return order_out(order, history)
 
-    @post("/{order_id:str}/transitions", opt=access(Role.MAKER, Role.BUYER, idempotent=True), status_code=200,
-          operation_id="transition_order", responses=problems(400, 401, 403, 404, 409, 413, 422, 429))
-    async def transition(self, order_id: Id, data: JSONBody[TransitionIn], ctx: NamedDependency[RequestContext],
-                         idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+    @post(
+        "/{order_id:str}/transitions",
+        opt=access(Role.MAKER, Role.BUYER, idempotent=True),
+        status_code=200,
+        operation_id="transition_order",
+        responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
+    )
+    async def transition(
+        self,
+        order_id: Id,
+        data: JSONBody[TransitionIn],
+        ctx: NamedDependency[RequestContext],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
         """Maker: confirmed → in_production → ready → shipped (with tracking); buyer: delivered,
         closed; either side: cancelled or disputed (with a note). Anything else is a 409 naming the
         current state and the allowed moves."""
-        order = await order_service.move_order(ctx.session, actor=ctx.principal, order_id=order_id, to=data.to,
-                                               note=data.note, tracking=data.tracking, now=ctx.now)
+        order = await order_service.move_order(
+            ctx.session,
+            actor=ctx.principal,
+            order_id=order_id,
+            to=data.to,
+            note=data.note,
+            tracking=data.tracking,
+            now=ctx.now,
+        )
         _order, history = await order_service.get_order(ctx.session, actor=ctx.principal, order_id=order_id)
         return await ctx.respond(order_out(order, history), status=200, resource=("order", order_id))
 
-    @post("/{order_id:str}/progress", opt=access(Role.MAKER, idempotent=True), status_code=200,
-          operation_id="report_order_progress", responses=problems(400, 401, 403, 404, 409, 413, 422, 429))
-    async def progress(self, order_id: Id, data: JSONBody[ProgressIn], ctx: NamedDependency[RequestContext],
-                       idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+    @post(
+        "/{order_id:str}/progress",
+        opt=access(Role.MAKER, idempotent=True),
+        status_code=200,
+        operation_id="report_order_progress",
+        responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
+    )
+    async def progress(
+        self,
+        order_id: Id,
+        data: JSONBody[ProgressIn],
+        ctx: NamedDependency[RequestContext],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
         """Units made so far: never goes backwards, never above the quantity ordered."""
-        order = await order_service.report_progress(ctx.session, actor=ctx.principal, order_id=order_id,
-                                                    units_done=data.units_done, now=ctx.now)
+        order = await order_service.report_progress(
+            ctx.session, actor=ctx.principal, order_id=order_id, units_done=data.units_done, now=ctx.now
+        )
         _order, history = await order_service.get_order(ctx.session, actor=ctx.principal, order_id=order_id)
         return await ctx.respond(order_out(order, history), status=200, resource=("order", order_id))

@@ -18,7 +18,6 @@ from broker.api.schemas import (
     CatalogueItemIO,
     CatalogueList,
     MachineIn,
-    MachineOut,
     VerificationIn,
     WorkshopIn,
     WorkshopOut,
@@ -46,14 +45,25 @@ class MyWorkshopController(Controller):
     path = "/v1/workshops/me"
     tags = ["workshops"]
 
-    @put("/", opt=access(Role.MAKER), operation_id="save_my_workshop",
-         responses=problems(400, 401, 403, 409, 413, 422, 429))
+    @put(
+        "/",
+        opt=access(Role.MAKER),
+        operation_id="save_my_workshop",
+        responses=problems(400, 401, 403, 409, 413, 422, 429),
+    )
     async def save(self, data: JSONBody[WorkshopIn], ctx: NamedDependency[RequestContext]) -> WorkshopOut:
         """Create or replace this organisation's workshop profile (location by INSEE code)."""
         workshop = await workshops.save_my_workshop(
-            ctx.session, actor=ctx.principal, commune_insee=data.commune_insee.upper(),
-            delivery_radius_km=data.delivery_radius_km, trades=data.trades, labels=data.labels,
-            certifications=data.certifications, paused=data.paused, geocoder=ctx.geocoder, now=ctx.now,
+            ctx.session,
+            actor=ctx.principal,
+            commune_insee=data.commune_insee.upper(),
+            delivery_radius_km=data.delivery_radius_km,
+            trades=data.trades,
+            labels=data.labels,
+            certifications=data.certifications,
+            paused=data.paused,
+            geocoder=ctx.geocoder,
+            now=ctx.now,
         )
         ctx.resource = ("workshop", workshop.id)
         return await _full(ctx, workshop.id, private=True)
@@ -63,26 +73,39 @@ class MyWorkshopController(Controller):
         workshop = await workshops.my_workshop(ctx.session, actor=ctx.principal)
         return await _full(ctx, workshop.id, private=True)
 
-    @post("/machines", opt=access(Role.MAKER, idempotent=True), operation_id="add_machine",
-          responses=problems(400, 401, 403, 404, 409, 413, 422, 429))
+    @post(
+        "/machines",
+        opt=access(Role.MAKER, idempotent=True),
+        operation_id="add_machine",
+        responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
+    )
     async def add_machine(
         self, data: JSONBody[MachineIn], ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
     ) -> Response[bytes]:
         machine = await workshops.add_machine(
-            ctx.session, actor=ctx.principal, process=data.process,
+            ctx.session,
+            actor=ctx.principal,
+            process=data.process,
             envelope_mm=(data.envelope_mm[0], data.envelope_mm[1], data.envelope_mm[2]),
             materials=[MaterialLimit(material=m.material, max_thickness_mm=m.max_thickness_mm) for m in data.materials],
-            hours_per_week=data.hours_per_week, now=ctx.now,
+            hours_per_week=data.hours_per_week,
+            now=ctx.now,
         )
         return await ctx.respond(machine_out(machine), resource=("machine", machine.id))
 
-    @put("/capacities/{slug:str}", opt=access(Role.MAKER), operation_id="declare_capacity",
-         responses=problems(400, 401, 403, 404, 413, 429))
-    async def capacity(self, slug: SlugPath, data: JSONBody[CapacityIn],
-                       ctx: NamedDependency[RequestContext]) -> CapacityOut:
+    @put(
+        "/capacities/{slug:str}",
+        opt=access(Role.MAKER),
+        operation_id="declare_capacity",
+        responses=problems(400, 401, 403, 404, 413, 429),
+    )
+    async def capacity(
+        self, slug: SlugPath, data: JSONBody[CapacityIn], ctx: NamedDependency[RequestContext]
+    ) -> CapacityOut:
         """Units of this catalogue item the workshop can make per working day (used before machine hours)."""
-        workshop, units = await workshops.declare_capacity(ctx.session, actor=ctx.principal, slug=slug,
-                                                           units_per_day=data.units_per_day, now=ctx.now)
+        workshop, units = await workshops.declare_capacity(
+            ctx.session, actor=ctx.principal, slug=slug, units_per_day=data.units_per_day, now=ctx.now
+        )
         ctx.resource = ("workshop", workshop.id)
         return CapacityOut(workshop_id=workshop.id, item=slug, units_per_day=units)
 
@@ -92,8 +115,9 @@ class WorkshopController(Controller):
     tags = ["workshops"]
 
     @get("/", opt=access(*ANY_ROLE), operation_id="list_workshops", responses=problems(400, 401, 403, 429))
-    async def list_(self, ctx: NamedDependency[RequestContext], limit: Limit = None,
-                    cursor: Cursor = None) -> Response[WorkshopPage]:
+    async def list_(
+        self, ctx: NamedDependency[RequestContext], limit: Limit = None, cursor: Cursor = None
+    ) -> Response[WorkshopPage]:
         """Admins and coordinators see full profiles, buyers public fields, a maker its own workshop."""
         after = ctx.runtime.cursors.decode(cursor, filters="workshops") if cursor else None
         size = page_size(ctx, limit)
@@ -104,22 +128,42 @@ class WorkshopController(Controller):
         items = [workshop_out(w, machines[w.id], private=private) for w in rows]
         return Response(WorkshopPage(items=items, next_cursor=nxt), headers=next_link(ctx.request, nxt))
 
-    @get("/{workshop_id:str}", opt=access(*ANY_ROLE), operation_id="get_workshop",
-         responses=problems(400, 401, 403, 404, 429))
+    @get(
+        "/{workshop_id:str}",
+        opt=access(*ANY_ROLE),
+        operation_id="get_workshop",
+        responses=problems(400, 401, 403, 404, 429),
+    )
     async def get_one(self, workshop_id: WorkshopId, ctx: NamedDependency[RequestContext]) -> WorkshopOut:
         private = ctx.principal.role in PRIVATE_READERS or ctx.principal.role == Role.MAKER
         return await _full(ctx, workshop_id, private=private)
 
-    @post("/{workshop_id:str}/verification", opt=access(Role.ADMIN, idempotent=True), status_code=200,
-          operation_id="verify_workshop", responses=problems(400, 401, 403, 404, 413, 422, 429))
-    async def verify(self, workshop_id: WorkshopId, data: JSONBody[VerificationIn],
-                     ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+    @post(
+        "/{workshop_id:str}/verification",
+        opt=access(Role.ADMIN, idempotent=True),
+        status_code=200,
+        operation_id="verify_workshop",
+        responses=problems(400, 401, 403, 404, 413, 422, 429),
+    )
+    async def verify(
+        self,
+        workshop_id: WorkshopId,
+        data: JSONBody[VerificationIn],
+        ctx: NamedDependency[RequestContext],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
         """Mark declared labels and certifications as verified; matching trusts only verified ones."""
-        workshop = await workshops.verify_workshop(ctx.session, actor=ctx.principal, workshop_id=workshop_id,
-                                                   labels=data.labels, certifications=data.certifications,
-                                                   now=ctx.now)
-        return await ctx.respond(await _full(ctx, workshop.id, private=True), status=200,
-                                 resource=("workshop", workshop.id))
+        workshop = await workshops.verify_workshop(
+            ctx.session,
+            actor=ctx.principal,
+            workshop_id=workshop_id,
+            labels=data.labels,
+            certifications=data.certifications,
+            now=ctx.now,
+        )
+        return await ctx.respond(
+            await _full(ctx, workshop.id, private=True), status=200, resource=("workshop", workshop.id)
+        )
 
 
 class CatalogueController(Controller):
@@ -130,17 +174,35 @@ class CatalogueController(Controller):
     async def list_(self, ctx: NamedDependency[RequestContext]) -> CatalogueList:
         return CatalogueList(items=[catalogue_io(i) for i in await workshops.catalogue(ctx.session)])
 
-    @get("/{slug:str}", opt=access(*ANY_ROLE), operation_id="get_catalogue_item",
-         responses=problems(400, 401, 403, 404, 429))
+    @get(
+        "/{slug:str}",
+        opt=access(*ANY_ROLE),
+        operation_id="get_catalogue_item",
+        responses=problems(400, 401, 403, 404, 429),
+    )
     async def get_one(self, slug: SlugPath, ctx: NamedDependency[RequestContext]) -> CatalogueItemIO:
         return catalogue_io(await workshops.catalogue_item(ctx.session, slug=slug))
 
-    @post("/", opt=access(Role.ADMIN, idempotent=True), operation_id="add_catalogue_item",
-          responses=problems(400, 401, 403, 409, 413, 429))
-    async def add(self, data: JSONBody[CatalogueItemIO], ctx: NamedDependency[RequestContext],
-                  idempotency_key: IdempotencyKey = None) -> Response[bytes]:
-        item = CatalogueItem(slug=data.slug, name=data.name, description=data.description, licence=data.licence,
-                             steps=tuple(process_step(s) for s in data.steps),
-                             certifications_required=tuple(data.certifications_required), files=tuple(data.files))
+    @post(
+        "/",
+        opt=access(Role.ADMIN, idempotent=True),
+        operation_id="add_catalogue_item",
+        responses=problems(400, 401, 403, 409, 413, 429),
+    )
+    async def add(
+        self,
+        data: JSONBody[CatalogueItemIO],
+        ctx: NamedDependency[RequestContext],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
+        item = CatalogueItem(
+            slug=data.slug,
+            name=data.name,
+            description=data.description,
+            licence=data.licence,
+            steps=tuple(process_step(s) for s in data.steps),
+            certifications_required=tuple(data.certifications_required),
+            files=tuple(data.files),
+        )
         await workshops.add_catalogue_item(ctx.session, item=item, now=ctx.now)
         return await ctx.respond(catalogue_io(item), resource=("catalogue_item", item.slug))
