@@ -20,7 +20,7 @@ from broker.api.context import provide_context
 from broker.api.controllers.audit import AuditController
 from broker.api.controllers.communes import CommuneController
 from broker.api.controllers.health import live, ready
-from broker.api.controllers.orders import OrderController
+from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
 from broker.api.controllers.requests import InvitationController, QuoteController, RequestController
 from broker.api.controllers.workshops import CatalogueController, MyWorkshopController, WorkshopController
@@ -48,6 +48,7 @@ ROUTE_HANDLERS: list[Any] = [
     InvitationController,
     QuoteController,
     OrderController,
+    OrderDocumentController,
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -259,8 +259,12 @@ class DeliveryIn(Input):
     address: Annotated[str, Meta(max_length=300)] = ""
 
 
+ChorusRequirementIn = Literal["none", "service", "engagement", "service_and_engagement", "service_or_engagement"]
+
+
 class ProcurementIn(Input):
     buyer_siret: Siret
+    chorus_requirement: ChorusRequirementIn = "none"
     service_code: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     engagement_number: Annotated[str, Meta(min_length=1, max_length=50)] | None = None
 

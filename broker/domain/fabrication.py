@@ -54,6 +54,9 @@ class Procurement(msgspec.Struct, frozen=True, kw_only=True):
     buyer_siret: str
     service_code: str | None = None
     engagement_number: str | None = None
+    # What the buyer's Chorus Pro structure requires: none, service, engagement,
+    # service_and_engagement, service_or_engagement (INTEGRATION.md DOC-3).
+    chorus_requirement: str = "none"
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,8 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
+from adapters.procurement.base import Address, Buyer, ChorusRequirement
+from adapters.procurement.rules import check_chorus_references
 from broker.db.base import new_id
 from broker.db.fabrication import InvitationRepository, Keyset, QuoteRepository, RequestRepository, WorkshopRepository
 from broker.db.models import InvitationRow, RequestRow
@@ -80,6 +82,14 @@ async def create_request(
         )
     if (problem := siret_problem(new.procurement.buyer_siret)) is not None:
         raise Rejected(f"buyer_siret: {problem}", pointer="/procurement/buyer_siret")
+    # The references the buyer's Chorus Pro structure requires must be there from the start: the
+    # order documents and the workshop's invoice carry them (DOC-3).
+    check_chorus_references(
+        Buyer(name="", siret=new.procurement.buyer_siret, address=Address(postcode="00000", commune="-"),
+              service_code=new.procurement.service_code, engagement_number=new.procurement.engagement_number,
+              chorus_requirement=ChorusRequirement(new.procurement.chorus_requirement)),
+        pointer_prefix="/procurement",
+    )
     if new.item is not None:
         try:
             item = await catalogue_item(session, slug=new.item)

@@ -15,6 +15,7 @@ from broker.api.problems import problems
 from broker.api.schemas import OrderOut, OrderPage, ProgressIn, TransitionIn
 from broker.api.security import access
 from broker.domain.access import Role
+from broker.services import documents
 from broker.services import orders as order_service
 
 Id = Annotated[str, PathParameter(max_length=64)]
@@ -98,3 +99,25 @@ class OrderController(Controller):
         )
         _order, history = await order_service.get_order(ctx.session, actor=ctx.principal, order_id=order_id)
         return await ctx.respond(order_out(order, history), status=200, resource=("order", order_id))
+
+
+class OrderDocumentController(Controller):
+    path = "/v1/orders/{order_id:str}/documents"
+    tags = ["orders"]
+
+    @get("/order-x", opt=access(*READERS), operation_id="get_order_x", media_type="application/xml",
+         responses=problems(400, 401, 403, 404, 422, 429))
+    async def order_x(self, order_id: Id, ctx: NamedDependency[RequestContext]) -> Response[bytes]:
+        """The order as Order-X BASIC (UN/CEFACT CII), with the buyer's SIRET (scheme 0009), service
+        code and engagement number for the workshop's invoice to Chorus Pro."""
+        xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind="order-x",
+                                             geocoder=ctx.geocoder)
+        return Response(xml, media_type="application/xml")
+
+    @get("/peppol", opt=access(*READERS), operation_id="get_order_peppol", media_type="application/xml",
+         responses=problems(400, 401, 403, 404, 422, 429))
+    async def peppol(self, order_id: Id, ctx: NamedDependency[RequestContext]) -> Response[bytes]:
+        """The order as a PEPPOL BIS 3 Order (OASIS UBL 2.1)."""
+        xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind="peppol",
+                                             geocoder=ctx.geocoder)
+        return Response(xml, media_type="application/xml")

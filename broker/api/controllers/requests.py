@@ -84,6 +84,7 @@ class RequestController(Controller):
                 buyer_siret=data.procurement.buyer_siret,
                 service_code=data.procurement.service_code,
                 engagement_number=data.procurement.engagement_number,
+                chorus_requirement=data.procurement.chorus_requirement,
             ),
         )
         request, invited = await request_service.create_request(

@@ -109,6 +109,19 @@ async def test_desk_request_goes_from_matching_to_delivery(client, admin_key, ne
     delivered = await client.post(f"/v1/orders/{order['id']}/transitions", json={"to": "delivered"},
                                   headers=bearer(buyer))
     assert delivered.status_code == 200, delivered.text
+    for kind in ("order-x", "peppol"):
+        doc = await client.get(f"/v1/orders/{order['id']}/documents/{kind}", headers=bearer(buyer))
+        assert doc.status_code == 200 and doc.headers["content-type"].startswith("application/xml")
+        assert b"EJ-2026-0042" in doc.content and b"SERV-ACHATS" in doc.content
+        if kind == "order-x":
+            import facturx
+
+            assert facturx.xml_check_xsd(doc.content, flavor="order-x", level="basic")
+    maker_doc = await client.get(f"/v1/orders/{order['id']}/documents/peppol", headers=bearer(maker))
+    assert maker_doc.status_code == 200
+    stranger = shops["Fab lab de Lannion"][1]
+    assert (await client.get(f"/v1/orders/{order['id']}/documents/peppol",
+                             headers=bearer(stranger))).status_code == 404
     final = (await client.get(f"/v1/orders/{order['id']}", headers=bearer(buyer))).json()
     assert final["status"] == "delivered" and final["units_done"] == 6
     assert [h["to_status"] for h in final["history"] if h["kind"] == "status"] == [
@@ -174,6 +187,7 @@ async def test_bad_lifecycle_input_is_refused(client, admin_key, network, db):
         (desk_request(item="chaise-longue"), 422),
         (desk_request(delivery={"commune_insee": "99999"}), 422),
         (desk_request(status="awarded"), 400), (desk_request(org_id="x"), 400),
+        (desk_request(procurement={"buyer_siret": make_siret(), "chorus_requirement": "engagement"}), 422),
     ]:
         response = await client.post("/v1/requests", json=body, headers={**bearer(buyer), **idem()})
         assert response.status_code == status, (body, response.text)

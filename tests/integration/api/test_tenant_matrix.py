@@ -125,6 +125,12 @@ def policy(b):
                                                None, "hidden"),
         ("POST", "/v1/orders/{order_id:str}/transitions"): (f"/v1/orders/{b['order']}/transitions", {"buyer", "maker"},
                                                             {"to": "cancelled", "note": "test"}, "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/documents/order-x"): (f"/v1/orders/{b['order']}/documents/order-x",
+                                                                 {"buyer", "maker", "integration", "admin"}, None,
+                                                                 "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/documents/peppol"): (f"/v1/orders/{b['order']}/documents/peppol",
+                                                                {"buyer", "maker", "integration", "admin"}, None,
+                                                                "hidden"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),
     }
