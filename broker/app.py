@@ -23,6 +23,7 @@ from broker.api.controllers.health import live, ready
 from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
 from broker.api.controllers.requests import InvitationController, QuoteController, RequestController
+from broker.api.controllers.webhooks import EventController, WebhookDeliveryController, WebhookEndpointController
 from broker.api.controllers.workshops import CatalogueController, MyWorkshopController, WorkshopController
 from broker.api.errors import EXCEPTION_HANDLERS
 from broker.api.pagination import CursorCodec
@@ -49,6 +50,9 @@ ROUTE_HANDLERS: list[Any] = [
     QuoteController,
     OrderController,
     OrderDocumentController,
+    WebhookEndpointController,
+    WebhookDeliveryController,
+    EventController,
 ]
 
 

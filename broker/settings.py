@@ -58,6 +58,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bootstrap_admin_key: str | None = None
     log_level: str = "INFO"
     idempotency_ttl_hours: int = 24
+    # Allow http://127.0.0.1:<port> webhook endpoints (tests, the demo, local integrations). Off by default.
+    webhooks_allow_loopback: bool = False
 
 
 # environment variable -> (group or None, field)
@@ -82,6 +84,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_BOOTSTRAP_ADMIN_KEY": (None, "bootstrap_admin_key"),
     "BROKER_LOG_LEVEL": (None, "log_level"),
     "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
+    "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
 }
 
 

@@ -7,13 +7,17 @@ import logging
 from typing import Any
 
 import msgspec
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 
+from adapters.webhooks.base import DeliveryPolicy
+from adapters.webhooks.transport import make_client
 from broker.db.session import Database
+from broker.services.webhooks import SecretBox
 from broker.settings import Settings
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
+from workers.jobs.webhooks import DELIVER, deliver_webhook, relay_outbox
 
 log = logging.getLogger("broker.worker")
 
@@ -43,16 +47,23 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["db"] = Database(settings.db)
+        ctx["policy"] = DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback)
+        ctx["http"] = make_client(ctx["policy"])
+        ctx["box"] = SecretBox(settings.secret_key)
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        db = ctx.get("db")
-        if db is not None:
+        if (http := ctx.get("http")) is not None:
+            await http.aclose()
+        if (db := ctx.get("db")) is not None:
             await db.dispose()
 
     return {
-        "functions": [],
+        # Ids only, small uniform timeouts; a delivery makes one attempt per job (its retries are
+        # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
+        "functions": [func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3)],
         "cron_jobs": [
+            cron(relay_outbox, second=set(range(60)), unique=True, timeout=30, run_at_startup=True),
             # Both jobs are idempotent sweeps guarded by conditional UPDATEs: two workers running
             # one at the same time change each row once.
             cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),

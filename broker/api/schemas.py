@@ -459,3 +459,78 @@ class TransitionIn(Input):
 
 class ProgressIn(Input):
     units_done: Annotated[int, Meta(ge=0, le=10_000_000)]
+
+
+# ---- webhooks and events -----------------------------------------------------------------------
+
+
+class WebhookEndpointIn(Input):
+    url: Annotated[str, Meta(min_length=8, max_length=2000)]
+    event_types: Annotated[list[Annotated[str, Meta(max_length=60)]], Meta(max_length=50)] = []
+
+
+class WebhookEndpointOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: str
+    url: str
+    event_types: list[str]
+    status: str
+    created_at: datetime
+    secret: str | None = None
+
+
+class WebhookEndpointList(msgspec.Struct, kw_only=True):
+    items: list[WebhookEndpointOut]
+    next_cursor: str | None = None
+
+
+class SecretRollIn(Input):
+    grace_hours: Annotated[int, Meta(ge=0, le=168)] = 24
+
+
+class SecretOut(msgspec.Struct, kw_only=True):
+    secret: str
+    previous_valid_until: datetime | None
+
+
+class WebhookAttemptOut(msgspec.Struct, kw_only=True):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    latency_ms: float
+    response_excerpt: str
+    error: str | None
+    outcome: str
+
+
+class WebhookDeliveryOut(msgspec.Struct, kw_only=True):
+    id: str
+    webhook_id: str
+    event_type: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    created_at: datetime
+    history: list[WebhookAttemptOut]
+
+
+class WebhookDeliveryList(msgspec.Struct, kw_only=True):
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None = None
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    id: str
+    state: str
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    id: str
+    type: str
+    timestamp: datetime
+    data: dict[str, object]
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    items: list[EventOut]
+    next_cursor: str | None

@@ -97,6 +97,8 @@ class OutboxRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     org_id: Mapped[str] = mapped_column(String(36), index=True)
+    # The other party of the event, when there is one (the maker of an order): it sees the event too.
+    partner_org_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
     type: Mapped[str] = mapped_column(String(60))
     resource_type: Mapped[str] = mapped_column(String(40))
     resource_id: Mapped[str] = mapped_column(String(36))
@@ -288,3 +290,69 @@ class OrderEventRow(Base):
     actor_org_id: Mapped[str] = mapped_column(String(36))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     order: Mapped[OrderRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+# ---- webhooks (issue 6) ------------------------------------------------------------------------
+
+
+class WebhookEndpointRow(Base):
+    """A receiver of an organisation's events. Secrets are stored encrypted (Fernet, key derived
+    from BROKER_SECRET_KEY); during a roll the previous secret signs too until ``previous_until``."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    secret_enc: Mapped[str] = mapped_column(Text)
+    previous_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    organization: Mapped[OrganizationRow] = relationship(lazy="raise")
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one endpoint. ``payload`` is the exact bytes signed and sent on every attempt;
+    ``webhook_id`` is the same on every attempt and replay (receivers deduplicate on it)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "outbox_id"),
+        Index("ix_webhook_delivery_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoint.id"), index=True)
+    outbox_id: Mapped[str] = mapped_column(ForeignKey("outbox_event.id"))
+    org_id: Mapped[str] = mapped_column(String(36), index=True)
+    webhook_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    endpoint: Mapped[WebhookEndpointRow] = relationship(lazy="raise")
+    outbox: Mapped[OutboxRow] = relationship(lazy="raise")
+
+
+class WebhookAttemptRow(Base):
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_delivery.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    response_excerpt: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(12))
+    delivery: Mapped[WebhookDeliveryRow] = relationship(lazy="raise")

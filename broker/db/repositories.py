@@ -8,7 +8,7 @@ import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.base import new_id
+from broker.db.base import new_id, ordered_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
@@ -168,9 +168,10 @@ class OutboxRepository:
                 )
             ).scalar_one()
         row = OutboxRow(
-            id=new_id(),
+            id=ordered_id(),
             created_at=now,
             org_id=event.org_id,
+            partner_org_id=partner if isinstance(partner := event.data.get("maker_org_id"), str) else None,
             type=event.type,
             resource_type=event.resource_type,
             resource_id=event.resource_id,

@@ -24,6 +24,7 @@ B_TABLES = {
     "quote": "workshop_id = :workshop",
     "fab_order": "buyer_org_id = :org",
     "order_event": "order_id = :order",
+    "webhook_endpoint": "org_id = :org",
 }
 
 
@@ -58,12 +59,16 @@ async def _tenant_b(client, admin_key):
     invitation = (await client.get("/v1/invitations", headers=bearer(maker))).json()["items"][0]
     key = await client.post(f"/v1/organizations/{org['id']}/api-keys", json={"role": "integration"},
                             headers=bearer(admin_key))
+    endpoint = await client.post("/v1/webhook-endpoints", json={"url": "https://erp.commune-b.fr/hooks"},
+                                 headers=bearer(buyer))
+    assert endpoint.status_code == 201, endpoint.text
     return {"org": org["id"], "maker_org": shop["org_id"], "workshop": shop["id"], "request": request["id"],
             "quote": quote["id"], "order": order["id"], "invitation": invitation["id"], "key": key.json()["id"],
-            "siret": org.get("siret", "")}
+            "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"]}
 
 
 ALL = "all"
+OWNERS = {"buyer", "coordinator", "maker", "integration"}
 
 
 def policy(b):
@@ -131,6 +136,16 @@ def policy(b):
         ("GET", "/v1/orders/{order_id:str}/documents/peppol"): (f"/v1/orders/{b['order']}/documents/peppol",
                                                                 {"buyer", "maker", "integration", "admin"}, None,
                                                                 "hidden"),
+        ("POST", "/v1/webhook-endpoints"): ("/v1/webhook-endpoints", OWNERS, {"url": "https://example.org/h"},
+                                            "self"),
+        ("GET", "/v1/webhook-endpoints"): ("/v1/webhook-endpoints", OWNERS, None, "self"),
+        ("GET", "/v1/webhook-endpoints/{endpoint_id:str}/deliveries"): (
+            f"/v1/webhook-endpoints/{b['endpoint']}/deliveries", OWNERS, None, "hidden"),
+        ("POST", "/v1/webhook-endpoints/{endpoint_id:str}/secret:roll"): (
+            f"/v1/webhook-endpoints/{b['endpoint']}/secret:roll", OWNERS, None, "hidden"),
+        ("POST", "/v1/webhook-deliveries/{delivery_id:str}/retry"): (
+            "/v1/webhook-deliveries/00000000-0000-7000-8000-000000000000/retry", OWNERS, None, "hidden"),
+        ("GET", "/v1/events"): ("/v1/events", ALL, None, "self"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),
     }
