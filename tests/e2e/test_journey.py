@@ -5,12 +5,15 @@ progress, shipping, delivery; and a quote window closed by the worker's clock.""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
+from aiohttp import web
+from standardwebhooks import Webhook
 
 from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
 from support_server import running_broker
@@ -36,8 +39,32 @@ async def _post(client, path, token, body=None, *, status=201, idem=True):
     return response.json()
 
 
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, dict[str, str]]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((await request.read(), dict(request.headers)))
+        return web.Response(status=204)
+
+
 async def test_request_to_delivery_with_a_real_server_and_worker(tmp_path):
-    with running_broker(tmp_path) as broker:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/erp/hooks", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    hook_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/erp/hooks"  # noqa: SLF001
+    try:
+        await _journey(tmp_path, receiver, hook_url)
+    finally:
+        await runner.cleanup()
+
+
+async def _journey(tmp_path, receiver, hook_url):
+    with running_broker(tmp_path, BROKER_WEBHOOKS_ALLOW_LOOPBACK="1") as broker:
         async with httpx.AsyncClient(base_url=broker.url, timeout=30) as client:
             admin = broker.admin_key
             shops = {}
@@ -50,6 +77,7 @@ async def test_request_to_delivery_with_a_real_server_and_worker(tmp_path):
             _vannes, vannes = await tenant(client, admin, "collectivite", "buyer", name="Ville de Vannes",
                                            commune_insee="56260")
             soon = date.today() + timedelta(days=20)
+            hook = await _post(client, "/v1/webhook-endpoints", rennes, {"url": hook_url})
 
             # 1. The desk: three quotes, one award, the whole order lifecycle.
             desk = await _post(client, "/v1/requests", rennes, {
@@ -126,5 +154,17 @@ async def test_request_to_delivery_with_a_real_server_and_worker(tmp_path):
                 state = (await client.get(f"/v1/requests/{stand['id']}", headers=bearer(rennes))).json()
                 if state["window_closed"]:
                     break
-                time.sleep(0.5)
+                await asyncio.sleep(0.5)
             assert state["window_closed"] and state["status"] == "closed", state
+
+            # 4. Every event of Rennes' desk reached its ERP, signed (the real worker's relay).
+            deadline = time.monotonic() + 30
+            wanted = {"request.created", "request.matched", "quote.submitted", "order.created",
+                      "order.status_changed", "order.progress", "order.delivered", "request.window_closed"}
+            types: set[str] = set()
+            while time.monotonic() < deadline and not wanted <= types:
+                await asyncio.sleep(0.5)
+                types = {Webhook(hook["secret"]).verify(body, headers)["type"] for body, headers in receiver.received}
+            assert wanted <= types, types
+            ids = [headers["webhook-id"] for _, headers in receiver.received]
+            assert len(ids) == len(set(ids))  # each event once (at-least-once, here exactly once)
