@@ -122,7 +122,7 @@ async def _truncate_pg(url: str) -> None:
         async with engine.begin() as conn:
             # The audit log refuses DELETE/UPDATE row by row; TRUNCATE is the test reset.
             # The seeded catalogue (a migration's data) stays; items tests added go.
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name != "catalogue_item")
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name not in ("catalogue_item", "registry_version"))
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             await conn.execute(text("DELETE FROM catalogue_item WHERE created_at > '2026-11-26T00:00:00+00:00'"))
     finally:

@@ -13,6 +13,7 @@ from adapters.geocoding.base import Geocoder
 from broker.api.pagination import CursorCodec
 from broker.db.session import Database
 from broker.domain.access import Principal
+from broker.services.matching import CandidateCache
 from broker.settings import Settings
 
 log = logging.getLogger("broker.api")
@@ -115,8 +116,10 @@ class Runtime:
     cursors: CursorCodec
     limiter: RateLimiter = field(init=False)
     keys: KeyCache = field(init=False)
+    candidates: CandidateCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.candidates = CandidateCache()
         self.limiter = RateLimiter(self.redis, self.settings.api.rate_limit_per_minute)
         self.keys = KeyCache()
 

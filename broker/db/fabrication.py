@@ -21,6 +21,7 @@ from broker.db.models import (
     OrderEventRow,
     OrderRow,
     QuoteRow,
+    RegistryVersionRow,
     RequestRow,
     WorkshopCapacityRow,
     WorkshopRow,
@@ -79,6 +80,9 @@ class WorkshopRepository:
         query = select(WorkshopRow).where(WorkshopRow.id.in_(list(ids)))
         return {r.id: _to(r, Workshop) for r in (await self.session.execute(query)).scalars()}
 
+    async def everything(self) -> list[Workshop]:
+        return [_to(r, Workshop) for r in (await self.session.execute(select(WorkshopRow))).scalars()]
+
     async def within_box(self, *, lat_min: float, lat_max: float, lon_min: float, lon_max: float) -> list[Workshop]:
         query = select(WorkshopRow).where(
             WorkshopRow.lat.between(lat_min, lat_max), WorkshopRow.lon.between(lon_min, lon_max)
@@ -94,22 +98,25 @@ class WorkshopRepository:
         out: dict[str, list[Machine]] = {w: [] for w in workshop_ids}
         if not workshop_ids:
             return out
-        query = (
-            select(MachineRow)
-            .where(MachineRow.workshop_id.in_(list(workshop_ids)))
-            .order_by(MachineRow.created_at, MachineRow.id)
-        )
+        query = select(MachineRow).order_by(MachineRow.created_at, MachineRow.id)
+        if len(workshop_ids) < 500:
+            query = query.where(MachineRow.workshop_id.in_(list(workshop_ids)))
+        wanted = set(workshop_ids)
         for row in (await self.session.execute(query)).scalars():
-            out[row.workshop_id].append(_to(row, Machine))
+            if row.workshop_id in wanted:
+                out[row.workshop_id].append(_to(row, Machine))
         return out
 
     async def capacities(self, workshop_ids: Sequence[str], item_slug: str) -> dict[str, float]:
         if not workshop_ids:
             return {}
         query = select(WorkshopCapacityRow.workshop_id, WorkshopCapacityRow.units_per_day).where(
-            WorkshopCapacityRow.workshop_id.in_(list(workshop_ids)), WorkshopCapacityRow.item_slug == item_slug
+            WorkshopCapacityRow.item_slug == item_slug
         )
-        return {w: float(u) for w, u in (await self.session.execute(query)).all()}
+        if len(workshop_ids) < 500:
+            query = query.where(WorkshopCapacityRow.workshop_id.in_(list(workshop_ids)))
+        wanted = set(workshop_ids)
+        return {w: float(u) for w, u in (await self.session.execute(query)).all() if w in wanted}
 
     async def all_capacities(self, workshop_id: str) -> dict[str, float]:
         query = select(WorkshopCapacityRow.item_slug, WorkshopCapacityRow.units_per_day).where(
@@ -147,7 +154,10 @@ class WorkshopRepository:
             .where(WorkshopRow.id == workshop_id, WorkshopRow.reserved_units + units <= capacity)
             .values(reserved_units=WorkshopRow.reserved_units + units, recent_wins=WorkshopRow.recent_wins + 1)
         )
-        return await _rowcount(self.session, statement) == 1
+        booked = await _rowcount(self.session, statement) == 1
+        if booked:
+            await RegistryRepository(self.session).bump()
+        return booked
 
     async def release(self, workshop_id: str, units: int, *, delivered_on_time: bool | None = None) -> None:
         left = WorkshopRow.reserved_units - units
@@ -156,6 +166,29 @@ class WorkshopRepository:
             values["orders_delivered"] = WorkshopRow.orders_delivered + 1
             values["orders_on_time"] = WorkshopRow.orders_on_time + (1 if delivered_on_time else 0)
         await _rowcount(self.session, update(WorkshopRow).where(WorkshopRow.id == workshop_id).values(**values))
+        await RegistryRepository(self.session).bump()
+
+
+class RegistryRepository:
+    """The version counter of what matching reads (see RegistryVersionRow)."""
+
+    NAME = "workshops"
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def bump(self) -> None:
+        statement = (
+            update(RegistryVersionRow)
+            .where(RegistryVersionRow.name == self.NAME)
+            .values(version=RegistryVersionRow.version + 1)
+        )
+        if await _rowcount(self.session, statement) == 0:
+            self.session.add(RegistryVersionRow(name=self.NAME, version=1))
+
+    async def current(self) -> int:
+        query = select(RegistryVersionRow.version).where(RegistryVersionRow.name == self.NAME)
+        return int((await self.session.execute(query)).scalar_one_or_none() or 0)
 
 
 class CatalogueRepository:

@@ -356,3 +356,14 @@ class WebhookAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome: Mapped[str] = mapped_column(String(12))
     delivery: Mapped[WebhookDeliveryRow] = relationship(lazy="raise")
+
+
+class RegistryVersionRow(Base):
+    """A counter bumped, in the same transaction, by every change that matching sees (profiles,
+    machines, capacities, verification, reservations): API processes cache their candidate index
+    per version and rebuild it only when the counter moved."""
+
+    __tablename__ = "registry_version"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)

@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import matching
-from broker.db.fabrication import WorkshopRepository
+from broker.db.fabrication import RegistryRepository, WorkshopRepository
 from broker.domain.fabrication import Machine, Request, Workshop
 from broker.settings import MatchingSettings
 
@@ -102,9 +102,45 @@ async def candidates_for(
     return [candidate(w, machines[w.id], declared.get(w.id)) for w in workshops], total - len(workshops)
 
 
+class CandidateCache:
+    """One process's candidate indexes, one per catalogue item (declared capacities differ per
+    item), each valid for one registry version: any change matching could see bumps the version in
+    its own transaction, and the next request rebuilds (a few hundred ms at 10,000 workshops)
+    instead of every request loading every workshop."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str | None, tuple[int, matching.CandidateIndex]] = {}
+
+    async def index(self, session: AsyncSession, item_slug: str | None) -> matching.CandidateIndex:
+        version = await RegistryRepository(session).current()
+        entry = self._entries.get(item_slug)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+        repo = WorkshopRepository(session)
+        workshops = await repo.everything()
+        ids = [w.id for w in workshops]
+        machines = await repo.machines(ids)
+        declared = await repo.capacities(ids, item_slug) if item_slug else {}
+        index = matching.CandidateIndex([candidate(w, machines[w.id], declared.get(w.id)) for w in workshops])
+        self._entries[item_slug] = (version, index)
+        return index
+
+
 async def run(
-    session: AsyncSession, request: Request, *, now: datetime, settings: MatchingSettings
+    session: AsyncSession,
+    request: Request,
+    *,
+    now: datetime,
+    settings: MatchingSettings,
+    cache: CandidateCache | None = None,
 ) -> matching.MatchResult:
+    """Match over every workshop: from the process's cached index when given (the API), else
+    loading the workshops within reach (a bounding box) for this one request."""
+    if cache is not None:
+        index = await cache.index(session, request.item_slug)
+        return matching.match(
+            match_request(request), index, now=now, weights=weights(settings), limit=50, explain_limit=50
+        )
     candidates, outside = await candidates_for(session, request)
     result = matching.match(
         match_request(request), candidates, now=now, weights=weights(settings), limit=50, explain_limit=50

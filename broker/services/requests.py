@@ -70,6 +70,7 @@ async def create_request(
     geocoder: Geocoder,
     settings: MatchingSettings,
     now: datetime,
+    cache: matching_service.CandidateCache | None = None,
 ) -> tuple[Request, int]:
     """Validate, store, match and invite, all in the caller's transaction. Returns the request and
     how many workshops were invited."""
@@ -149,7 +150,7 @@ async def create_request(
 
     # Matching runs here, in the request's transaction: measured at ~100k workshops in the
     # matching benchmark, it costs milliseconds, and the buyer sees invitations at once.
-    result = await matching_service.run(session, request, now=now, settings=settings)
+    result = await matching_service.run(session, request, now=now, settings=settings, cache=cache)
     row.match_result = msgspec.to_builtins(result)
     row.match_state = "done"
     invited = result.included[: settings.invitations]

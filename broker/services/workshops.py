@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
 from broker.db.base import new_id
-from broker.db.fabrication import CatalogueRepository, Keyset, WorkshopRepository
+from broker.db.fabrication import CatalogueRepository, Keyset, RegistryRepository, WorkshopRepository
 from broker.db.models import CatalogueItemRow, MachineRow, WorkshopRow
 from broker.db.repositories import OrganisationRepository, OutboxRepository
 from broker.domain.access import OrgKind, Principal, Role
@@ -76,6 +76,7 @@ async def save_my_workshop(
     row.paused = paused
     row.updated_at = now
     await session.flush()
+    await RegistryRepository(session).bump()
     return msgspec.convert(row, Workshop, from_attributes=True)
 
 
@@ -108,6 +109,7 @@ async def _touch(session: AsyncSession, workshop_id: str, now: datetime) -> None
     row = await WorkshopRepository(session).row(workshop_id)
     if row is not None:
         row.updated_at = now
+    await RegistryRepository(session).bump()
 
 
 async def declare_capacity(
@@ -169,6 +171,7 @@ async def verify_workshop(
     row.verified_labels = sorted(set(labels))
     row.verified_certifications = sorted(set(certifications))
     row.updated_at = now
+    await RegistryRepository(session).bump()
     await OutboxRepository(session).add(
         DomainEvent(
             type="workshop.verified",

@@ -94,6 +94,7 @@ class RequestController(Controller):
             geocoder=ctx.geocoder,
             settings=ctx.runtime.settings.matching,
             now=ctx.now,
+            cache=ctx.runtime.candidates,
         )
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 

@@ -210,3 +210,23 @@ async def test_bad_lifecycle_input_is_refused(client, admin_key, network, db):
                               json={"quote_ids": [posted["id"]], "justification": "urgence"},
                               headers={**bearer(buyer), **idem()})
     assert award.status_code == 409 and award.json()["code"] == "quote-not-valid"
+
+
+async def test_cached_candidates_follow_every_change(client, admin_key, network):
+    """The API caches its candidate index per registry version: a new workshop, a pause or a
+    booking is seen by the very next request."""
+    shops, buyer = network
+    first = (await client.post("/v1/requests", json=desk_request(), headers={**bearer(buyer), **idem()})).json()
+    assert first["invited"] == 3
+    newcomer, key = await make_workshop(client, admin_key, name="Menuiserie de Saint-Malo", commune_insee="35288",
+                                        machines=WOOD_SHOP)
+    second = (await client.post("/v1/requests", json=desk_request(), headers={**bearer(buyer), **idem()})).json()
+    assert second["invited"] == 4
+    paused = await client.put("/v1/workshops/me", headers=bearer(key),
+                              json={"commune_insee": "35288", "delivery_radius_km": 250, "paused": True})
+    assert paused.status_code == 200
+    third = (await client.post("/v1/requests", json=desk_request(), headers={**bearer(buyer), **idem()})).json()
+    matches = (await client.get(f"/v1/requests/{third['id']}/matches", headers=bearer(buyer))).json()
+    assert third["invited"] == 3
+    reasons = {r["code"] for e in matches["excluded"] if e["workshop_id"] == newcomer["id"] for r in e["reasons"]}
+    assert "paused" in reasons
