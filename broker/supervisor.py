@@ -137,8 +137,8 @@ def run_up(environ: dict[str, str]) -> int:
             if worker.poll() is not None and not stopping:
                 now = time.monotonic()
                 restarts = [t for t in restarts if now - t < 60] + [now]
-                if len(restarts) > 5:
-                    print("broker up: the worker keeps dying (5 times in a minute); stopping", file=sys.stderr)
+                if len(restarts) > 10:
+                    print("broker up: the worker keeps dying (10 times in a minute); stopping", file=sys.stderr)
                     code = 1
                     break
                 print(f"broker up: the worker exited with {worker.returncode}; restarting it", file=sys.stderr)
