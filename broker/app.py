@@ -30,6 +30,7 @@ from broker.api.pagination import CursorCodec
 from broker.api.problems import problems
 from broker.api.runtime import Runtime
 from broker.api.security import access_guard, check_every_route_declares_access
+from broker.api.webhook_docs import webhooks_section
 from broker.db.session import Database
 from broker.settings import Settings, load_settings
 
@@ -129,6 +130,7 @@ def create_app(
                 security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
             ),
             security=[{"apiKey": []}],
+            webhooks=webhooks_section(),
         ),
         debug=False,
     )

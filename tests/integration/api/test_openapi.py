@@ -67,3 +67,12 @@ def test_app_refuses_to_start_with_a_route_without_access(settings):
             app_module.create_app(settings)
     finally:
         app_module.ROUTE_HANDLERS[:] = original
+
+
+async def test_every_event_type_is_documented_under_webhooks(client):
+    from broker.services.webhooks import EVENT_TYPES
+
+    schema = await _schema(client)
+    assert set(schema["webhooks"]) == set(EVENT_TYPES)
+    names = {p["name"] for p in schema["webhooks"]["order.created"]["post"]["parameters"]}
+    assert names == {"webhook-id", "webhook-timestamp", "webhook-signature"}
