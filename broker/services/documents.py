@@ -37,14 +37,17 @@ async def order_document(
     orgs = OrganisationRepository(session)
     buyer_org = await orgs.get(order.buyer_org_id, scope_org_id=None)
     maker_org = await orgs.get(order.maker_org_id, scope_org_id=None)
-    assert request is not None and workshop is not None and buyer_org is not None and maker_org is not None
+    if request is None or workshop is None or buyer_org is None or maker_org is None:  # FKs make this impossible
+        raise NotFound(f"order {order_id} is incomplete")
     procurement = request.procurement
     document = OrderDocument(
         order_id=order.id,
         order_number=order.number,
         issue_date=order.created_at.date(),
         buyer=Buyer(
-            name=buyer_org.name, siret=procurement.buyer_siret, address=_address(geocoder.commune(buyer_org.commune_insee)),
+            name=buyer_org.name,
+            siret=procurement.buyer_siret,
+            address=_address(geocoder.commune(buyer_org.commune_insee)),
             service_code=procurement.service_code, engagement_number=procurement.engagement_number,
             chorus_requirement=ChorusRequirement(procurement.chorus_requirement),
         ),

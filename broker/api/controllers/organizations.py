@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from broker.api.context import RequestContext
-from broker.api.controllers.common import Cursor, Limit, next_link, page_size
+from broker.api.controllers.common import Cursor, IdempotencyKey, Limit, next_link, page_size
 from broker.api.problems import problems
 from broker.api.runtime import bump_keys_generation
 from broker.api.schemas import (
@@ -28,14 +28,6 @@ from broker.services import access as access_service
 from broker.services import organisations
 
 OrgId = Annotated[str, PathParameter(max_length=64, description="organisation id")]
-IDEMPOTENCY = {
-    "Idempotency-Key": HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        max_length=257,
-        description="optional; replays the stored answer for 24 h (INTEGRATION.md ID-1..6)",
-    )
-}
 
 
 class OrganizationController(Controller):
@@ -52,7 +44,7 @@ class OrganizationController(Controller):
         self,
         data: JSONBody[OrganizationIn],
         ctx: NamedDependency[RequestContext],
-        idempotency_key: Annotated[str | None, IDEMPOTENCY["Idempotency-Key"]] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         org = await organisations.create_organisation(
             ctx.session,
@@ -112,7 +104,7 @@ class OrganizationController(Controller):
         org_id: OrgId,
         data: JSONBody[ApiKeyIn],
         ctx: NamedDependency[RequestContext],
-        idempotency_key: Annotated[str | None, IDEMPOTENCY["Idempotency-Key"]] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         """The key is in this answer only; it is stored as a SHA-256 hash. Replays of this request
         (same Idempotency-Key) return a problem instead of the key again."""
