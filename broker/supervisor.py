@@ -5,7 +5,6 @@ worker; restarts the worker if it dies; one SIGINT/SIGTERM stops everything, chi
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import socket
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from broker.settings import Settings, load_settings
+from broker.settings import load_settings
 
 STOP_GRACE_S = 10.0
 
@@ -153,9 +152,3 @@ def run_up(environ: dict[str, str]) -> int:
     print("broker up: stopped", flush=True)
     return code
 
-
-def main() -> int:  # pragma: no cover
-    return run_up(dict(os.environ))
-
-
-__all__ = ("Settings", "run_up")

@@ -180,10 +180,6 @@ async def admin_key(settings: Settings, redis_client: Redis) -> str:
     return token
 
 
-def make_client_app(settings: Settings, **kwargs: Any) -> Any:
-    return create_app(settings, **kwargs)
-
-
 @pytest.fixture
 async def client(settings: Settings, admin_key: str) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(settings)

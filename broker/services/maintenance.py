@@ -1,4 +1,4 @@
-"""Housekeeping use cases run by cron jobs."""
+"""Housekeeping use cases (cron jobs) and reading the audit log."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.repositories import IdempotencyRepository
+from broker.db.models import AuditLogRow
+from broker.db.repositories import AuditRepository, IdempotencyRepository
+from broker.domain.access import Principal
 
 
 async def purge_idempotency_records(session: AsyncSession, *, now: datetime) -> int:
     """Delete Idempotency-Key records past their 24 h (published) lifetime."""
     return await IdempotencyRepository(session).purge(now=now)
+
+
+async def audit_page(
+    session: AsyncSession, *, actor: Principal, after_id: int | None, limit: int
+) -> list[AuditLogRow]:
+    """The audit log: every entry for admins, the caller's organisation's otherwise."""
+    return await AuditRepository(session).page(
+        scope_org_id=None if actor.is_admin else actor.org_id, after_id=after_id, limit=limit
+    )

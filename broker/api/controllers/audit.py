@@ -12,8 +12,8 @@ from broker.api.controllers.common import Cursor, Limit, next_link, page_size
 from broker.api.problems import problems
 from broker.api.schemas import AuditEntryOut, AuditPage
 from broker.api.security import access
-from broker.db.repositories import AuditRepository
 from broker.domain.access import Role
+from broker.services import maintenance
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,9 +33,7 @@ class AuditController(Controller):
     ) -> Response[AuditPage]:
         after = int(ctx.runtime.cursors.decode(cursor, filters="audit")[1]) if cursor else None
         size = page_size(ctx, limit)
-        rows = await AuditRepository(ctx.session).page(
-            scope_org_id=None if ctx.principal.is_admin else ctx.principal.org_id, after_id=after, limit=size + 1
-        )
+        rows = await maintenance.audit_page(ctx.session, actor=ctx.principal, after_id=after, limit=size + 1)
         more = len(rows) > size
         rows = rows[:size]
         nxt = ctx.runtime.cursors.encode((_EPOCH, str(rows[-1].id)), filters="audit") if more else None
