@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     Float,
     ForeignKey,
@@ -367,3 +368,116 @@ class RegistryVersionRow(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+
+
+# ---- crisis calls (issue 7) --------------------------------------------------------------------
+
+
+class CrisisCallRow(Base):
+    """A coordinator's urgent batch call: one catalogue item, many delivery points.
+
+    ``revision`` moves with every change of the allocation (creation, new points, raised
+    quantities, rebalances); a rebalance is keyed by it, so a job that runs twice records one
+    rebalance. ``rebalance_due_at`` is set by what calls for a rebalance (a decline, an expiry, a
+    lag) and cleared by the rebalance; the worker's sweep picks the calls where it is set."""
+
+    __tablename__ = "crisis_call"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    item_slug: Mapped[str] = mapped_column(ForeignKey("catalogue_item.slug"))
+    name: Mapped[str] = mapped_column(String(200))
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    priority: Mapped[int] = mapped_column(Integer)
+    max_distance_km: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    rebalance_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, nullable=True)
+    rebalance_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    organization: Mapped[OrganizationRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class DeliveryPointRow(Base):
+    """Where units of a crisis call go (a hospital, an EHPAD, a town hall…).
+
+    ``accepted_units`` sums the units of the accepted commitments to the point; accepting raises it
+    with one conditional UPDATE (``accepted_units + n <= quantity``), so no point is ever promised
+    more than it asked for, even under concurrent accepts."""
+
+    __tablename__ = "delivery_point"
+    __table_args__ = (
+        CheckConstraint("accepted_units >= 0 AND accepted_units <= quantity", name="accepted_within_quantity"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("crisis_call.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    commune_insee: Mapped[str] = mapped_column(String(5))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    quantity: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    accepted_units: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    call: Mapped[CrisisCallRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class CommitmentRow(Base):
+    """Units a workshop is asked to make for one delivery point of a crisis call.
+
+    A proposed commitment books the workshop's capacity (``workshop.reserved_units``, the same
+    conditional UPDATE as an award) until it is declined, expires, is cancelled or completed.
+    ``produced`` and ``delivered`` only move forward: 0 <= delivered <= produced <= quantity."""
+
+    __tablename__ = "commitment"
+    __table_args__ = (
+        CheckConstraint(
+            "delivered >= 0 AND delivered <= produced AND produced <= quantity", name="progress_within_quantity"
+        ),
+        Index("ix_commitment_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("crisis_call.id"), index=True)
+    delivery_point_id: Mapped[str] = mapped_column(ForeignKey("delivery_point.id"), index=True)
+    workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
+    maker_org_id: Mapped[str] = mapped_column(String(36), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    distance_km: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12))
+    origin: Mapped[str] = mapped_column(String(12))
+    revision: Mapped[int] = mapped_column(Integer)
+    produced: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    call: Mapped[CrisisCallRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+    delivery_point: Mapped[DeliveryPointRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class RebalanceRow(Base):
+    """One re-allocation of a crisis call: why, what moved (JSON), and unmet units before and after.
+    Unique per (call, revision): a rebalance job that runs twice records it once."""
+
+    __tablename__ = "rebalance"
+    __table_args__ = (UniqueConstraint("call_id", "revision"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(ForeignKey("crisis_call.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(40))
+    moved: Mapped[dict[str, object]] = mapped_column(JSONType)
+    units_moved: Mapped[int] = mapped_column(Integer)
+    unmet_before: Mapped[int] = mapped_column(Integer)
+    unmet_after: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    call: Mapped[CrisisCallRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
