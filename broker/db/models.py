@@ -34,6 +34,8 @@ class OrganizationRow(Base):
     siret: Mapped[str] = mapped_column(String(14), unique=True)
     commune_insee: Mapped[str] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Where notifications (new invitation, new quote, endpoint disabled) are e-mailed; none if unset.
+    contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True, default=None)
 
 
 class ApiKeyRow(Base):
@@ -311,6 +313,8 @@ class WebhookEndpointRow(Base):
     previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(12), default="active")
     disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # First failed attempt since the last success (RT-3: five days of failures disable the endpoint).
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     organization: Mapped[OrganizationRow] = relationship(lazy="raise")
