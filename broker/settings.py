@@ -35,13 +35,27 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MatchingSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """How many workshops a request invites, and the score weights (see docs/matching.md)."""
+    """How many workshops a request invites, the score weights (see docs/matching.md), and where
+    matching runs: in the worker (default; the request is answered with ``match_state=pending``)
+    or inline in the creating request (``BROKER_MATCHING_INLINE=1``: the answer carries the
+    invitations; no worker needed)."""
 
     invitations: int = 8
+    inline: bool = False
     weight_distance: float = 0.4
     weight_slack: float = 0.2
     weight_on_time: float = 0.2
     weight_fairness: float = 0.2
+
+
+class CrisisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Crisis calls: how long a proposed commitment waits for its maker, and when a workshop lags
+    (its reported rate misses the commitment by more than ``lag_margin``, or it has not reported for
+    ``silence_hours``)."""
+
+    commitment_expiry_hours: float = 2.0
+    lag_margin: float = 0.2
+    silence_hours: float = 24.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     db: DatabaseSettings = DatabaseSettings()
     matching: MatchingSettings = MatchingSettings()
+    crisis: CrisisSettings = CrisisSettings()
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
     data_dir: str = "./var"
@@ -75,10 +90,14 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
     "BROKER_PUBLIC_URL": ("api", "public_url"),
     "BROKER_MATCHING_INVITATIONS": ("matching", "invitations"),
+    "BROKER_MATCHING_INLINE": ("matching", "inline"),
     "BROKER_MATCHING_WEIGHT_DISTANCE": ("matching", "weight_distance"),
     "BROKER_MATCHING_WEIGHT_SLACK": ("matching", "weight_slack"),
     "BROKER_MATCHING_WEIGHT_ON_TIME": ("matching", "weight_on_time"),
     "BROKER_MATCHING_WEIGHT_FAIRNESS": ("matching", "weight_fairness"),
+    "BROKER_CRISIS_COMMITMENT_EXPIRY_HOURS": ("crisis", "commitment_expiry_hours"),
+    "BROKER_CRISIS_LAG_MARGIN": ("crisis", "lag_margin"),
+    "BROKER_CRISIS_SILENCE_HOURS": ("crisis", "silence_hours"),
     "BROKER_DATA_DIR": (None, "data_dir"),
     "BROKER_SECRET_KEY": (None, "secret_key"),
     "BROKER_BOOTSTRAP_ADMIN_KEY": (None, "bootstrap_admin_key"),

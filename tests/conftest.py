@@ -155,6 +155,10 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
             "BROKER_SECRET_KEY": SECRET,
             "BROKER_DATA_DIR": str(tmp_path / "var"),
             "BROKER_RATE_LIMIT_PER_MINUTE": "100000",
+            # No worker runs beside the in-process app: match in the creating request. The worker
+            # path (the default) is covered by tests/integration/workers/test_matching_job.py and
+            # by the end-to-end tests, which run a real worker.
+            "BROKER_MATCHING_INLINE": "1",
         }
     )
 

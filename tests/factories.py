@@ -98,3 +98,19 @@ async def make_workshop(
                                  headers=bearer(admin_key))
     assert verified.status_code == 200, verified.text
     return verified.json(), key
+
+
+async def matched(client: Any, token: str, request_id: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The request's matches once the worker has run matching (``state == "done"``)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = await client.get(f"/v1/requests/{request_id}/matches", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["state"] == "done":
+            return body
+        assert time.monotonic() < deadline, f"request {request_id} still not matched after {timeout_s} s"
+        await asyncio.sleep(0.1)

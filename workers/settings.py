@@ -6,30 +6,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 from arq import cron, func
 from arq.connections import RedisSettings
 
 from adapters.webhooks.base import DeliveryPolicy
 from adapters.webhooks.transport import make_client
 from broker.db.session import Database
+from broker.services.jobs import MATCH_REQUEST, QUEUE, deserialize, serialize
+from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox
 from broker.settings import Settings
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
+from workers.jobs.matching import match_request, sweep_matches
 from workers.jobs.webhooks import DELIVER, deliver_webhook, relay_outbox
 
 log = logging.getLogger("broker.worker")
-
-QUEUE = "broker:queue"
-
-
-def serialize(obj: Any) -> bytes:
-    return msgspec.msgpack.encode(obj)
-
-
-def deserialize(data: bytes) -> Any:
-    return msgspec.msgpack.decode(data)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -50,6 +42,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["policy"] = DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback)
         ctx["http"] = make_client(ctx["policy"])
         ctx["box"] = SecretBox(settings.secret_key)
+        ctx["candidates"] = CandidateCache()
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -61,12 +54,16 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     return {
         # Ids only, small uniform timeouts; a delivery makes one attempt per job (its retries are
         # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
-        "functions": [func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3)],
+        "functions": [
+            func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3),
+            func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
+        ],
         "cron_jobs": [
             cron(relay_outbox, second=set(range(60)), unique=True, timeout=30, run_at_startup=True),
             # Both jobs are idempotent sweeps guarded by conditional UPDATEs: two workers running
             # one at the same time change each row once.
             cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
+            cron(sweep_matches, second=set(range(2, 60, 5)), unique=True, timeout=30, run_at_startup=True),
             cron(watch_deadlines, second=5, unique=True, timeout=30, run_at_startup=True),
             cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
         ],

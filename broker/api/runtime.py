@@ -13,6 +13,7 @@ from adapters.geocoding.base import Geocoder
 from broker.api.pagination import CursorCodec
 from broker.db.session import Database
 from broker.domain.access import Principal
+from broker.services.jobs import JobQueue
 from broker.services.matching import CandidateCache
 from broker.settings import Settings
 
@@ -117,9 +118,11 @@ class Runtime:
     limiter: RateLimiter = field(init=False)
     keys: KeyCache = field(init=False)
     candidates: CandidateCache = field(init=False)
+    jobs: JobQueue = field(init=False)
 
     def __post_init__(self) -> None:
         self.candidates = CandidateCache()
+        self.jobs = JobQueue(self.redis)
         self.limiter = RateLimiter(self.redis, self.settings.api.rate_limit_per_minute)
         self.keys = KeyCache()
 

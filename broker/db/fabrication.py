@@ -225,6 +225,32 @@ class RequestRepository:
         query = select(RequestRow.match_result).where(RequestRow.id == request_id)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def claim_match(self, request_id: str, *, now: datetime) -> bool:
+        """``pending → running`` for the one job that matches the request (compare-and-set)."""
+        statement = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id, RequestRow.match_state == "pending")
+            .values(match_state="running", updated_at=now)
+        )
+        return await _rowcount(self.session, statement) == 1
+
+    async def store_match(self, request_id: str, result: dict[str, Any], *, now: datetime) -> None:
+        statement = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id)
+            .values(match_state="done", match_result=result, updated_at=now)
+        )
+        await _rowcount(self.session, statement)
+
+    async def pending_matches(self, *, older_than: datetime, limit: int) -> list[str]:
+        query = (
+            select(RequestRow.id)
+            .where(RequestRow.status == "open", RequestRow.match_state == "pending", RequestRow.created_at < older_than)
+            .order_by(RequestRow.created_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).scalars())
+
     async def page(
         self, *, scope_org_id: str | None, after: Keyset | None, limit: int, status: str | None
     ) -> list[Request]:

@@ -1,4 +1,4 @@
-"""Requests: create (matching + invitations in the same transaction), read, cancel, and the
+"""Requests: create, match and invite (inline or as the worker's job), read, cancel, and the
 quote-window clock."""
 
 from __future__ import annotations
@@ -71,9 +71,12 @@ async def create_request(
     settings: MatchingSettings,
     now: datetime,
     cache: matching_service.CandidateCache | None = None,
-) -> tuple[Request, int]:
-    """Validate, store, match and invite, all in the caller's transaction. Returns the request and
-    how many workshops were invited."""
+    match_now: bool = True,
+) -> tuple[Request, int | None]:
+    """Validate and store the request with its ``request.created`` event, in the caller's
+    transaction. With ``match_now`` matching and the invitations happen in that transaction too and
+    the count of invited workshops is returned; otherwise the request stays ``match_state=pending``
+    (None is returned) and the caller has the matching job run after the commit (`match_pending`)."""
     if new.deadline <= now:
         raise Rejected("the deadline must be in the future", pointer="/deadline")
     commune = geocoder.commune(new.delivery_insee)
@@ -130,38 +133,85 @@ async def create_request(
     )
     RequestRepository(session).add(row)
     request = msgspec.convert(row, Request, from_attributes=True)
-    summary = {
-        "id": row.id,
-        "name": name,
-        "item": new.item,
-        "quantity": new.quantity,
-        "deadline": new.deadline.isoformat(),
-        "delivery_commune": commune.insee,
-    }
     await _emit(
         session,
         type_="request.created",
         org_id=actor.org_id,
         resource=("request", row.id),
-        data=summary,
+        data=_summary(request),
         now=now,
         first=True,
     )
+    if not match_now:
+        return request, None
+    # Inline mode: matching runs in the request's transaction and the answer carries the invitations.
+    await session.flush()
+    invited = await _match_and_invite(session, request, settings=settings, now=now, cache=cache)
+    await session.refresh(row)
+    return msgspec.convert(row, Request, from_attributes=True), invited
 
-    # Matching runs here, in the request's transaction: measured at ~100k workshops in the
-    # matching benchmark, it costs milliseconds, and the buyer sees invitations at once.
+
+def _summary(request: Request) -> dict[str, object]:
+    return {
+        "id": request.id,
+        "name": request.name,
+        "item": request.item_slug,
+        "quantity": request.quantity,
+        "deadline": request.deadline.isoformat(),
+        "delivery_commune": request.delivery_insee,
+    }
+
+
+async def match_pending(
+    session: AsyncSession,
+    *,
+    request_id: str,
+    settings: MatchingSettings,
+    now: datetime,
+    cache: matching_service.CandidateCache | None = None,
+) -> int | None:
+    """The matching job: match a request still ``pending`` and invite, in the caller's transaction.
+
+    Idempotent: the ``pending → done`` compare-and-set comes first, so of two jobs for one request
+    (a retry, the sweep and the enqueued job) one invites and the other finds nothing to do and
+    returns None. A request cancelled before its matching is marked done with no invitation."""
+    repo = RequestRepository(session)
+    if not await repo.claim_match(request_id, now=now):
+        return None
+    request = await repo.get(request_id, scope_org_id=None)
+    if request is None:
+        return None
+    if request.status != RequestStatus.OPEN:
+        await repo.store_match(request_id, {"included": [], "excluded": [], "eligible": 0}, now=now)
+        return 0
+    return await _match_and_invite(session, request, settings=settings, now=now, cache=cache)
+
+
+async def pending_matches(session: AsyncSession, *, older_than: datetime, limit: int = 100) -> list[str]:
+    """Requests whose matching job was lost (Redis down at enqueue, job dropped): the sweep runs them."""
+    return await RequestRepository(session).pending_matches(older_than=older_than, limit=limit)
+
+
+async def _match_and_invite(
+    session: AsyncSession,
+    request: Request,
+    *,
+    settings: MatchingSettings,
+    now: datetime,
+    cache: matching_service.CandidateCache | None,
+) -> int:
     result = await matching_service.run(session, request, now=now, settings=settings, cache=cache)
-    row.match_result = msgspec.to_builtins(result)
-    row.match_state = "done"
+    await RequestRepository(session).store_match(request.id, msgspec.to_builtins(result), now=now)
     invited = result.included[: settings.invitations]
     workshops = await WorkshopRepository(session).many([i.workshop_id for i in invited])
     invitations = InvitationRepository(session)
+    summary = _summary(request)
     for inc in invited:
         invitation_id = new_id()
         invitations.add(
             InvitationRow(
                 id=invitation_id,
-                request_id=row.id,
+                request_id=request.id,
                 workshop_id=inc.workshop_id,
                 rank=inc.rank,
                 score=inc.score,
@@ -190,17 +240,17 @@ async def create_request(
     await _emit(
         session,
         type_="request.matched",
-        org_id=actor.org_id,
-        resource=("request", row.id),
+        org_id=request.org_id,
+        resource=("request", request.id),
         now=now,
         data={
-            "id": row.id,
+            "id": request.id,
             "eligible": result.eligible,
             "invited": len(invited),
             "exclusion_counts": dict(result.exclusion_counts),
         },
     )
-    return msgspec.convert(row, Request, from_attributes=True), len(invited)
+    return len(invited)
 
 
 def _scope(actor: Principal) -> str | None:

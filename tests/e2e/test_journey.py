@@ -15,7 +15,7 @@ import httpx
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
+from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, matched, tenant
 from support_server import running_broker
 
 WORKSHOPS = [
@@ -85,7 +85,8 @@ async def _journey(tmp_path, receiver, hook_url):
                 "deadline": (datetime.now(UTC) + timedelta(days=35)).isoformat(),
                 "delivery": {"commune_insee": "35238", "address": "France Services, place de la Mairie"},
                 "procurement": {"buyer_siret": make_siret(), "service_code": "DSIN", "engagement_number": "EJ-88"}})
-            matches = (await client.get(f"/v1/requests/{desk['id']}/matches", headers=bearer(rennes))).json()
+            assert desk["match_state"] == "pending"  # matching runs in the worker (the default)
+            matches = await matched(client, rennes, desk["id"])
             invited = [m for m in matches["included"] if m["invited"]]
             assert len(invited) >= 3 and all(shops[m["workshop_id"]][0] for m in invited)
             assert all("Fab lab" not in shops[m["workshop_id"]][0] for m in invited)
@@ -116,7 +117,7 @@ async def _journey(tmp_path, receiver, hook_url):
                 "item": "face-visor", "quantity": 600, "allow_split": True,
                 "deadline": (datetime.now(UTC) + timedelta(days=28)).isoformat(),
                 "delivery": {"commune_insee": "56260"}, "procurement": {"buyer_siret": make_siret()}})
-            vm = (await client.get(f"/v1/requests/{visors['id']}/matches", headers=bearer(vannes))).json()
+            vm = await matched(client, vannes, visors["id"])
             labs = [m for m in vm["included"] if m["invited"]][:3]
             assert len(labs) == 3
             visor_quotes = []

@@ -94,7 +94,7 @@ async def test_events_survive_worker_and_redis_kills(tmp_path):
                         states = dict(db.execute("SELECT state, count(*) FROM webhook_delivery GROUP BY state"))
                         expected = db.execute("SELECT count(*) FROM outbox_event WHERE state = 'relayed' AND "
                                               "org_id = (SELECT org_id FROM webhook_endpoint)").fetchone()[0]
-                    if states == {"delivered": expected}:
+                    if states == {"delivered": expected} and expected >= 2 * made:  # every request matched too
                         break
                 assert kills == KILLS
                 assert expected >= 2 * made

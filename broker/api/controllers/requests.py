@@ -45,6 +45,7 @@ from broker.domain.lifecycle import RequestStatus
 from broker.errors import Rejected
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
+from broker.services.jobs import MATCH_REQUEST
 
 Id = Annotated[str, PathParameter(max_length=64)]
 
@@ -62,8 +63,11 @@ class RequestController(Controller):
     async def create(
         self, data: JSONBody[RequestIn], ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
     ) -> Response[bytes]:
-        """Create a request from a catalogue `item` or a `custom` spec; matching runs at once and
-        invites the best workshops (`BROKER_MATCHING_INVITATIONS`, default 8)."""
+        """Create a request from a catalogue `item` or a `custom` spec. Matching then invites the best
+        workshops (`BROKER_MATCHING_INVITATIONS`, default 8): in the worker, within a second or so
+        (`match_state` is `pending` until `GET /v1/requests/{id}/matches` says `done`; the
+        `request.matched` event tells it too), or inline when `BROKER_MATCHING_INLINE=1`, and then
+        the answer's `invited` gives the count."""
         if (data.item is None) == (data.custom is None):
             raise Rejected("give exactly one of `item` (a catalogue slug) or `custom` (a spec)", pointer="/item")
         new = request_service.NewRequest(
@@ -87,15 +91,21 @@ class RequestController(Controller):
                 chorus_requirement=data.procurement.chorus_requirement,
             ),
         )
+        settings = ctx.runtime.settings.matching
         request, invited = await request_service.create_request(
             ctx.session,
             actor=ctx.principal,
             new=new,
             geocoder=ctx.geocoder,
-            settings=ctx.runtime.settings.matching,
+            settings=settings,
             now=ctx.now,
             cache=ctx.runtime.candidates,
+            match_now=settings.inline,
         )
+        if invited is None:
+            ctx.after_commit.append(
+                lambda: ctx.runtime.jobs.enqueue(MATCH_REQUEST, request.id, job_id=f"match:{request.id}")
+            )
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 
     @get("/", opt=access(Role.BUYER, Role.ADMIN), operation_id="list_requests", responses=problems(400, 401, 403, 429))

@@ -1,0 +1,124 @@
+"""Matching in the worker (the default): the API stores the request ``pending`` and queues
+``match_request`` under ``match:<id>`` after the commit; the job invites once however often it
+runs (retries, the sweep and the job together, two at the same time); the sweep finds what a lost
+job left pending; a request cancelled first is closed without invitations."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from factories import FAB_LAB, bearer, make_siret, make_workshop, tenant
+from sqlalchemy import func, select, update
+
+from broker.db.models import InvitationRow, OutboxRow, RequestRow
+from broker.db.session import Database
+from broker.services.jobs import MATCH_REQUEST
+from broker.services.matching import CandidateCache
+from workers.jobs.matching import match_request, sweep_matches
+
+
+@pytest.fixture
+def settings(settings):  # the conftest's, with matching in the worker as in production
+    return msgspec.structs.replace(settings, matching=msgspec.structs.replace(settings.matching, inline=False))
+
+
+@pytest.fixture
+async def job_ctx(settings):
+    database = Database(settings.db)
+    yield {"db": database, "settings": settings, "candidates": CandidateCache()}
+    await database.dispose()
+
+
+async def _scene(client, admin_key, n_labs: int = 3):
+    for i, insee in enumerate(("35238", "35047", "35281", "56260", "22278")[:n_labs]):
+        await make_workshop(client, admin_key, name=f"FabLab {i}", commune_insee=insee, machines=FAB_LAB,
+                            capacities={"face-visor": 40})
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
+    return buyer
+
+
+async def _post_request(client, buyer, **extra):
+    body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
+            "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
+            "procurement": {"buyer_siret": make_siret()}, **extra}
+    response = await client.post("/v1/requests", json=body, headers=bearer(buyer))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def _counts(db, request_id):
+    async with db.reader() as session:
+        invitations = (await session.execute(
+            select(func.count()).select_from(InvitationRow).where(InvitationRow.request_id == request_id))).scalar_one()
+        matched_events = (await session.execute(
+            select(func.count()).select_from(OutboxRow).where(
+                OutboxRow.resource_id == request_id, OutboxRow.type == "request.matched"))).scalar_one()
+    return invitations, matched_events
+
+
+async def test_request_is_queued_then_matched_once(client, admin_key, redis_client, job_ctx):
+    buyer = await _scene(client, admin_key)
+    created = await _post_request(client, buyer)
+    assert created["match_state"] == "pending" and created["invited"] is None
+    pending = (await client.get(f"/v1/requests/{created['id']}/matches", headers=bearer(buyer))).json()
+    assert pending["state"] == "pending" and pending["included"] == []
+    # Queued on arq's queue, under the request's own job id, with the id as its only argument.
+    assert await redis_client.exists(f"arq:job:match:{created['id']}")
+
+    assert await match_request(job_ctx, created["id"]) == 3
+    assert await match_request(job_ctx, created["id"]) is None  # a retry: nothing to do
+    assert await _counts(job_ctx["db"], created["id"]) == (3, 1)
+    done = (await client.get(f"/v1/requests/{created['id']}/matches", headers=bearer(buyer))).json()
+    assert done["state"] == "done" and sum(m["invited"] for m in done["included"]) == 3
+    assert done["eligible"] == 3
+    invitations = (await client.get("/v1/invitations", headers=bearer(buyer)))
+    assert invitations.status_code == 403  # a buyer has none; the makers see theirs (test_lifecycle)
+
+
+async def test_two_jobs_at_once_invite_once(client, admin_key, job_ctx):
+    buyer = await _scene(client, admin_key)
+    created = await _post_request(client, buyer)
+    other = {**job_ctx, "db": Database(job_ctx["settings"].db)}
+    try:
+        results = await asyncio.gather(match_request(job_ctx, created["id"]), match_request(other, created["id"]))
+    finally:
+        await other["db"].dispose()
+    assert sorted(results, key=lambda r: r is None) == [3, None]
+    assert await _counts(job_ctx["db"], created["id"]) == (3, 1)
+
+
+async def test_sweep_matches_what_a_lost_job_left(client, admin_key, job_ctx, redis_client):
+    buyer = await _scene(client, admin_key, n_labs=2)
+    lost = await _post_request(client, buyer)
+    fresh = await _post_request(client, buyer)
+    await redis_client.flushdb()  # the queued jobs are gone (Redis restarted without its data)
+    async with job_ctx["db"].writer() as session:
+        await session.execute(update(RequestRow).where(RequestRow.id == lost["id"])
+                              .values(created_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await session.commit()
+    assert await sweep_matches(job_ctx) == 1  # the fresh one still belongs to its own job
+    assert await _counts(job_ctx["db"], lost["id"]) == (2, 1)
+    assert await _counts(job_ctx["db"], fresh["id"]) == (0, 0)
+    assert await sweep_matches(job_ctx) == 0
+
+
+async def test_cancelled_before_matching_invites_nobody(client, admin_key, job_ctx):
+    buyer = await _scene(client, admin_key, n_labs=1)
+    created = await _post_request(client, buyer)
+    cancelled = await client.post(f"/v1/requests/{created['id']}/cancel", headers=bearer(buyer))
+    assert cancelled.status_code == 200, cancelled.text
+    assert await match_request(job_ctx, created["id"]) == 0
+    assert await _counts(job_ctx["db"], created["id"]) == (0, 0)
+    matches = (await client.get(f"/v1/requests/{created['id']}/matches", headers=bearer(buyer))).json()
+    assert matches["state"] == "done" and matches["included"] == []
+
+
+def test_the_worker_runs_the_job_and_the_sweep(settings):
+    from workers.settings import worker_settings
+
+    config = worker_settings(settings)
+    assert MATCH_REQUEST in {f.name for f in config["functions"]}
+    assert "sweep_matches" in {c.name.rsplit(":", 1)[-1] for c in config["cron_jobs"]}

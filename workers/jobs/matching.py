@@ -1,0 +1,34 @@
+"""Matching as the worker's job: ``match_request`` is enqueued by the API after a request commits
+(``_job_id`` ``match:<id>``); ``sweep_matches`` runs every few seconds and matches what a lost job
+left ``pending`` (Redis down at enqueue, a job dropped). Both go through the compare-and-set of
+``match_pending``, so a request is matched and invited once however often it is tried."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from broker.services.requests import match_pending, pending_matches
+
+SWEEP_AFTER = timedelta(seconds=5)  # younger requests belong to their enqueued job
+
+
+async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
+    async with ctx["db"].writer() as session:
+        invited = await match_pending(
+            session,
+            request_id=request_id,
+            settings=ctx["settings"].matching,
+            now=datetime.now(UTC),
+            cache=ctx["candidates"],
+        )
+        await session.commit()
+    return invited
+
+
+async def sweep_matches(ctx: dict[str, Any]) -> int:
+    async with ctx["db"].reader() as session:
+        ids = await pending_matches(session, older_than=datetime.now(UTC) - SWEEP_AFTER)
+    for request_id in ids:
+        await match_request(ctx, request_id)
+    return len(ids)
