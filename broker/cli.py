@@ -97,9 +97,10 @@ def cmd_up(_args: argparse.Namespace) -> int:
     return run_up(dict(os.environ))
 
 
-def cmd_demo(_args: argparse.Namespace) -> int:
-    print("broker demo: not yet — the crisis-call demo arrives with the crisis issue (#7).")
-    return 0
+def cmd_demo(args: argparse.Namespace) -> int:
+    from broker.supervisor import run_demo
+
+    return run_demo(dict(os.environ), port=args.port, summary_json=args.summary_json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,11 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the first admin key and print it once",
         description="Create an admin key if none exists (BROKER_BOOTSTRAP_ADMIN_KEY if set) and print it.",
     ).set_defaults(func=cmd_create_admin_key)
-    sub.add_parser(
+    demo = sub.add_parser(
         "demo",
-        help="seed demo data and tell the story (arrives with the crisis issue)",
-        description="Seed ~100 workshops and run a request and a crisis call (not yet).",
-    ).set_defaults(func=cmd_demo)
+        help="seed ~100 workshops and tell the story: a desk request, then a visor crisis call",
+        description="Start the broker on a fresh <BROKER_DATA_DIR>/demo (embedded SQLite and Redis, API, worker) on a "
+        "free loopback port, seed ~100 workshops, three collectivités and a coordinator, run a France Services desk "
+        "request to delivery and a visor crisis call, print a summary, and stop every process it started.",
+    )
+    demo.add_argument("--port", type=int, help="API port (default: a free one)")
+    demo.add_argument("--summary-json", metavar="PATH", help="also write the summary figures as JSON to PATH")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

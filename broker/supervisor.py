@@ -152,3 +152,115 @@ def run_up(environ: dict[str, str]) -> int:
     print("broker up: stopped", flush=True)
     return code
 
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a broker process exited with {proc.returncode} while starting")
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API was not ready within {timeout:.0f} s")
+
+
+def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: str | None = None) -> int:
+    """``broker demo``: the same process tree as ``broker up`` (embedded SQLite and Redis, API, worker) on a
+    fresh ``<data dir>/demo`` and a free loopback port, so it never touches the user's data or queue; the
+    story (broker.demo.story) drives it over HTTP; every process started here is stopped before returning."""
+    import shutil
+
+    from rich.console import Console
+
+    from broker.cli import _ensure_admin
+    from broker.db.migrate import upgrade
+    from broker.demo.story import tell
+    from broker.services.access import new_token
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    started = time.monotonic()
+    data_dir = (Path(load_settings(environ).data_dir) / "demo").resolve()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    url = f"http://127.0.0.1:{port or _free_port()}"
+    admin_key = new_token()
+    env = {k: v for k, v in environ.items() if not k.startswith("BROKER_")}
+    env |= {
+        "BROKER_DATA_DIR": str(data_dir),
+        "BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir}/broker.db",
+        "BROKER_HOST": "127.0.0.1",
+        "BROKER_PORT": url.rsplit(":", 1)[1],
+        "BROKER_PUBLIC_URL": url,
+        "BROKER_SECRET_KEY": _secret_key(data_dir),
+        "BROKER_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "BROKER_WEBHOOKS_ALLOW_LOOPBACK": "1",  # the demo's ERP receiver listens on 127.0.0.1
+        "BROKER_LOG_LEVEL": "WARNING",
+    }
+    settings = load_settings(env)
+    console.print(f"[bold]broker demo[/] — fresh data in {data_dir}, API on {url}")
+    upgrade(settings.db.url)
+    asyncio.run(_ensure_admin(settings))
+
+    procs: list[subprocess.Popen[bytes]] = []
+    redis_proc: subprocess.Popen[bytes] | None = None
+    log = (data_dir / "broker.log").open("ab")
+
+    def _on_term(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    code = 1
+    try:
+        redis_proc, env["BROKER_REDIS_URL"] = _start_embedded_redis(data_dir)
+        for role in ("serve", "worker"):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "broker.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        _wait_ready(url, procs)
+        console.print(
+            f"  API, worker and embedded Redis ready in {time.monotonic() - started:.1f} s "
+            f"(logs: {data_dir / 'broker.log'})"
+        )
+
+        def check() -> str | None:
+            for name, proc in zip(("API", "worker"), procs, strict=True):
+                if proc.poll() is not None:
+                    return f"the {name} exited with {proc.returncode}; see {data_dir / 'broker.log'}"
+            return None
+
+        code = asyncio.run(
+            tell(
+                url, admin_key, check=check, console=console, summary_json=Path(summary_json) if summary_json else None
+            )
+        )
+    except KeyboardInterrupt:
+        console.print("broker demo: interrupted")
+        code = 130
+    except RuntimeError as exc:
+        console.print(f"[bold red]broker demo failed:[/] {exc}")
+        code = 1
+    finally:
+        _stop(procs)
+        if redis_proc is not None:
+            _stop([redis_proc])
+        log.close()
+        signal.signal(signal.SIGTERM, previous)
+    console.print(
+        f"broker demo: every process stopped · {time.monotonic() - started:.1f} s in all · the data stays in {data_dir}"
+    )
+    return code
