@@ -34,6 +34,10 @@ EVENT_TYPES: tuple[str, ...] = (
     "invitation.created", "invitation.declined",
     "quote.submitted", "quote.withdrawn", "quote.accepted",
     "order.created", "order.status_changed", "order.progress", "order.delivered", "order.late",
+    "crisis_call.created", "crisis_call.allocated", "crisis_call.rebalanced", "crisis_call.progress",
+    "crisis_call.updated", "crisis_call.closed",
+    "commitment.created", "commitment.accepted", "commitment.declined", "commitment.expired",
+    "commitment.cancelled", "commitment.resized", "commitment.completed",
 )
 ROLL_GRACE_DEFAULT = timedelta(hours=24)
 ROLL_GRACE_MAX = timedelta(days=7)
