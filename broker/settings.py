@@ -58,22 +58,11 @@ class CrisisSettings(msgspec.Struct, frozen=True, kw_only=True):
     silence_hours: float = 24.0
 
 
-class CrisisSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Crisis calls: how long a proposed commitment waits for its maker, and when a workshop lags
-    (its reported rate misses the commitment by more than ``lag_margin``, or it has not reported for
-    ``silence_hours``)."""
-
-    commitment_expiry_hours: float = 2.0
-    lag_margin: float = 0.2
-    silence_hours: float = 24.0
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the broker reads from its environment, and nothing else."""
 
     db: DatabaseSettings = DatabaseSettings()
     matching: MatchingSettings = MatchingSettings()
-    crisis: CrisisSettings = CrisisSettings()
     crisis: CrisisSettings = CrisisSettings()
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
@@ -106,9 +95,6 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_MATCHING_WEIGHT_SLACK": ("matching", "weight_slack"),
     "BROKER_MATCHING_WEIGHT_ON_TIME": ("matching", "weight_on_time"),
     "BROKER_MATCHING_WEIGHT_FAIRNESS": ("matching", "weight_fairness"),
-    "BROKER_CRISIS_COMMITMENT_EXPIRY_HOURS": ("crisis", "commitment_expiry_hours"),
-    "BROKER_CRISIS_LAG_MARGIN": ("crisis", "lag_margin"),
-    "BROKER_CRISIS_SILENCE_HOURS": ("crisis", "silence_hours"),
     "BROKER_CRISIS_COMMITMENT_EXPIRY_HOURS": ("crisis", "commitment_expiry_hours"),
     "BROKER_CRISIS_LAG_MARGIN": ("crisis", "lag_margin"),
     "BROKER_CRISIS_SILENCE_HOURS": ("crisis", "silence_hours"),
