@@ -166,6 +166,7 @@ ELSEWHERE: tuple[WorkshopSeed, ...] = (
     WorkshopSeed("Menuiserie de Chartreuse", "38442", W, 0.6),
     WorkshopSeed("FabLab de Grenoble", "38185", F, 1.2),
     WorkshopSeed("Atelier bois du Diois, Die", "26113", W, 0.7),
+    WorkshopSeed("Ferme d'impression 3D de la Drôme, Valence", "26362", P, 1.0),
     WorkshopSeed("Métallerie de Saint-Étienne", "42218", X, 1.2),
     WorkshopSeed("FabLab de Toulouse", "31555", F, 1.4),
     WorkshopSeed("Ganterie-atelier de Millau", "12145", S, 0.8),

@@ -1,0 +1,98 @@
+"""`broker demo` as a newcomer runs it: the real command in a subprocess, on the embedded default, with a
+time limit. It must succeed, report figures that add up, show signed events arriving, and leave no
+process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from broker.demo import data
+
+DEMO_LIMIT_S = 120
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(entry.name))
+                frontier.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
+    # Its own data dir: the demo writes only under <BROKER_DATA_DIR>/demo. A stray BROKER_REDIS_URL or
+    # database URL must not matter (the demo always runs on the embedded default).
+    env |= {"BROKER_DATA_DIR": str(tmp_path / "var"), "BROKER_REDIS_URL": "redis://127.0.0.1:1/0",
+            "BROKER_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    summary_path = tmp_path / "summary.json"
+    log = (tmp_path / "demo.log").open("w+")
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "broker.cli", "demo", "--summary-json", str(summary_path)],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seen: set[int] = set()
+    try:
+        while proc.poll() is None and time.monotonic() - started < DEMO_LIMIT_S:
+            seen |= _children(proc.pid)
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        log.seek(0)
+        output = log.read()
+        assert proc.poll() is not None, f"broker demo still running after {DEMO_LIMIT_S} s:\n{output}"
+        assert proc.returncode == 0, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    # Every process it started is gone: redis-server, the API, the worker.
+    assert len(seen) >= 3, seen
+    time.sleep(0.5)
+    assert [pid for pid in seen if _alive(pid)] == []
+    assert elapsed < DEMO_LIMIT_S
+
+    summary = json.loads(summary_path.read_text())
+    assert summary["ok"] is True
+    seeded = summary["seeded"]
+    assert seeded["workshops"] == len(data.WORKSHOPS) >= 95
+    assert set(seeded["by_settlement"]) == {"rural", "small town", "city"}
+    assert seeded["collectivites"] == 3 and seeded["coordinators"] == 1
+
+    desk = summary["desk"]
+    assert desk["order_status"] == "delivered"
+    assert desk["delivered"] == desk["requested"] == data.DeskStory().quantity and desk["unmet"] == 0
+    assert desk["quotes"] == 3 and desk["invited"] >= 3
+    assert 0 < desk["distance_km"] <= 120  # a Creuse or Limousin workshop, not one from Alsace
+    # 4 desks at the cheapest quote, 20 % VAT
+    assert desk["total_eur_ttc"] == f"{4 * min(map(float, data.DeskStory().prices)) * 1.2:.2f}"
+
+    # The buyer's ERP got the order's events, each signature checked by the receiver itself.
+    hooks = summary["webhooks"]
+    assert hooks["rejected"] == 0
+    assert {"order.created", "order.delivered"} <= set(hooks["by_type"])
+
+    # Data went to the demo's own directory, nowhere else.
+    assert (tmp_path / "var" / "demo" / "broker.db").exists()
+    assert "broker demo — summary" in output and "France Services desks" in output
