@@ -19,6 +19,7 @@ from adapters.geocoding.base import Geocoder
 from broker.api.context import provide_context
 from broker.api.controllers.audit import AuditController
 from broker.api.controllers.communes import CommuneController
+from broker.api.controllers.crisis import CommitmentController, CrisisCallController
 from broker.api.controllers.health import live, ready
 from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
@@ -54,6 +55,8 @@ ROUTE_HANDLERS: list[Any] = [
     WebhookEndpointController,
     WebhookDeliveryController,
     EventController,
+    CrisisCallController,
+    CommitmentController,
 ]
 
 

@@ -12,10 +12,11 @@ from arq.connections import RedisSettings
 from adapters.webhooks.base import DeliveryPolicy
 from adapters.webhooks.transport import make_client
 from broker.db.session import Database
-from broker.services.jobs import MATCH_REQUEST, QUEUE, deserialize, serialize
+from broker.services.jobs import MATCH_REQUEST, QUEUE, REBALANCE_CRISIS_CALL, deserialize, serialize
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox
 from broker.settings import Settings
+from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import match_request, sweep_matches
@@ -57,6 +58,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "functions": [
             func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3),
             func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
+            func(rebalance_crisis_call, name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),
         ],
         "cron_jobs": [
             cron(relay_outbox, second=set(range(60)), unique=True, timeout=30, run_at_startup=True),
@@ -64,6 +66,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             # one at the same time change each row once.
             cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
             cron(sweep_matches, second=set(range(2, 60, 5)), unique=True, timeout=30, run_at_startup=True),
+            # Expires unanswered proposals, flags lagging calls, rebalances flagged calls (a lost job).
+            cron(sweep_crisis, second=set(range(7, 60, 10)), unique=True, timeout=60, run_at_startup=True),
             cron(watch_deadlines, second=5, unique=True, timeout=30, run_at_startup=True),
             cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
         ],

@@ -17,6 +17,7 @@ log = logging.getLogger("broker.jobs")
 
 QUEUE = "broker:queue"
 MATCH_REQUEST = "match_request"
+REBALANCE_CRISIS_CALL = "rebalance_crisis_call"
 
 
 def serialize(obj: Any) -> bytes:
