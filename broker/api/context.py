@@ -196,10 +196,16 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 route=str(request.scope.get("path_template", request.url.path)),
                 fingerprint=hashlib.sha256(await request.body()).hexdigest(),
             )
-            repo = IdempotencyRepository(ctx.session)
-            found = await repo.find(org_id=ctx.principal.org_id, method=request.method, route=ctx.idem.route, key=key)
+            lookup = {"org_id": ctx.principal.org_id, "method": request.method, "route": ctx.idem.route, "key": key}
+            if runtime.db.is_sqlite:
+                # On a reader connection: SQLite's one writer lock is then taken at the first write,
+                # not held through this lookup (a concurrent duplicate still fails on the unique key).
+                async with runtime.db.reader() as reader:
+                    found = await IdempotencyRepository(reader).find(**lookup)
+            else:
+                found = await IdempotencyRepository(ctx.session).find(**lookup)
             if found is not None and found.expires_at <= ctx.now:  # past its 24 h: the key is free again
-                await repo.drop(found)
+                await IdempotencyRepository(ctx.session).drop(found.id)
                 found = None
             if found is not None:
                 if found.fingerprint != ctx.idem.fingerprint:

@@ -136,9 +136,8 @@ class IdempotencyRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def drop(self, row: IdempotencyRow) -> None:
-        await self.session.delete(row)
-        await self.session.flush()
+    async def drop(self, record_id: str) -> None:
+        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == record_id))
 
     def add(self, row: IdempotencyRow) -> None:
         """Inserted with the transaction; a concurrent duplicate fails its commit on the unique key."""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import matching
 from broker.db.fabrication import RegistryRepository, WorkshopRepository
+from broker.domain.catalogue import CatalogueItem
 from broker.domain.fabrication import Machine, Request, Workshop
 from broker.settings import MatchingSettings
 
@@ -110,6 +111,8 @@ class CandidateCache:
 
     def __init__(self) -> None:
         self._entries: dict[str | None, tuple[int, matching.CandidateIndex]] = {}
+        #: Catalogue items by slug: an item is only ever added, never changed, so it stays valid.
+        self.catalogue: dict[str, CatalogueItem] = {}
 
     async def index(self, session: AsyncSession, item_slug: str | None) -> matching.CandidateIndex:
         version = await RegistryRepository(session).current()

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import matching
 from adapters.geocoding.base import Geocoder
 from adapters.procurement.base import Address, Buyer, ChorusRequirement
 from adapters.procurement.rules import check_chorus_references
@@ -76,7 +77,8 @@ async def create_request(
     """Validate and store the request with its ``request.created`` event, in the caller's
     transaction. With ``match_now`` matching and the invitations happen in that transaction too and
     the count of invited workshops is returned; otherwise the request stays ``match_state=pending``
-    (None is returned) and the caller has the matching job run after the commit (`match_pending`)."""
+    (None is returned) and the caller has the matching job run after the commit (`compute_match`,
+    then `record_match`)."""
     if new.deadline <= now:
         raise Rejected("the deadline must be in the future", pointer="/deadline")
     commune = geocoder.commune(new.delivery_insee)
@@ -95,10 +97,14 @@ async def create_request(
         pointer_prefix="/procurement",
     )
     if new.item is not None:
-        try:
-            item = await catalogue_item(session, slug=new.item)
-        except NotFound as exc:
-            raise Rejected(f"no catalogue item {new.item!r}", pointer="/item") from exc
+        item = cache.catalogue.get(new.item) if cache is not None else None
+        if item is None:
+            try:
+                item = await catalogue_item(session, slug=new.item)
+            except NotFound as exc:
+                raise Rejected(f"no catalogue item {new.item!r}", pointer="/item") from exc
+            if cache is not None:
+                cache.catalogue[new.item] = item
         name, steps, certifications = item.name, item.steps, item.certifications_required
     else:
         if not new.custom_steps or not new.custom_name:
@@ -146,7 +152,8 @@ async def create_request(
         return request, None
     # Inline mode: matching runs in the request's transaction and the answer carries the invitations.
     await session.flush()
-    invited = await _match_and_invite(session, request, settings=settings, now=now, cache=cache)
+    computed = await _compute(session, request, settings=settings, now=now, cache=cache)
+    invited = await _invite(session, computed, settings=settings, now=now)
     await session.refresh(row)
     return msgspec.convert(row, Request, from_attributes=True), invited
 
@@ -162,29 +169,47 @@ def _summary(request: Request) -> dict[str, object]:
     }
 
 
-async def match_pending(
+class Matched(msgspec.Struct, frozen=True, kw_only=True):
+    """A request's matching, computed and not yet written: the result, and the organisation of each
+    invited workshop (its invitation event goes to that tenant)."""
+
+    request: Request
+    result: matching.MatchResult
+    invited_orgs: dict[str, str]
+
+
+async def compute_match(
     session: AsyncSession,
     *,
     request_id: str,
     settings: MatchingSettings,
     now: datetime,
     cache: matching_service.CandidateCache | None = None,
-) -> int | None:
-    """The matching job: match a request still ``pending`` and invite, in the caller's transaction.
+) -> Matched | None:
+    """Reads only (a reader session is fine, so SQLite's write lock is not held while matching
+    runs): the matching of a request still ``pending``, or None when there is nothing to do."""
+    request = await RequestRepository(session).get(request_id, scope_org_id=None)
+    if request is None or request.match_state != "pending":
+        return None
+    return await _compute(session, request, settings=settings, now=now, cache=cache)
 
-    Idempotent: the ``pending → done`` compare-and-set comes first, so of two jobs for one request
-    (a retry, the sweep and the enqueued job) one invites and the other finds nothing to do and
-    returns None. A request cancelled before its matching is marked done with no invitation."""
+
+async def record_match(
+    session: AsyncSession, *, matched: Matched, settings: MatchingSettings, now: datetime
+) -> int | None:
+    """Write a computed matching in the caller's transaction: ``pending → done`` (compare-and-set),
+    the result, the invitations and their events. Of two jobs for one request (a retry, the sweep
+    and the queued job, two workers) one writes and the other gets None. A request cancelled in
+    the meantime is marked done with no invitation (0)."""
     repo = RequestRepository(session)
+    request_id = matched.request.id
     if not await repo.claim_match(request_id, now=now):
         return None
-    request = await repo.get(request_id, scope_org_id=None)
-    if request is None:
-        return None
-    if request.status != RequestStatus.OPEN:
+    current = await repo.get(request_id, scope_org_id=None)
+    if current is None or current.status != RequestStatus.OPEN:
         await repo.store_match(request_id, {"included": [], "excluded": [], "eligible": 0}, now=now)
         return 0
-    return await _match_and_invite(session, request, settings=settings, now=now, cache=cache)
+    return await _invite(session, matched, settings=settings, now=now)
 
 
 async def pending_matches(session: AsyncSession, *, older_than: datetime, limit: int = 100) -> list[str]:
@@ -192,18 +217,24 @@ async def pending_matches(session: AsyncSession, *, older_than: datetime, limit:
     return await RequestRepository(session).pending_matches(older_than=older_than, limit=limit)
 
 
-async def _match_and_invite(
+async def _compute(
     session: AsyncSession,
     request: Request,
     *,
     settings: MatchingSettings,
     now: datetime,
     cache: matching_service.CandidateCache | None,
-) -> int:
+) -> Matched:
     result = await matching_service.run(session, request, now=now, settings=settings, cache=cache)
-    await RequestRepository(session).store_match(request.id, msgspec.to_builtins(result), now=now)
     invited = result.included[: settings.invitations]
     workshops = await WorkshopRepository(session).many([i.workshop_id for i in invited])
+    return Matched(request=request, result=result, invited_orgs={k: w.org_id for k, w in workshops.items()})
+
+
+async def _invite(session: AsyncSession, matched: Matched, *, settings: MatchingSettings, now: datetime) -> int:
+    request, result = matched.request, matched.result
+    await RequestRepository(session).store_match(request.id, msgspec.to_builtins(result), now=now)
+    invited = result.included[: settings.invitations]
     invitations = InvitationRepository(session)
     summary = _summary(request)
     for inc in invited:
@@ -225,7 +256,7 @@ async def _match_and_invite(
         await _emit(
             session,
             type_="invitation.created",
-            org_id=workshops[inc.workshop_id].org_id,
+            org_id=matched.invited_orgs[inc.workshop_id],
             resource=("invitation", invitation_id),
             now=now,
             first=True,

@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,12 @@ from bench_http import (  # noqa: E402
     Load,
     Phases,
     _broker_env,
+    _clean_env,
     _figures,
     _measure,
     _pg_url,
     _safe,
+    _stop,
     _version,
     durations,
     granian,
@@ -291,8 +294,11 @@ def count_rows(url: str) -> dict[str, int]:
         engine = create_async_engine(url)
         try:
             async with engine.connect() as conn:
-                return {t: int((await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one())
-                        for t in ("fab_request", "invitation", "outbox_event", "idempotency_record")}
+                counts = {t: int((await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one())
+                          for t in ("fab_request", "invitation", "outbox_event", "idempotency_record")}
+                counts["match_pending"] = int((await conn.execute(
+                    text("SELECT count(*) FROM fab_request WHERE match_state <> 'done'"))).scalar_one())
+                return counts
         finally:
             await engine.dispose()
 
@@ -300,6 +306,19 @@ def count_rows(url: str) -> dict[str, int]:
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------
+
+@contextmanager
+def worker(env: dict[str, str], workdir: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The arq worker, as `broker worker` runs it: matching (the default mode) happens there."""
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "broker.cli", "worker"], env=_clean_env(env), cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
 
 def _sample(port: int, token: str, deadline: str, communes: list[str]) -> list[dict[str, Any]]:
     """One visor and one desk request with httpx: their invited count and the matches' eligible."""
@@ -316,12 +335,21 @@ def _sample(port: int, token: str, deadline: str, communes: list[str]) -> list[d
             if resp.status_code != 201:
                 raise RuntimeError(f"sample POST /v1/requests: {resp.status_code} {resp.text[:500]}")
             created = resp.json()
-            matches = client.get(f"/v1/requests/{created['id']}/matches").json()
+            give_up = time.monotonic() + 30
+            while (matches := client.get(f"/v1/requests/{created['id']}/matches").json())["state"] != "done":
+                if time.monotonic() > give_up:
+                    raise RuntimeError(f"request {created['id']} not matched after 30 s: is the worker running?")
+                time.sleep(0.01)
+            matched_ms = (time.perf_counter() - t0) * 1000
+            invited = sum(1 for m in matches["included"] if m["invited"])
+            if not invited:
+                raise RuntimeError(f"sample {item}: nobody invited ({matches.get('exclusion_counts')})")
             out.append({"item": item, "commune": insee, "status": resp.status_code, "ms": round(ms, 1),
-                        "invited": created.get("invited"), "eligible": matches.get("eligible"),
+                        "matched_ms": round(matched_ms, 1), "invited": invited, "eligible": matches.get("eligible"),
                         "considered": matches.get("considered"),
                         "exclusion_counts": matches.get("exclusion_counts")})
-            print(f"  sample {item} → {insee}: {resp.status_code} in {ms:.0f} ms, invited {created.get('invited')}, "
+            print(f"  sample {item} → {insee}: {resp.status_code} in {ms:.0f} ms, matched after {matched_ms:.0f} ms, "
+                  f"invited {invited}, "
                   f"eligible {matches.get('eligible')} of {matches.get('considered')} considered", flush=True)
     return out
 
@@ -367,7 +395,9 @@ def _bench_backend(backend: str, broker_url: str, ref_url: str, redis: str, work
     req_load = P95Load(workdir / f"load-requests-{backend}", run_id, script)
     ref_load = P95Load(workdir / f"load-ref-{backend}", run_id, LUA_POST)
 
-    with granian("broker.app:app_factory", _broker_env(broker_url, redis, workdir), workdir, f"broker-{backend}") as port:
+    env = _broker_env(broker_url, redis, workdir)
+    with granian("broker.app:app_factory", env, workdir, f"broker-{backend}") as port, \
+            worker(env, workdir, f"worker-{backend}"):
         samples = _sample(port, buyer, deadline, communes)
         # before the load: requests wrk abandons at the end of a window still run on the server
         unloaded = _unloaded(port, buyer, deadline, communes, 6 if quick else 20)
@@ -378,12 +408,23 @@ def _bench_backend(backend: str, broker_url: str, ref_url: str, redis: str, work
         secs = secs if quick else BROKER_WINDOW_S
         phases = Phases()
         req_load.run(port, "POST", "/v1/requests", warm, base=phases.take(), token=buyer)
-        before, t0 = count_rows(broker_url)["fab_request"], time.monotonic()
+        c0, t0 = count_rows(broker_url), time.monotonic()
         broker = req_load.run(port, "POST", "/v1/requests", secs, base=phases.take(), token=buyer)
-        committed = count_rows(broker_url)["fab_request"] - before
+        c1, t1 = count_rows(broker_url), time.monotonic()
+        committed = c1["fab_request"] - c0["fab_request"]
         broker["committed_in_window"] = committed
-        broker["committed_per_s"] = round(committed / (time.monotonic() - t0), 1)
+        broker["committed_per_s"] = round(committed / (t1 - t0), 1)
+        matched = (c1["fab_request"] - c1["match_pending"]) - (c0["fab_request"] - c0["match_pending"])
+        broker["matched_per_s"] = round(matched / (t1 - t0), 1)
         broker["unloaded"] = unloaded
+        # Matching runs in the worker (the default): how far behind the POSTs it is at the end of
+        # the window, and how long it takes to catch up (every request matched and invited).
+        broker["match_pending_at_end"] = c1["match_pending"]
+        t_end, drained = time.monotonic(), c1["match_pending"] == 0
+        while not drained and time.monotonic() - t_end < 600:
+            time.sleep(0.5)
+            drained = count_rows(broker_url)["match_pending"] == 0
+        broker["match_drain_s"] = round(time.monotonic() - t_end, 1) if drained else None
     counts = count_rows(broker_url)
     with granian("ref_apps:insert_app", {"BENCH_REF_DATABASE_URL": ref_url}, workdir, f"ref-insert-{backend}") as port:
         ref = _measure(ref_load, port, "POST", "/v1/organizations", quick, Phases())
@@ -498,6 +539,12 @@ def print_report(result: dict[str, Any]) -> None:
                       f"({row['committed_per_s']:g}/s; wrk counted {row['requests']} responses = {row['rps']:g}/s, "
                       f"its percentiles are over those); one client, one at a time: p50 {row['unloaded']['p50_ms']} ms, "
                       f"p95 {row['unloaded']['p95_ms']} ms")
+        drain = f"caught up {row['match_drain_s']} s after the window" if row["match_drain_s"] is not None \
+            else "[red]did not catch up within 600 s[/]"
+        console.print(f"{d['backend']}: the worker matched {row['matched_per_s']:g} requests/s during the window "
+                      f"(10,000 workshops each); {row['match_pending_at_end']} still pending at its end, {drain}; "
+                      "first requests matched after "
+                      + ", ".join(f"{x['matched_ms']:.0f} ms" for x in d["samples"]))
         console.print(f"{d['backend']}: seeded in {d['seed']['total_s']} s · {written['fab_request']:,} requests, "
                       f"{per:.1f} invitations each · {samples}")
     console.print(f"redis: {s['redis']} · postgresql: {s['postgresql']} · wall time {s['wall_s']} s")
