@@ -25,6 +25,10 @@ B_TABLES = {
     "fab_order": "buyer_org_id = :org",
     "order_event": "order_id = :order",
     "webhook_endpoint": "org_id = :org",
+    "crisis_call": "org_id = :coord_org",
+    "delivery_point": "call_id = :call",
+    "commitment": "call_id = :call",
+    "rebalance": "call_id = :call",
 }
 
 
@@ -62,9 +66,18 @@ async def _tenant_b(client, admin_key):
     endpoint = await client.post("/v1/webhook-endpoints", json={"url": "https://erp.commune-b.fr/hooks"},
                                  headers=bearer(buyer))
     assert endpoint.status_code == 201, endpoint.text
+    coord_org, coordinator = await tenant(client, admin_key, "coordination", "coordinator", name="Préfecture B")
+    call = await client.post("/v1/crisis-calls", headers=bearer(coordinator), json={
+        "item": "monitor-stand", "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(), "priority": 1,
+        "delivery_points": [{"label": "Mairie de Rennes", "commune_insee": "35238", "quantity": 30, "priority": 1}]})
+    assert call.status_code == 201, call.text
+    detail = (await client.get(f"/v1/crisis-calls/{call.json()['id']}", headers=bearer(coordinator))).json()
+    assert detail["commitments"][0]["workshop_id"] == shop["id"]
     return {"org": org["id"], "maker_org": shop["org_id"], "workshop": shop["id"], "request": request["id"],
             "quote": quote["id"], "order": order["id"], "invitation": invitation["id"], "key": key.json()["id"],
-            "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"]}
+            "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"], "coord_org": coord_org["id"],
+            "call": detail["id"], "point": detail["delivery_points"][0]["id"],
+            "commitment": detail["commitments"][0]["id"]}
 
 
 ALL = "all"
@@ -78,6 +91,8 @@ def policy(b):
     future = (datetime.now(UTC) + timedelta(days=20)).isoformat()
     request_body = {"item": "monitor-stand", "quantity": 1, "deadline": future, "delivery": {"commune_insee": "35238"},
                     "procurement": {"buyer_siret": make_siret()}}
+    crisis_body = {"item": "monitor-stand", "deadline": future, "priority": 2, "delivery_points": [
+        {"label": "Hôpital Pasteur", "commune_insee": "06088", "quantity": 10, "priority": 1}]}
     quote_body = {"unit_price_eur_ht": "1", "vat_rate": "20", "quantity": 4,
                   "delivery_date": (date.today() + timedelta(days=5)).isoformat()}
     return {
@@ -148,6 +163,30 @@ def policy(b):
         ("GET", "/v1/events"): ("/v1/events", ALL, None, "self"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),
+        # A call in Nice: out of every test workshop's reach, so creating it books nobody's capacity.
+        ("POST", "/v1/crisis-calls"): ("/v1/crisis-calls", {"coordinator"}, crisis_body, "self"),
+        ("GET", "/v1/crisis-calls"): ("/v1/crisis-calls", {"coordinator", "admin"}, None, "self"),
+        ("GET", "/v1/crisis-calls/{call_id:str}"): (f"/v1/crisis-calls/{b['call']}", {"coordinator", "admin"}, None,
+                                                    "hidden"),
+        ("POST", "/v1/crisis-calls/{call_id:str}/delivery-points"): (
+            f"/v1/crisis-calls/{b['call']}/delivery-points", {"coordinator"},
+            {"delivery_points": crisis_body["delivery_points"]}, "hidden"),
+        ("PATCH", "/v1/crisis-calls/{call_id:str}/delivery-points/{point_id:str}"): (
+            f"/v1/crisis-calls/{b['call']}/delivery-points/{b['point']}", {"coordinator"}, {"quantity": 99}, "hidden"),
+        ("POST", "/v1/crisis-calls/{call_id:str}/close"): (f"/v1/crisis-calls/{b['call']}/close", {"coordinator"},
+                                                           None, "hidden"),
+        ("POST", "/v1/crisis-calls/{call_id:str}/cancel"): (f"/v1/crisis-calls/{b['call']}/cancel", {"coordinator"},
+                                                            None, "hidden"),
+        ("GET", "/v1/commitments"): ("/v1/commitments", {"maker"}, None, "self"),
+        ("GET", "/v1/commitments/{commitment_id:str}"): (f"/v1/commitments/{b['commitment']}", {"maker", "admin"},
+                                                         None, "hidden"),
+        ("POST", "/v1/commitments/{commitment_id:str}/accept"): (f"/v1/commitments/{b['commitment']}/accept",
+                                                                 {"maker"}, None, "hidden"),
+        ("POST", "/v1/commitments/{commitment_id:str}/decline"): (f"/v1/commitments/{b['commitment']}/decline",
+                                                                  {"maker"}, {"reason": "non"}, "hidden"),
+        ("POST", "/v1/commitments/{commitment_id:str}/progress"): (
+            f"/v1/commitments/{b['commitment']}/progress", {"maker"}, {"units_produced": 1, "units_delivered": 0},
+            "hidden"),
     }
 
 
@@ -168,7 +207,7 @@ async def test_cross_tenant_matrix(client, admin_key, db):
 
     before = await _b_fingerprint(db, b)
     b_secrets = {b["org"], b["maker_org"], b["workshop"], b["request"], b["quote"], b["order"], b["invitation"],
-                 b["key"]}
+                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"]}
     cases = 0
     for (method, _template), (path, roles, body, kind) in table.items():
         for role, key in callers.items():
