@@ -407,10 +407,17 @@ class DeliveryPoint:
 class CrisisStory:
     item: str = "face-visor"
     region: str = "Grand Est"
-    deadline_days: int = 12
+    working_days: int = 10  # the deadline falls after exactly this many working days: same capacities any day
     priority: int = 1
     max_distance_km: float = 150
-    declines: int = 3
+    # the makers who decline what they were offered, and why (others are taken, by name, if one got nothing)
+    declines: tuple[tuple[str, str], ...] = (
+        ("FabLab de Haguenau", "Plus de PETG en stock : le fournisseur annonce un réassort dans trois semaines."),
+        ("Fab lab de Sarreguemines", "Nos imprimantes sont déjà mobilisées pour le centre hospitalier voisin."),
+        ("FabLab de Lunéville", "Atelier fermé : l'équipe bénévole est confinée jusqu'à nouvel ordre."),
+    )
+    # (units produced, units delivered) reported in rounds, as fractions of each accepted commitment
+    rounds: tuple[tuple[float, float], ...] = ((0.3, 0.0), (0.6, 0.3), (0.9, 0.6), (1.0, 1.0))
     points: tuple[DeliveryPoint, ...] = field(
         default_factory=lambda: (
             DeliveryPoint("CHU de Strasbourg — Nouvel Hôpital Civil", "67482", 1500, 1),

@@ -39,6 +39,7 @@ class Receiver:
     duplicates: int = 0
     _pending: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    _connections: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
     port: int = 0
 
     def url(self, path: str) -> str:
@@ -49,8 +50,14 @@ class Receiver:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Stop listening and close kept-alive connections, letting their handlers end on their own."""
         if self._server is not None:
             self._server.close()
+        for writer in list(self._connections.values()):
+            writer.close()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=2)
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
@@ -80,6 +87,9 @@ class Receiver:
             self.rejected += 1
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[task] = writer
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -105,6 +115,8 @@ class Receiver:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
             return
         finally:
+            if task is not None:
+                self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

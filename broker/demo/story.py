@@ -93,6 +93,30 @@ class Cast:
     coordinator: str = ""
 
 
+def working_deadline(now: datetime, working_days: int) -> datetime:
+    """Noon UTC on the day after the ``working_days``-th weekday counted from today (today included),
+    so that capacity by the deadline (units per day × working days) is the same whatever the weekday."""
+    day = now.date()
+    counted = 0
+    while True:
+        if day.weekday() < 5:
+            counted += 1
+            if counted == working_days:
+                break
+        day += timedelta(days=1)
+    after = day + timedelta(days=1)
+    return datetime(after.year, after.month, after.day, 12, tzinfo=UTC)
+
+
+def _live(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in detail["commitments"] if c["status"] in ("proposed", "accepted", "completed")]
+
+
+def _point_id(commitment: dict[str, Any]) -> str:
+    point = commitment.get("delivery_point_id", commitment.get("delivery_point"))
+    return str(point["id"] if isinstance(point, dict) else point)
+
+
 def _settlement(population: int | None) -> str:
     if population is None or population < 5_000:
         return "rural"
@@ -347,6 +371,234 @@ class Story:
                 raise DemoError(f"matching of request {request_id} still {matches['state']} after {timeout:.0f} s")
             await asyncio.sleep(0.2)
 
+    # ---- 3. the visor crisis call ---------------------------------------------------------------
+
+    async def crisis(self, cast: Cast, story: data.CrisisStory) -> None:
+        coordinator = cast.coordinator
+        path = "/coordination/grand-est"
+        hook = await self.api.post("/v1/webhook-endpoints", coordinator, {"url": self.receiver.url(path)})
+        self.receiver.learn(path, hook["secret"])
+        self.console.rule(f"[bold]Visor crisis call — {story.region}, {len(story.points)} delivery points")
+        created = await self.api.post(
+            "/v1/crisis-calls",
+            coordinator,
+            {
+                "item": story.item,
+                "deadline": working_deadline(datetime.now(UTC), story.working_days).isoformat(),
+                "priority": story.priority,
+                "max_distance_km": story.max_distance_km,
+                "delivery_points": [
+                    {"label": p.label, "commune_insee": p.insee, "quantity": p.quantity, "priority": p.priority}
+                    for p in story.points
+                ],
+            },
+        )
+        call_path = f"/v1/crisis-calls/{created['id']}"
+        first = await self.api.get(call_path, coordinator)
+        self._print_allocation(first, cast, title="First allocation (matching.allocate over every able workshop)")
+        offered = _live(first)
+
+        # The makers answer: three decline (with their reason), the others accept.
+        by_shop: dict[str, list[dict[str, Any]]] = {}
+        for c in offered:
+            by_shop.setdefault(c["workshop_id"], []).append(c)
+        decliners = self._decliners(cast, story, by_shop)
+        skip = {shop.id for shop, _ in decliners}
+        accepted = await self._answer_all(cast, call_path, coordinator, skip=skip)
+        before = await self.api.get(call_path, coordinator)
+        declined_units = 0
+
+        async def decline(shop: Shop, reason: str) -> None:
+            nonlocal declined_units
+            for c in await self._mine(shop, created["id"], status="proposed"):
+                await self.api.post(
+                    f"/v1/commitments/{c['id']}/decline", shop.key, {"reason": reason}, expect=200, idempotent=False
+                )
+                declined_units += c["quantity"]
+
+        await asyncio.gather(*(decline(shop, reason) for shop, reason in decliners))
+        for shop, reason in decliners:
+            self.console.print(f"  [yellow]declined[/] by {shop.seed.name}: {reason}")
+        self.console.print(
+            f"  {accepted} units accepted by {len(by_shop) - len(decliners)} makers, "
+            f"{declined_units} declined by {len(decliners)}"
+        )
+
+        # The worker notices the declines and re-allocates what it can; new proposals are accepted.
+        after = await self._wait_rebalance(call_path, coordinator, since_revision=before["revision"])
+        known = {r["id"] for r in before["rebalances"]}
+        rebalanced = [r for r in after["rebalances"] if r["id"] not in known]
+        for r in rebalanced:
+            moved = r["moved"]
+            self.console.print(
+                f"  [cyan]rebalanced by the worker[/] ({r['reason']}): {r['units_moved']} units moved in "
+                f"{len(moved.get('created', []))} new and {len(moved.get('changed', []))} resized proposals, "
+                f"unmet {r['unmet_before']} → {r['unmet_after']}"
+            )
+        if not rebalanced:
+            self.console.print("  the worker re-solved the call: no spare capacity within reach, nothing moved")
+        accepted_after = await self._answer_all(cast, call_path, coordinator, skip=skip)
+        if accepted_after:
+            self.console.print(f"  {accepted_after} re-allocated units accepted")
+
+        # Production and delivery, reported by every maker in rounds.
+        detail = await self.api.get(call_path, coordinator)
+        requested = detail["totals"]["requested"]
+        task = self.progress.add_task("Visors delivered", total=requested)
+        agreed = [c for c in detail["commitments"] if c["status"] in ("accepted", "completed")]
+        gate = asyncio.Semaphore(SEED_CONCURRENCY)
+        keys = {shop.id: shop.key for shop in cast.shops.values()}
+
+        async def report(c: dict[str, Any], produced: int, delivered: int) -> None:
+            async with gate:
+                await self.api.post(
+                    f"/v1/commitments/{c['id']}/progress",
+                    keys[c["workshop_id"]],
+                    {"units_produced": produced, "units_delivered": delivered},
+                    expect=200,
+                    idempotent=False,
+                )
+
+        for made, shipped in story.rounds:
+            await asyncio.gather(
+                *(report(c, round(c["quantity"] * made), round(c["quantity"] * shipped)) for c in agreed)
+            )
+            detail = await self.api.get(call_path, coordinator)
+            self.progress.update(task, completed=detail["totals"]["delivered"])
+
+        # Everything promised has arrived: the coordinator closes the call (nothing left to recruit for).
+        closed = await self.api.post(f"{call_path}/close", coordinator, expect=200)
+        final = await self.api.get(call_path, coordinator)
+        self._print_points(final)
+        totals = final["totals"]
+        agreed = [c for c in final["commitments"] if c["status"] in ("accepted", "completed")]
+        self.summary["crisis"] = {
+            "id": created["id"],
+            "region": story.region,
+            "item": story.item,
+            "status": closed["status"],
+            "points": len(final["delivery_points"]),
+            "per_point": [
+                {k: p[k] for k in ("label", "commune_insee", "quantity", "committed", "accepted", "delivered", "unmet")}
+                for p in final["delivery_points"]
+            ],
+            "totals": {k: totals[k] for k in ("requested", "committed", "accepted", "produced", "delivered", "unmet")},
+            "first_allocation": {k: first["totals"][k] for k in ("committed", "unmet")},
+            "declined": {"workshops": len(decliners), "units": declined_units},
+            "rebalances": [
+                {k: r[k] for k in ("reason", "units_moved", "unmet_before", "unmet_after")} for r in rebalanced
+            ],
+            "workshops_involved": len({c["workshop_id"] for c in agreed}),
+            "km": round(sum(c["distance_km"] for c in agreed), 1),
+            "unit_km": round(sum(c["distance_km"] * c["quantity"] for c in agreed), 1),
+            "commitments": len(agreed),
+        }
+
+    def _decliners(
+        self, cast: Cast, story: data.CrisisStory, by_shop: dict[str, list[dict[str, Any]]]
+    ) -> list[tuple[Shop, str]]:
+        """The story's named decliners when they were offered something, else the next offered workshops by name."""
+        offered = sorted((cast.shops[w] for w in by_shop), key=lambda s: s.seed.name)
+        named = dict(story.declines)
+        chosen = [s for s in offered if s.seed.name in named]
+        spare = [s for s in offered if s.seed.name not in named]
+        chosen += spare[: max(0, len(story.declines) - len(chosen))]
+        reasons = [reason for _, reason in story.declines]
+        return [(shop, named.get(shop.seed.name, reasons[i % len(reasons)])) for i, shop in enumerate(chosen)]
+
+    async def _mine(self, shop: Shop, call_id: str, *, status: str) -> list[dict[str, Any]]:
+        """A maker's own commitments in this call (``GET /v1/commitments``, every page)."""
+        found: list[dict[str, Any]] = []
+        query = f"/v1/commitments?call_id={call_id}&status={status}&limit=200"
+        page = await self.api.get(query, shop.key)
+        while True:
+            found += page["items"]
+            if not page.get("next_cursor"):
+                return found
+            page = await self.api.get(f"{query}&cursor={page['next_cursor']}", shop.key)
+
+    async def _answer_all(self, cast: Cast, call_path: str, coordinator: str, *, skip: set[str]) -> int:
+        """Every maker offered something in the call, but ``skip``, accepts its proposals; returns the units."""
+        detail = await self.api.get(call_path, coordinator)
+        offered = {c["workshop_id"] for c in detail["commitments"] if c["status"] == "proposed"} - skip
+        gate = asyncio.Semaphore(SEED_CONCURRENCY)
+        accepted = 0
+
+        async def answer(shop: Shop) -> None:
+            nonlocal accepted
+            async with gate:
+                for c in await self._mine(shop, detail["id"], status="proposed"):
+                    await self.api.post(f"/v1/commitments/{c['id']}/accept", shop.key, expect=200, idempotent=False)
+                    accepted += c["quantity"]
+
+        await asyncio.gather(*(answer(cast.shops[w]) for w in sorted(offered)))
+        return accepted
+
+    async def _wait_rebalance(
+        self, call_path: str, coordinator: str, *, since_revision: int, timeout: float = 45
+    ) -> dict[str, Any]:
+        """Poll the call until the worker has re-allocated after the declines and nothing is pending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            detail = await self.api.get(call_path, coordinator)
+            if detail["revision"] > since_revision and not detail["rebalance_pending"]:
+                return dict(detail)
+            if time.monotonic() > deadline:
+                raise DemoError(f"the worker did not rebalance the call within {timeout:.0f} s")
+            await asyncio.sleep(0.3)
+
+    def _print_allocation(self, detail: dict[str, Any], cast: Cast, *, title: str) -> None:
+        per_point: dict[str, list[dict[str, Any]]] = {}
+        for c in _live(detail):
+            per_point.setdefault(_point_id(c), []).append(c)
+        table = Table("delivery point", "prio", "requested", "committed", "unmet", "workshops", "nearest", title=title)
+        for p in sorted(detail["delivery_points"], key=lambda p: (p["priority"], -p["quantity"])):
+            mine = sorted(per_point.get(p["id"], []), key=lambda c: c["distance_km"])
+            nearest = f"{cast.shops[mine[0]['workshop_id']].commune}, {mine[0]['distance_km']:.0f} km" if mine else "-"
+            table.add_row(
+                p["label"],
+                str(p["priority"]),
+                str(p["quantity"]),
+                str(p["committed"]),
+                str(p["unmet"]),
+                str(len({c["workshop_id"] for c in mine})),
+                nearest,
+            )
+        self.console.print(table)
+        t = detail["totals"]
+        live = _live(detail)
+        self.console.print(
+            f"  requested {t['requested']} · committed {t['committed']} · unmet {t['unmet']} · "
+            f"{len(live)} proposals to {len({c['workshop_id'] for c in live})} workshops"
+        )
+
+    def _print_points(self, detail: dict[str, Any]) -> None:
+        table = Table(
+            "delivery point",
+            "requested",
+            "accepted",
+            "produced",
+            "delivered",
+            "unmet",
+            "workshops",
+            title="Where the visors went",
+        )
+        per_point: dict[str, set[str]] = {}
+        for c in detail["commitments"]:
+            if c["status"] in ("accepted", "completed"):
+                per_point.setdefault(_point_id(c), set()).add(c["workshop_id"])
+        for p in sorted(detail["delivery_points"], key=lambda p: (p["priority"], -p["quantity"])):
+            table.add_row(
+                p["label"],
+                str(p["quantity"]),
+                str(p["accepted"]),
+                str(p["produced"]),
+                str(p["delivered"]),
+                str(p["unmet"]),
+                str(len(per_point.get(p["id"], ()))),
+            )
+        self.console.print(table)
+
     # ---- the end -------------------------------------------------------------------------------
 
     async def wait_for_events(self, wanted: set[str], timeout: float = 15) -> None:
@@ -382,6 +634,11 @@ class Story:
                 str(crisis["workshops_involved"]),
             )
         self.console.print(table)
+        if crisis and crisis["totals"]["delivered"]:
+            self.console.print(
+                f"  km: one delivery run per order or commitment, town hall to town hall as the crow flies; "
+                f"visors travelled {crisis['unit_km'] / crisis['totals']['delivered']:.1f} km each on average"
+            )
         hooks = self.summary.get("webhooks", {})
         self.console.print(
             f"  webhooks: {hooks.get('verified', 0)} signed events received and verified, "
@@ -413,7 +670,8 @@ async def tell(
                 try:
                     cast = await story.seed(admin_key)
                     await story.desk(cast, data.DeskStory())
-                    await story.wait_for_events({"order.delivered"})
+                    await story.crisis(cast, data.CrisisStory())
+                    await story.wait_for_events({"order.delivered", "crisis_call.rebalanced"})
                 except DemoError as exc:
                     console.print(f"[bold red]demo failed:[/] {exc}")
                     code = 1

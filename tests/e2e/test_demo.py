@@ -88,11 +88,34 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     # 4 desks at the cheapest quote, 20 % VAT
     assert desk["total_eur_ttc"] == f"{4 * min(map(float, data.DeskStory().prices)) * 1.2:.2f}"
 
-    # The buyer's ERP got the order's events, each signature checked by the receiver itself.
+    crisis = summary["crisis"]
+    story = data.CrisisStory()
+    t = crisis["totals"]
+    assert crisis["points"] == len(story.points) and crisis["status"] == "closed"
+    assert t["requested"] == sum(p.quantity for p in story.points)
+    # totals add up: committed + unmet = requested, and every accepted visor was made and delivered
+    assert t["committed"] + t["unmet"] == t["requested"]
+    assert t["delivered"] == t["produced"] == t["accepted"] == t["committed"]
+    points = crisis["per_point"]
+    for field in ("committed", "accepted", "delivered", "unmet"):
+        assert sum(p[field] for p in points) == t[field], field
+    assert all(p["committed"] + p["unmet"] == p["quantity"] for p in points)
+    # three makers declined; the worker re-allocated what the remaining capacity allowed
+    assert crisis["declined"]["workshops"] == len(story.declines) and crisis["declined"]["units"] > 0
+    rebalances = crisis["rebalances"]  # usually one; two if the worker ran between the declines
+    assert rebalances and all(r["reason"] == "decline" for r in rebalances)
+    moved = sum(r["units_moved"] for r in rebalances)
+    assert moved > 0 and rebalances[-1]["unmet_after"] == t["unmet"]
+    assert t["unmet"] == crisis["first_allocation"]["unmet"] + crisis["declined"]["units"] - moved
+    assert 10 <= crisis["workshops_involved"] <= crisis["commitments"]
+    assert crisis["km"] > 0 and crisis["unit_km"] / t["delivered"] <= story.max_distance_km
+
+    # The buyer's ERP and the coordinator got their events, each signature checked by the receiver itself.
     hooks = summary["webhooks"]
     assert hooks["rejected"] == 0
-    assert {"order.created", "order.delivered"} <= set(hooks["by_type"])
+    assert {"order.created", "order.delivered", "crisis_call.allocated", "commitment.declined",
+            "crisis_call.rebalanced"} <= set(hooks["by_type"])
 
     # Data went to the demo's own directory, nowhere else.
     assert (tmp_path / "var" / "demo" / "broker.db").exists()
-    assert "broker demo — summary" in output and "France Services desks" in output
+    assert "broker demo — summary" in output and "France Services desks" in output and "Visors, Grand Est" in output
