@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: up test lint bench demo migrate clean
+.PHONY: up test lint bench demo migrate clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ migrate: $(VENV)/.runtime-installed
 demo: $(VENV)/.runtime-installed
 	$(VENV)/bin/broker demo
 
-test: $(VENV)/.dev-installed
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+chromium: $(CHROMIUM)
+$(CHROMIUM):
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+
+test: $(VENV)/.dev-installed $(CHROMIUM)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 

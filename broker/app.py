@@ -34,6 +34,7 @@ from broker.api.security import access_guard, check_every_route_declares_access
 from broker.api.webhook_docs import webhooks_section
 from broker.db.session import Database
 from broker.settings import Settings, load_settings
+from broker.web import template_config, web_handlers
 
 log = logging.getLogger("broker")
 
@@ -113,7 +114,8 @@ def create_app(
     )
 
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=[*ROUTE_HANDLERS, *web_handlers()],
+        template_config=template_config(),
         guards=[access_guard],
         dependencies={"ctx": Provide(provide_context)},
         exception_handlers=EXCEPTION_HANDLERS,

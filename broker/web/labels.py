@@ -1,0 +1,210 @@
+"""French wording of the interface: statuses, processes, materials, roles; money, dates and numbers
+written the French way (``5 232,00 €``, ``12 décembre 2026``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+NNBSP = "\u202f"  # narrow no-break space: French thousands separator and before « € »
+
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+
+REQUEST_STATUS = {
+    "open": "Ouverte — en attente de devis",
+    "quoting": "Devis reçus",
+    "awarded": "Attribuée",
+    "closed": "Clôturée",
+    "cancelled": "Annulée",
+}
+
+ORDER_STATUS = {
+    "awarded": "Attribuée",
+    "confirmed": "Confirmée par l'atelier",
+    "in_production": "En production",
+    "ready": "Prête",
+    "shipped": "Expédiée",
+    "delivered": "Livrée",
+    "closed": "Clôturée",
+    "cancelled": "Annulée",
+    "disputed": "En litige",
+}
+
+# The button label of the maker's next step, from each status.
+ORDER_NEXT_STEP = {
+    "awarded": ("confirmed", "Confirmer la commande"),
+    "confirmed": ("in_production", "Lancer la production"),
+    "in_production": ("ready", "Marquer comme prête"),
+    "ready": ("shipped", "Marquer comme expédiée"),
+}
+
+QUOTE_STATUS = {
+    "submitted": "Envoyé",
+    "accepted": "Retenu",
+    "rejected": "Non retenu",
+    "withdrawn": "Retiré",
+    "expired": "Expiré",
+}
+
+INVITATION_STATUS = {"invited": "À répondre", "declined": "Déclinée"}
+
+PROCESS = {
+    "laser_cutting": "Découpe laser",
+    "cnc_routing": "Fraisage numérique (défonceuse CNC)",
+    "cnc_milling": "Fraisage CNC (métal)",
+    "fdm_printing": "Impression 3D à filament (FDM)",
+    "sla_printing": "Impression 3D résine (SLA)",
+    "sewing": "Couture",
+    "embroidery": "Broderie",
+    "welding": "Soudure",
+    "sheet_metal": "Tôlerie",
+    "woodworking": "Menuiserie",
+    "finishing": "Finition",
+    "assembly": "Assemblage",
+}
+
+MATERIAL = {
+    "birch_plywood": "contreplaqué de bouleau",
+    "mdf": "MDF",
+    "petg": "PETG",
+    "pla": "PLA",
+    "pmma": "PMMA (acrylique)",
+    "cotton": "coton",
+    "steel": "acier",
+    "aluminium": "aluminium",
+    "oak": "chêne",
+    "abs": "ABS",
+    "polyester": "polyester",
+}
+
+ROLE = {
+    "admin": "Administration de la plateforme",
+    "buyer": "Acheteur (collectivité)",
+    "maker": "Atelier de fabrication",
+    "coordinator": "Coordination de crise",
+    "integration": "Intégration (système)",
+}
+
+ORG_KIND = {
+    "collectivite": "Collectivité",
+    "manufacture": "Manufacture / atelier",
+    "coordination": "Cellule de coordination",
+    "integrator": "Intégrateur",
+    "operator": "Opérateur de la plateforme",
+}
+
+EXCLUSION = {
+    "process_missing": "Procédé absent",
+    "part_too_large": "Pièce trop grande",
+    "material_unsupported": "Matériau non travaillé",
+    "too_thick": "Épaisseur hors limites",
+    "certification_missing": "Certification manquante",
+    "out_of_radius": "Trop loin",
+    "paused": "Atelier en pause",
+    "insufficient_capacity": "Capacité insuffisante",
+}
+
+SCORE_PART = {
+    "distance": "proximité",
+    "slack": "marge de capacité",
+    "on_time": "ponctualité",
+    "fairness": "équité territoriale",
+}
+
+CHORUS = {
+    "none": "Aucune référence exigée",
+    "service": "Code service exigé",
+    "engagement": "Numéro d'engagement exigé",
+    "service_and_engagement": "Code service et numéro d'engagement exigés",
+    "service_or_engagement": "Code service ou numéro d'engagement exigé",
+}
+
+
+def label(table: dict[str, str], key: object) -> str:
+    text = str(key)
+    return table.get(text, text.replace("_", " "))
+
+
+def number(value: float | int | Decimal | None, decimals: int = 0) -> str:
+    """``12345.6`` -> ``12 345,6`` (French separators)."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{decimals}f}" if decimals else f"{round(value):,}"
+    return text.replace(",", NNBSP).replace(".", ",")
+
+
+def num(value: float | int | None) -> str:
+    """A quantity with a decimal only when it has one (``55`` -> ``55``, ``1.5`` -> ``1,5``)."""
+    if value is None:
+        return "—"
+    return number(value, 0 if float(value).is_integer() else 1)
+
+
+def euros(amount: str | Decimal | int | None) -> str:
+    """A decimal string in euros (``"5232.00"``) -> ``5 232,00 €``."""
+    if amount is None or amount == "":
+        return "—"
+    return f"{number(Decimal(str(amount)), 2)}{NNBSP}€"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{number(value * 100)}{NNBSP}%"
+
+
+def day(value: date | datetime | None) -> str:
+    """``12 décembre 2026`` (a datetime is shown on its Paris calendar day)."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        value = value.astimezone(PARIS).date()
+    first = "1er" if value.day == 1 else str(value.day)
+    return f"{first} {MONTHS[value.month - 1]} {value.year}"
+
+
+def moment(value: datetime | None) -> str:
+    """``12 décembre 2026 à 14 h 05`` in Paris time."""
+    if value is None:
+        return "—"
+    local = value.astimezone(PARIS)
+    return f"{day(local.date())} à {local.hour} h {local.minute:02d}"
+
+
+def km(value: float | None) -> str:
+    return "—" if value is None else f"{number(value, 1)}{NNBSP}km"
+
+
+def mm(values: object) -> str:
+    if isinstance(values, (list, tuple)):
+        return f"{NNBSP}×{NNBSP}".join(num(v) for v in values) + f"{NNBSP}mm"
+    return f"{num(values)}{NNBSP}mm"  # type: ignore[arg-type]
+
+
+FILTERS = {
+    "euros": euros,
+    "number": number,
+    "num": num,
+    "percent": percent,
+    "day": day,
+    "moment": moment,
+    "km": km,
+    "mm": mm,
+}
+
+TABLES = {
+    "request_status": REQUEST_STATUS,
+    "order_status": ORDER_STATUS,
+    "quote_status": QUOTE_STATUS,
+    "invitation_status": INVITATION_STATUS,
+    "process": PROCESS,
+    "material": MATERIAL,
+    "role": ROLE,
+    "org_kind": ORG_KIND,
+    "exclusion": EXCLUSION,
+    "score_part": SCORE_PART,
+    "chorus": CHORUS,
+}

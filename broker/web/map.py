@@ -1,0 +1,85 @@
+"""An offline map of a crisis call, drawn as SVG: the communes of the area as a faint backdrop
+(from the shipped commune table: the shape of the land appears from its 35,000 town halls), the
+delivery points, the workshops and a line for every live commitment. The projection is
+equirectangular with longitudes scaled by the cosine of the middle latitude — at the scale of a
+region its distortion is under a percent, and it needs no tiles and no library."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from functools import lru_cache
+
+import msgspec
+
+from adapters.geocoding.base import Geocoder
+
+WIDTH = 720
+PAD = 24
+MIN_SPAN_DEG = 1.2  # never zoom closer than about 130 km north-south
+
+
+class Projection(msgspec.Struct, frozen=True):
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+    width: int
+    height: int
+    kx: float
+    ky: float
+
+    def xy(self, lat: float, lon: float) -> tuple[float, float]:
+        return (round(PAD + (lon - self.lon_min) * self.kx, 1), round(PAD + (self.lat_max - lat) * self.ky, 1))
+
+
+def projection(coords: Iterable[tuple[float, float]], *, width: int = WIDTH) -> Projection:
+    pts = list(coords) or [(46.6, 2.4)]  # the middle of France when there is nothing yet
+    lat_min, lat_max = min(p[0] for p in pts), max(p[0] for p in pts)
+    lon_min, lon_max = min(p[1] for p in pts), max(p[1] for p in pts)
+    mid = (lat_min + lat_max) / 2
+    scale = math.cos(math.radians(mid))
+    span_lat = max(lat_max - lat_min, MIN_SPAN_DEG) * 1.15
+    span_lon = max((lon_max - lon_min) * scale, MIN_SPAN_DEG * 0.8) * 1.15
+    # Round the box outwards (0.05°) so that the backdrop cache sees the same box on every refresh.
+    c_lat, c_lon = (lat_min + lat_max) / 2, (lon_min + lon_max) / 2
+    half_lat, half_lon = span_lat / 2, span_lon / scale / 2
+    box = [math.floor((c_lat - half_lat) * 20) / 20, math.ceil((c_lat + half_lat) * 20) / 20,
+           math.floor((c_lon - half_lon) * 20) / 20, math.ceil((c_lon + half_lon) * 20) / 20]
+    inner = width - 2 * PAD
+    kx = inner / (box[3] - box[2])
+    ky = kx / scale
+    height = round((box[1] - box[0]) * ky) + 2 * PAD
+    if height > 900:  # a tall area: fit the height instead
+        ky = (900 - 2 * PAD) / (box[1] - box[0])
+        kx = ky * scale
+        height = 900
+    return Projection(lat_min=box[0], lat_max=box[1], lon_min=box[2], lon_max=box[3], width=width, height=height,
+                      kx=kx, ky=ky)
+
+
+@lru_cache(maxsize=64)
+def _backdrop(geocoder: Geocoder, box: Projection) -> str:
+    """One SVG path of small squares, one per 3-pixel cell holding at least one commune."""
+    communes = getattr(geocoder, "all", None)
+    if communes is None:
+        return ""
+    seen: set[tuple[int, int]] = set()
+    parts = []
+    for c in communes():
+        if not (box.lat_min <= c.lat <= box.lat_max and box.lon_min <= c.lon <= box.lon_max):
+            continue
+        x, y = box.xy(c.lat, c.lon)
+        cell = (int(x // 3), int(y // 3))
+        if cell in seen:
+            continue
+        seen.add(cell)
+        parts.append(f"M{cell[0] * 3} {cell[1] * 3}h2v2h-2z")
+    return "".join(parts)
+
+
+def backdrop(geocoder: Geocoder, box: Projection) -> str:
+    try:
+        return _backdrop(geocoder, box)
+    except TypeError:  # an unhashable test double
+        return ""

@@ -1,0 +1,257 @@
+"""The buyer's pages: the catalogue, posting a request, following its matching, comparing quotes
+side by side and awarding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+
+from broker.api.context import RequestContext
+from broker.api.presenters import percent
+from broker.api.schemas import AwardIn, RequestIn
+from broker.domain.access import Role
+from broker.domain.fabrication import Procurement, euros, totals_cents
+from broker.domain.fabrication import Request as BuyerRequest
+from broker.domain.lifecycle import RequestStatus
+from broker.services import orders as order_service
+from broker.services import organisations, read_models, workshops
+from broker.services import quotes as quote_service
+from broker.services import requests as request_service
+from broker.services.jobs import MATCH_REQUEST
+from broker.web.forms import Form, deadline_at
+from broker.web.labels import CHORUS, PARIS
+from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.render import page, redirect
+from broker.web.security import web_access
+
+BUYER = web_access(Role.BUYER)
+BUYER_OR_ADMIN = web_access(Role.BUYER, Role.ADMIN)
+
+# JSON pointer of the API body (and of the services' errors) -> the form field it is about.
+REQUEST_FIELDS = {
+    "/item": "article",
+    "/quantity": "quantite",
+    "/deadline": "echeance",
+    "/delivery/commune_insee": "commune",
+    "/delivery/address": "adresse",
+    "/delivery": "commune",
+    "/budget_eur_ht": "budget",
+    "/min_quotes": "min_devis",
+    "/quote_window_hours": "consultation_heures",
+    "/max_distance_km": "distance_max",
+    "/procurement/buyer_siret": "siret",
+    "/procurement/chorus_requirement": "chorus",
+    "/procurement/service_code": "code_service",
+    "/procurement/engagement_number": "engagement",
+    "/procurement": "siret",
+}
+AWARD_FIELDS = {"/quote_ids": "devis", "/justification": "justification", "code:min-quotes-not-met": "justification",
+                "code:quote-not-valid": "devis", "code:capacity-exhausted": "devis"}
+Article = Annotated[str | None, QueryParameter(name="article", max_length=60)]
+
+
+class BuyerController(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/catalogue", opt=web_access(Role.BUYER, Role.ADMIN, Role.COORDINATOR, Role.MAKER))
+    async def catalogue(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext]) -> Response[Any]:
+        items = await workshops.catalogue(ctx.session)
+        return page(request, "catalogue.html.j2", title="Catalogue des modèles ouverts", items=items)
+
+    @get("/demandes", opt=BUYER_OR_ADMIN)
+    async def requests(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                       curseur: Cursor = None) -> Response[Any]:
+        rows = await request_service.list_requests(ctx.session, actor=ctx.principal, limit=51, status=None,
+                                                   after=cursor_after(ctx, curseur, "web-requests"))
+        rows, more = next_cursor(ctx, rows, "web-requests", lambda r: (r.created_at, r.id))
+        return page(request, "requests.html.j2", title="Mes demandes", requests=rows, more=more)
+
+    @get("/demandes/nouvelle", opt=BUYER)
+    async def new_request(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                          article: Article = None) -> Response[Any]:
+        org = await organisations.get_organisation(ctx.session, actor=ctx.principal, org_id=ctx.principal.org_id)
+        in_a_month = (datetime.now(PARIS) + timedelta(days=30)).date()
+        form = Form({"article": article or "", "commune": org.commune_insee, "siret": org.siret,
+                     "min_devis": "3", "consultation_heures": "72", "echeance": in_a_month.isoformat(),
+                     "chorus": "none"})
+        return await _request_form(request, ctx, form)
+
+    @post("/demandes/nouvelle", opt=BUYER, status_code=303)
+    async def create_request(self, request: Request[Any, Any, Any],
+                             ctx: NamedDependency[RequestContext]) -> Response[Any]:
+        form = Form(await request.form())
+        items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+        slug = form.choice("article", list(items))
+        quantity = form.integer("quantite", low=1, high=10_000_000)
+        deadline = form.day("echeance")
+        if deadline is not None and deadline_at(deadline) <= ctx.now:
+            form.error("echeance", "La date limite doit être dans le futur.")
+        insee = form.commune("commune", ctx.geocoder)
+        address = form.text("adresse", required=False, max_length=300) or ""
+        budget = form.decimal("budget", low=Decimal(0), high=Decimal(999_999_999), required=False, strict_low=True)
+        min_quotes = form.integer("min_devis", low=1, high=20)
+        window = form.integer("consultation_heures", low=1, high=24 * 60)
+        max_km = form.decimal("distance_max", low=Decimal(0), high=Decimal(2000), places=1, required=False,
+                              strict_low=True)
+        siret = form.siret("siret")
+        chorus = form.choice("chorus", CHORUS)
+        service_code = form.text("code_service", required=False, max_length=100)
+        engagement = form.text("engagement", required=False, max_length=50)
+        body = None
+        if form.ok:
+            assert deadline is not None
+            body = form.convert({
+                "item": slug, "quantity": quantity, "deadline": deadline_at(deadline),
+                "delivery": {"commune_insee": insee, "address": address},
+                **({"budget_eur_ht": str(budget)} if budget is not None else {}),
+                "min_quotes": min_quotes, "quote_window_hours": window, "allow_split": form.checked("fractionnable"),
+                **({"max_distance_km": float(max_km)} if max_km is not None else {}),
+                "procurement": {"buyer_siret": siret, "chorus_requirement": chorus,
+                                **({"service_code": service_code} if service_code else {}),
+                                **({"engagement_number": engagement} if engagement else {})},
+            }, RequestIn, REQUEST_FIELDS)
+        created = None
+        if body is not None:
+            assert body.delivery is not None
+            new = request_service.NewRequest(
+                item=body.item, custom_name=None, custom_steps=(), custom_certifications=(),
+                quantity=body.quantity, deadline=body.deadline, delivery_insee=body.delivery.commune_insee,
+                delivery_address=body.delivery.address,
+                budget_cents=int(Decimal(body.budget_eur_ht) * 100) if body.budget_eur_ht else None,
+                min_quotes=body.min_quotes, quote_window_hours=body.quote_window_hours,
+                allow_split=body.allow_split, max_distance_km=body.max_distance_km,
+                procurement=_procurement(body),
+            )
+            settings = ctx.runtime.settings.matching
+            created = await attempt(ctx, form, REQUEST_FIELDS, request_service.create_request(
+                ctx.session, actor=ctx.principal, new=new, geocoder=ctx.geocoder, settings=settings, now=ctx.now,
+                cache=ctx.runtime.candidates, match_now=settings.inline))
+        if created is None:
+            ctx.status = 422
+            return await _request_form(request, ctx, form, status=422, items=items)
+        new_request, invited = created
+        ctx.resource = ("request", new_request.id)
+        if invited is None:  # matching runs in the worker, right after the commit
+            ctx.after_commit.append(lambda: ctx.runtime.jobs.enqueue(
+                MATCH_REQUEST, new_request.id, job_id=f"match:{new_request.id}"))
+            message = "Demande publiée : la recherche des ateliers capables de la fabriquer est en cours."
+        elif invited:
+            message = f"Demande publiée : {invited} atelier(s) invité(s) à chiffrer."
+        else:
+            message = "Demande publiée, mais aucun atelier ne répond aux critères : voyez pourquoi ci-dessous."
+        return redirect(request, f"/app/demandes/{new_request.id}", flash=message)
+
+    @get("/demandes/{request_id:str}", opt=BUYER_OR_ADMIN)
+    async def request_detail(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                             request_id: Id) -> Response[Any]:
+        return page(request, "request.html.j2", **await _detail(ctx, request_id, Form()))
+
+    @post("/demandes/{request_id:str}/attribution", opt=BUYER, status_code=303)
+    async def award(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                    request_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        buyer_request = await request_service.get_request(ctx.session, actor=ctx.principal, request_id=request_id)
+        chosen = form.many("devis")
+        if not chosen:
+            form.error("devis", "Cochez le devis à retenir." if not buyer_request.allow_split
+                       else "Cochez au moins un devis à retenir.")
+        justification = form.text("justification", required=False, max_length=4000)
+        body = form.convert({"quote_ids": chosen, "justification": justification}, AwardIn, AWARD_FIELDS) \
+            if form.ok else None
+        orders = None
+        if body is not None:
+            orders = await attempt(ctx, form, AWARD_FIELDS, quote_service.award(
+                ctx.session, actor=ctx.principal, request_id=request_id, quote_ids=body.quote_ids,
+                justification=body.justification, now=ctx.now))
+        if orders is None:
+            ctx.status = 422
+            return page(request, "request.html.j2", status=422, **await _detail(ctx, request_id, form))
+        ctx.resource = ("request", request_id)
+        count = len(orders)
+        return redirect(request, f"/app/demandes/{request_id}#commandes",
+                        flash=f"Attribution enregistrée : {count} commande{'s' if count > 1 else ''} créée"
+                              f"{'s' if count > 1 else ''}.")
+
+    @post("/demandes/{request_id:str}/annulation", opt=BUYER, status_code=303)
+    async def cancel(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                     request_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        done = await attempt(ctx, form, {}, request_service.cancel_request(
+            ctx.session, actor=ctx.principal, request_id=request_id, now=ctx.now))
+        if done is None:
+            return page(request, "request.html.j2", status=422, **await _detail(ctx, request_id, form))
+        ctx.resource = ("request", request_id)
+        return redirect(request, f"/app/demandes/{request_id}",
+                        flash="La demande est annulée ; les ateliers le voient.")
+
+
+def _procurement(body: RequestIn) -> Procurement:
+    return Procurement(buyer_siret=body.procurement.buyer_siret, service_code=body.procurement.service_code,
+                       engagement_number=body.procurement.engagement_number,
+                       chorus_requirement=body.procurement.chorus_requirement)
+
+
+async def _request_form(request: Request[Any, Any, Any], ctx: RequestContext, form: Form, *, status: int = 200,
+                        items: dict[str, Any] | None = None) -> Response[Any]:
+    if items is None:
+        items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+    return page(request, "request_new.html.j2", status=status, title="Nouvelle demande de fabrication", form=form,
+                items=items, selected=items.get(form.raw("article")), chorus=CHORUS)
+
+
+async def _detail(ctx: RequestContext, request_id: str, form: Form) -> dict[str, Any]:
+    """Everything the request page shows: the request, who was invited and why, who was not and why,
+    the quotes side by side, the orders."""
+    buyer_request, result = await request_service.matches(ctx.session, actor=ctx.principal, request_id=request_id)
+    _, compared = await quote_service.quotes_for_buyer(ctx.session, actor=ctx.principal, request_id=request_id)
+    orders = await order_service.list_orders(ctx.session, actor=ctx.principal, after=None, limit=100,
+                                             request_id=request_id)
+    included = list(result.get("included", []))
+    excluded = list(result.get("excluded", []))
+    invitations = ctx.runtime.settings.matching.invitations
+    names = await read_models.workshops_by_id(
+        ctx.session, [i["workshop_id"] for i in included] + [e["workshop_id"] for e in excluded]
+        + [o.workshop_id for o in orders])
+    received = sum(1 for q, _w, _d in compared if q.status in ("submitted", "accepted"))
+    cheapest = min((q for q, _w, _d in compared if q.status == "submitted"), default=None,
+                   key=lambda q: (q.unit_price_cents * q.quantity * (10_000 + q.vat_rate_bp), q.id))
+    totals = {}
+    for q, _w, _d in compared:
+        ht, vat, ttc = totals_cents(q.unit_price_cents, q.quantity, q.vat_rate_bp)
+        totals[q.id] = {"ht": euros(ht), "vat": euros(vat), "ttc": euros(ttc), "rate": percent(q.vat_rate_bp)}
+    open_window = not buyer_request.window_closed and buyer_request.quote_deadline > datetime.now(UTC)
+    return {
+        "title": buyer_request.name,
+        "r": buyer_request,
+        "item": await _item_or_none(ctx, buyer_request),
+        "invited": included[:invitations],
+        "eligible_not_invited": included[invitations:],
+        "excluded": excluded,
+        "exclusion_counts": result.get("exclusion_counts", {}),
+        "considered": result.get("considered", 0),
+        "working_days": result.get("working_days", 0),
+        "workshops": names,
+        "compared": compared,
+        "totals": totals,
+        "cheapest_id": cheapest.id if cheapest else None,
+        "received": received,
+        "needs_justification": received < buyer_request.min_quotes and open_window,
+        "orders": orders,
+        "awardable": buyer_request.status == RequestStatus.QUOTING,
+        "cancellable": buyer_request.status in (RequestStatus.OPEN, RequestStatus.QUOTING),
+        "form": form,
+        "refresh_seconds": 2 if buyer_request.match_state == "pending" else None,
+    }
+
+
+async def _item_or_none(ctx: RequestContext, buyer_request: BuyerRequest) -> Any:
+    if buyer_request.item_slug is None:
+        return None
+    items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+    return items.get(buyer_request.item_slug)

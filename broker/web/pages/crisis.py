@@ -1,0 +1,268 @@
+"""Crisis calls: the coordinator creates a call with its delivery points and follows a dashboard
+that refreshes by itself (totals, per point, per workshop, rebalances, an offline map); makers
+accept, decline and report on their commitments."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+
+from broker.api.context import RequestContext
+from broker.api.crisis_schemas import CommitmentDeclineIn, CommitmentProgressIn, CrisisCallIn
+from broker.domain.access import Role
+from broker.domain.crisis import AGREED, LIVE, MAX_QUANTITY, CallStatus, NewPoint
+from broker.services import commitments as commitment_service
+from broker.services import crisis as crisis_service
+from broker.services import workshops
+from broker.services.crisis_allocation import point_totals
+from broker.services.jobs import REBALANCE_CRISIS_CALL
+from broker.web.forms import Form, deadline_at
+from broker.web.labels import PARIS
+from broker.web.map import backdrop, projection
+from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.render import page, redirect
+from broker.web.security import web_access
+
+COORDINATOR = web_access(Role.COORDINATOR)
+READERS = web_access(Role.COORDINATOR, Role.ADMIN)
+MAKER = web_access(Role.MAKER)
+PRIORITY = {"1": "1 — vitale", "2": "2 — très urgente", "3": "3 — urgente", "4": "4 — importante", "5": "5 — normale"}
+COMMITMENT_STATUS = {"proposed": "Proposé — à accepter", "accepted": "Accepté", "declined": "Décliné",
+                     "expired": "Expiré sans réponse", "cancelled": "Annulé", "completed": "Livré en totalité"}
+REBALANCE_REASON = {"allocation": "Répartition initiale", "decline": "Après un refus", "expiry": "Proposition expirée",
+                    "lag": "Atelier en retard", "points_added": "Points de livraison ajoutés",
+                    "quantity_raised": "Quantité augmentée"}
+ROWS_DEFAULT, ROWS_MAX = 5, 40
+Rows = Annotated[int | None, QueryParameter(name="lignes", ge=1, le=ROWS_MAX)]
+
+
+def _call_fields(rows: int) -> dict[str, str]:
+    fields = {"/item": "article", "/deadline": "echeance", "/priority": "priorite", "/max_distance_km": "distance_max",
+              "/delivery_points": "label_1", "code:crisis-call-closed": "__all__"}
+    for i in range(rows):
+        for key, name in (("label", "label"), ("commune_insee", "commune"), ("quantity", "quantite"),
+                          ("priority", "priorite")):
+            fields[f"/delivery_points/{i}/{key}"] = f"{name}_{i + 1}"
+        fields[f"/delivery_points/{i}"] = f"label_{i + 1}"
+    return fields
+
+
+class CrisisPages(Controller):
+    path = "/crises"
+    include_in_schema = False
+
+    @get("/", opt=READERS)
+    async def calls(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                    curseur: Cursor = None) -> Response[Any]:
+        rows = await crisis_service.list_calls(ctx.session, actor=ctx.principal, limit=51, status=None,
+                                               after=cursor_after(ctx, curseur, "web-calls"))
+        rows, more = next_cursor(ctx, rows, "web-calls", lambda r: (r[0].created_at, r[0].id))
+        return page(request, "crisis_calls.html.j2", title="Appels de crise", rows=rows, more=more)
+
+    @get("/nouvel-appel", opt=COORDINATOR)
+    async def new_call(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                       lignes: Rows = None) -> Response[Any]:
+        form = Form({"priorite": "2", "echeance": (ctx.now + timedelta(days=10)).date().isoformat(),
+                     **{f"priorite_{i}": "3" for i in range(1, ROWS_MAX + 1)}})
+        return await _new_call_page(request, ctx, form, rows=lignes or ROWS_DEFAULT)
+
+    @post("/nouvel-appel", opt=COORDINATOR, status_code=303)
+    async def create_call(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext]) -> Response[Any]:
+        form = Form(await request.form())
+        rows = min(ROWS_MAX, max(ROWS_DEFAULT, form.integer("lignes", low=1, high=ROWS_MAX, required=False) or 0))
+        items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+        slug = form.choice("article", list(items))
+        deadline = form.day("echeance")
+        if deadline is not None and deadline_at(deadline) <= ctx.now:
+            form.error("echeance", "La date limite doit être dans le futur.")
+        priority = form.choice("priorite", PRIORITY)
+        max_km = form.integer("distance_max", low=1, high=2000, required=False)
+        points = []
+        for i in range(1, rows + 1):
+            if not any(form.raw(f"{name}_{i}") for name in ("label", "commune", "quantite")):
+                continue
+            label = form.text(f"label_{i}", max_length=200)
+            insee = form.commune(f"commune_{i}", ctx.geocoder)
+            quantity = form.integer(f"quantite_{i}", low=1, high=MAX_QUANTITY)
+            point_priority = form.choice(f"priorite_{i}", PRIORITY)
+            points.append({"label": label, "commune_insee": insee, "quantity": quantity,
+                           "priority": int(point_priority or 3)})
+        if not points:
+            form.error("label_1", "Indiquez au moins un point de livraison (nom, commune, quantité).")
+        body = None
+        if form.ok:
+            assert deadline is not None
+            body = form.convert({"item": slug, "deadline": deadline_at(deadline), "priority": int(priority or 3),
+                                 "delivery_points": points, **({"max_distance_km": float(max_km)} if max_km else {})},
+                                CrisisCallIn, _call_fields(rows))
+        call = None
+        if body is not None:
+            new = crisis_service.NewCall(
+                item=body.item, deadline=body.deadline, priority=body.priority, max_distance_km=body.max_distance_km,
+                points=tuple(NewPoint(label=p.label, commune_insee=p.commune_insee.upper(), quantity=p.quantity,
+                                      priority=p.priority) for p in body.delivery_points))
+            call = await attempt(ctx, form, _call_fields(rows), crisis_service.create_call(
+                ctx.session, actor=ctx.principal, new=new, geocoder=ctx.geocoder,
+                settings=ctx.runtime.settings.crisis, now=ctx.now))
+        if call is None:
+            ctx.status = 422
+            return await _new_call_page(request, ctx, form, rows=rows, status=422)
+        ctx.resource = ("crisis_call", call.id)
+        return redirect(request, f"/app/crises/{call.id}", flash="Appel lancé : les ateliers capables ont reçu "
+                        "leurs propositions d'engagement.")
+
+    @get("/{call_id:str}", opt=READERS)
+    async def dashboard(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                        call_id: Id) -> Response[Any]:
+        context = await _dashboard(ctx, call_id)
+        return page(request, "crisis_call.html.j2", title=f"Appel de crise : {context['call'].name}", **context)
+
+    @get("/{call_id:str}/tableau", opt=READERS)
+    async def live(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                   call_id: Id) -> Response[Any]:
+        """The dashboard's live part alone, fetched by the page every few seconds."""
+        context = await _dashboard(ctx, call_id)
+        return page(request, "crisis_live.html.j2", title="Tableau de bord", **context)
+
+    @post("/{call_id:str}/cloture", opt=COORDINATOR, status_code=303)
+    async def close(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                    call_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        cancel = form.raw("annuler") == "oui"
+        done = await attempt(ctx, form, {}, crisis_service.close_call(
+            ctx.session, actor=ctx.principal, call_id=call_id, now=ctx.now, cancel=cancel))
+        if done is None:
+            return redirect(request, f"/app/crises/{call_id}", flash=form.errors.get("__all__"), error=True)
+        ctx.resource = ("crisis_call", call_id)
+        return redirect(request, f"/app/crises/{call_id}",
+                        flash="Appel annulé." if cancel else "Appel clos : plus de nouvelles propositions ; les "
+                        "engagements acceptés continuent.")
+
+
+class CommitmentPages(Controller):
+    path = "/engagements"
+    include_in_schema = False
+
+    @get("/", opt=MAKER)
+    async def commitments(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                          curseur: Cursor = None) -> Response[Any]:
+        return await _commitments_page(request, ctx, curseur=curseur)
+
+    @post("/{commitment_id:str}/acceptation", opt=MAKER, status_code=303)
+    async def accept(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                     commitment_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        done = await attempt(ctx, form, {}, commitment_service.accept(
+            ctx.session, actor=ctx.principal, commitment_id=commitment_id, now=ctx.now))
+        if done is None:
+            return await _commitments_page(request, ctx, failed=(commitment_id, form), status=422)
+        ctx.resource = ("commitment", commitment_id)
+        return redirect(request, f"/app/engagements#engagement-{commitment_id}",
+                        flash=f"Engagement accepté : {done.quantity} unités à fabriquer.")
+
+    @post("/{commitment_id:str}/refus", opt=MAKER, status_code=303)
+    async def decline(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                      commitment_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        reason = form.text("motif", max_length=1000)
+        body = form.convert({"reason": reason}, CommitmentDeclineIn, {"/reason": "motif"}) if form.ok else None
+        done = None
+        if body is not None:
+            done = await attempt(ctx, form, {"/reason": "motif"}, commitment_service.decline(
+                ctx.session, actor=ctx.principal, commitment_id=commitment_id, reason=body.reason, now=ctx.now))
+        if done is None:
+            ctx.status = 422
+            return await _commitments_page(request, ctx, failed=(commitment_id, form), status=422)
+        ctx.resource = ("commitment", commitment_id)
+        ctx.after_commit.append(lambda: ctx.runtime.jobs.enqueue(
+            REBALANCE_CRISIS_CALL, done.call_id, job_id=f"rebalance:{done.call_id}:{done.id}"))
+        return redirect(request, "/app/engagements", flash="Engagement décliné : les unités sont proposées à "
+                        "d'autres ateliers.")
+
+    @post("/{commitment_id:str}/avancement", opt=MAKER, status_code=303)
+    async def progress(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                       commitment_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        produced = form.integer("produites", low=0, high=MAX_QUANTITY)
+        delivered = form.integer("livrees", low=0, high=MAX_QUANTITY)
+        fields = {"/units_produced": "produites", "/units_delivered": "livrees"}
+        body = form.convert({"units_produced": produced, "units_delivered": delivered}, CommitmentProgressIn,
+                            fields) if form.ok else None
+        done = None
+        if body is not None:
+            done = await attempt(ctx, form, fields, commitment_service.report_progress(
+                ctx.session, actor=ctx.principal, commitment_id=commitment_id, produced=body.units_produced,
+                delivered=body.units_delivered, now=ctx.now))
+        if done is None:
+            ctx.status = 422
+            return await _commitments_page(request, ctx, failed=(commitment_id, form), status=422)
+        ctx.resource = ("commitment", commitment_id)
+        return redirect(request, f"/app/engagements#engagement-{commitment_id}",
+                        flash=f"Avancement enregistré : {done.produced} fabriquées, {done.delivered} livrées.")
+
+
+async def _new_call_page(request: Request[Any, Any, Any], ctx: RequestContext, form: Form, *, rows: int,
+                         status: int = 200) -> Response[Any]:
+    items = await workshops.catalogue(ctx.session)
+    return page(request, "crisis_new.html.j2", status=status, title="Nouvel appel de crise", form=form,
+                items={i.slug: i.name for i in items}, priorities=PRIORITY, rows=range(1, rows + 1), row_count=rows,
+                more_rows=min(ROWS_MAX, rows + 10) if rows < ROWS_MAX else None)
+
+
+async def _dashboard(ctx: RequestContext, call_id: str) -> dict[str, Any]:
+    d = await crisis_service.call_detail(ctx.session, actor=ctx.principal, call_id=call_id)
+    per_point = point_totals(d.points, d.commitments)
+    per_workshop: dict[str, dict[str, Any]] = {}
+    for c in d.commitments:
+        w = per_workshop.setdefault(c.workshop_id, {"committed": 0, "accepted": 0, "produced": 0, "delivered": 0,
+                                                    "proposed": 0, "declined": 0, "points": set()})
+        if c.status in LIVE:
+            w["committed"] += c.quantity
+            w["points"].add(c.delivery_point_id)
+        if c.status in AGREED:
+            w["accepted"] += c.quantity
+            w["produced"] += c.produced
+            w["delivered"] += c.delivered
+        if c.status == "proposed":
+            w["proposed"] += c.quantity
+        if c.status in ("declined", "expired"):
+            w["declined"] += c.quantity
+    live_workshops = [d.workshops[w] for w in per_workshop if w in d.workshops]
+    box = projection([(p.lat, p.lon) for p in d.points] + [(w.lat, w.lon) for w in live_workshops])
+    biggest = max((p.quantity for p in d.points), default=1)
+    map_points = [{"p": p, "xy": box.xy(p.lat, p.lon), "r": round(5 + 9 * math.sqrt(p.quantity / biggest), 1),
+                   "t": per_point[p.id]} for p in d.points]
+    map_workshops = [{"w": w, "xy": box.xy(w.lat, w.lon)} for w in live_workshops]
+    points_by_id = {p.id: p for p in d.points}
+    most = max((c.quantity for c in d.commitments if c.status in LIVE), default=1)
+    lines = [{"c": c, "a": box.xy(d.workshops[c.workshop_id].lat, d.workshops[c.workshop_id].lon),
+              "b": box.xy(points_by_id[c.delivery_point_id].lat, points_by_id[c.delivery_point_id].lon),
+              "width": round(1 + 4 * c.quantity / most, 1)}
+             for c in d.commitments if c.status in LIVE and c.workshop_id in d.workshops
+             and c.delivery_point_id in points_by_id]
+    return {
+        "call": d.call, "totals": d.totals, "points": d.points, "per_point": per_point,
+        "per_workshop": sorted(per_workshop.items(), key=lambda kv: -kv[1]["committed"]),
+        "workshops": d.workshops, "rebalances": list(reversed(d.rebalances)), "commitments": d.commitments,
+        "box": box, "backdrop": backdrop(ctx.geocoder, box), "map_points": map_points,
+        "map_workshops": map_workshops, "lines": lines, "priorities": PRIORITY, "reasons": REBALANCE_REASON,
+        "commitment_status": COMMITMENT_STATUS, "is_open": d.call.status == CallStatus.OPEN,
+        "can_manage": ctx.principal.role == Role.COORDINATOR,
+        "now_label": ctx.now.astimezone(PARIS).strftime("%H:%M:%S"),
+    }
+
+
+async def _commitments_page(request: Request[Any, Any, Any], ctx: RequestContext, *, curseur: str | None = None,
+                            failed: tuple[str, Form] | None = None, status: int = 200) -> Response[Any]:
+    rows = await commitment_service.list_commitments(ctx.session, actor=ctx.principal, limit=51, status=None,
+                                                     call_id=None, after=cursor_after(ctx, curseur, "web-commit"))
+    rows, more = next_cursor(ctx, rows, "web-commit", lambda c: (c.created_at, c.id))
+    calls, points = await commitment_service.context_of(ctx.session, rows)
+    return page(request, "commitments.html.j2", status=status, title="Engagements de crise", rows=rows, calls=calls,
+                points=points, more=more, commitment_status=COMMITMENT_STATUS, failed_id=failed[0] if failed else None,
+                form=failed[1] if failed else None)

@@ -1,0 +1,130 @@
+"""Orders, for both sides: the list, the order with its history, one-click status moves, production
+progress, the buyer's receipt and the Order-X / PEPPOL documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+
+from broker.api.context import RequestContext
+from broker.api.presenters import percent
+from broker.api.schemas import ProgressIn, TransitionIn
+from broker.domain.access import Role
+from broker.domain.fabrication import euros, totals_cents
+from broker.domain.lifecycle import ORDER_MOVERS, ORDER_TRANSITIONS, OrderStatus, Side
+from broker.errors import NotFound
+from broker.services import documents, read_models
+from broker.services import orders as order_service
+from broker.web.forms import Form
+from broker.web.labels import ORDER_NEXT_STEP, ORDER_STATUS
+from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.render import page, redirect
+from broker.web.security import web_access
+
+READERS = web_access(Role.BUYER, Role.MAKER, Role.ADMIN)
+MOVERS = web_access(Role.BUYER, Role.MAKER)
+MOVE_FIELDS = {"/to": "vers", "/note": "note", "/tracking": "suivi"}
+PROGRESS_FIELDS = {"/units_done": "unites"}
+
+
+class OrderPages(Controller):
+    path = "/commandes"
+    include_in_schema = False
+
+    @get("/", opt=READERS)
+    async def orders(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                     curseur: Cursor = None) -> Response[Any]:
+        rows = await order_service.list_orders(ctx.session, actor=ctx.principal, limit=51,
+                                               after=cursor_after(ctx, curseur, "web-orders"))
+        rows, more = next_cursor(ctx, rows, "web-orders", lambda o: (o.created_at, o.id))
+        names = await read_models.workshops_by_id(ctx.session, [o.workshop_id for o in rows])
+        ttc = {o.id: euros(totals_cents(o.unit_price_cents, o.quantity, o.vat_rate_bp)[2]) for o in rows}
+        return page(request, "orders.html.j2", title="Commandes", orders=rows, workshops=names, more=more, ttc=ttc)
+
+    @get("/{order_id:str}", opt=READERS)
+    async def order(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                    order_id: Id) -> Response[Any]:
+        return await _order_page(request, ctx, order_id)
+
+    @post("/{order_id:str}/statut", opt=MOVERS, status_code=303)
+    async def move(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                   order_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        target = form.choice("vers", ORDER_STATUS)
+        note = form.text("note", required=target in ("cancelled", "disputed"), max_length=2000)
+        tracking = form.text("suivi", required=target == "shipped", max_length=200)
+        body = form.convert({"to": target, "note": note, "tracking": tracking}, TransitionIn, MOVE_FIELDS) \
+            if form.ok else None
+        moved = None
+        if body is not None:
+            moved = await attempt(ctx, form, MOVE_FIELDS, order_service.move_order(
+                ctx.session, actor=ctx.principal, order_id=order_id, to=body.to, note=body.note,
+                tracking=body.tracking, now=ctx.now))
+        if moved is None:
+            ctx.status = 422
+            return await _order_page(request, ctx, order_id, move_form=form, status=422)
+        ctx.resource = ("order", order_id)
+        return redirect(request, f"/app/commandes/{order_id}",
+                        flash=f"Commande {moved.number} : {ORDER_STATUS[moved.status].lower()}.")
+
+    @post("/{order_id:str}/avancement", opt=web_access(Role.MAKER), status_code=303)
+    async def progress(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                       order_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        units = form.integer("unites", low=0, high=10_000_000)
+        body = form.convert({"units_done": units}, ProgressIn, PROGRESS_FIELDS) if form.ok else None
+        moved = None
+        if body is not None:
+            moved = await attempt(ctx, form, PROGRESS_FIELDS, order_service.report_progress(
+                ctx.session, actor=ctx.principal, order_id=order_id, units_done=body.units_done, now=ctx.now))
+        if moved is None:
+            ctx.status = 422
+            return await _order_page(request, ctx, order_id, progress_form=form, status=422)
+        ctx.resource = ("order", order_id)
+        return redirect(request, f"/app/commandes/{order_id}",
+                        flash=f"Avancement enregistré : {moved.units_done} sur {moved.quantity}.")
+
+    @get("/{order_id:str}/documents/{kind:str}", opt=READERS)
+    async def document(self, ctx: NamedDependency[RequestContext], order_id: Id, kind: str) -> Response[Any]:
+        if kind not in ("order-x", "peppol"):
+            raise_not_found(kind)
+        xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind=kind,
+                                             geocoder=ctx.geocoder)
+        view = await read_models.order_view(ctx.session, actor=ctx.principal, order_id=order_id)
+        return Response(xml, media_type="application/xml", headers={
+            "Content-Disposition": f'attachment; filename="{view.order.number}-{kind}.xml"',
+            "Cache-Control": "no-store"})
+
+
+def raise_not_found(kind: str) -> None:
+    raise NotFound(f"no document kind {kind!r}")
+
+
+def _moves(side: Side | None, status: str) -> list[str]:
+    if side is None:
+        return []
+    current = OrderStatus(status)
+    return [s.value for s in sorted(ORDER_TRANSITIONS[current]) if side in ORDER_MOVERS[s]]
+
+
+async def _order_page(request: Request[Any, Any, Any], ctx: RequestContext, order_id: str, *, status: int = 200,
+                      move_form: Form | None = None, progress_form: Form | None = None) -> Response[Any]:
+    view = await read_models.order_view(ctx.session, actor=ctx.principal, order_id=order_id)
+    order = view.order
+    side = None
+    if ctx.principal.role == Role.MAKER and order.maker_org_id == ctx.principal.org_id:
+        side = Side.MAKER
+    elif ctx.principal.role == Role.BUYER and order.buyer_org_id == ctx.principal.org_id:
+        side = Side.BUYER
+    moves = _moves(side, order.status)
+    next_step = ORDER_NEXT_STEP.get(order.status) if side == Side.MAKER else None
+    return page(request, "order.html.j2", status=status, title=f"Commande {order.number}", v=view, o=order,
+                side=side, moves=moves, next_step=next_step,
+                delivery=ctx.geocoder.commune(view.request.delivery_insee),
+                workshop_commune=ctx.geocoder.commune(view.workshop.commune_insee),
+                ttc=euros(totals_cents(order.unit_price_cents, order.quantity, order.vat_rate_bp)[2]),
+                vat_rate=percent(order.vat_rate_bp), move_form=move_form or Form(),
+                progress_form=progress_form or Form({"unites": str(order.units_done)}),
+                producing=order.status in ("confirmed", "in_production", "ready"))

@@ -1,0 +1,137 @@
+"""Who may open which page. Web routes declare ``opt=web_access(...)`` (or ``web_public()``): the
+API-key guard lets them through as far as bearer keys go, and ``web_guard`` (on the web router)
+checks the session cookie instead — the sealed API key is authenticated again on every request, so
+a revoked key or a signed-out session is refused at once — then the role and, for every form
+post, the session's CSRF token."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from redis.exceptions import RedisError
+
+from broker.api.runtime import Runtime
+from broker.api.security import PUBLIC, SAFE_METHODS
+from broker.domain.access import Role
+from broker.services.access import authenticate
+from broker.web.session import SESSION_COOKIE, Sealer, WebSession, signed_out_key
+
+log = logging.getLogger("broker.web")
+
+WEB = "web"
+CSRF_FIELD = "_csrf"
+SIGN_IN_PATH = "/app/connexion"
+WEB_ROLES = (Role.BUYER, Role.MAKER, Role.COORDINATOR, Role.ADMIN)
+
+
+def web_access(*roles: Role) -> dict[str, Any]:
+    """A page for people signed in with a key of one of ``roles`` (checked by ``web_guard``)."""
+    if not roles:
+        raise ValueError("name at least one role, or use web_public()")
+    # "access": public for the bearer-key guard only: this route authenticates by session cookie.
+    return {"access": PUBLIC, WEB: frozenset(roles)}
+
+
+def web_public() -> dict[str, Any]:
+    """The sign-in page and the static assets."""
+    return {"access": PUBLIC, WEB: PUBLIC}
+
+
+class SignInRequired(Exception):
+    """No valid session: go to the sign-in page (then back to ``next_path``)."""
+
+    def __init__(self, reason: str | None, next_path: str | None = None) -> None:
+        super().__init__(reason or "sign-in required")
+        self.reason = reason
+        self.next_path = next_path
+
+    def location(self) -> str:
+        params = []
+        if self.reason:
+            params.append(f"motif={self.reason}")
+        if self.next_path:
+            params.append(f"suite={quote(self.next_path, safe='/')}")
+        return SIGN_IN_PATH + ("?" + "&".join(params) if params else "")
+
+
+class WebForbidden(Exception):
+    """Signed in, but this page is for another role."""
+
+    def __init__(self, role: Role) -> None:
+        super().__init__(f"role {role} may not open this page")
+        self.role = role
+
+
+class CsrfRefused(Exception):
+    """A form post without this session's CSRF token (forged, or a stale page)."""
+
+
+def sealer(connection: ASGIConnection[Any, Any, Any, Any]) -> Sealer:
+    state = connection.app.state
+    found = state.get("web_sealer")
+    if found is None:
+        runtime: Runtime = state.runtime
+        found = state["web_sealer"] = Sealer(runtime.settings.secret_key)
+    return found  # type: ignore[no-any-return]
+
+
+def safe_next(path: str | None) -> str | None:
+    """Only a path of this interface is a place to come back to (no open redirect)."""
+    if path and path.startswith("/app/") and not path.startswith("//") and "\\" not in path and len(path) < 300:
+        return path
+    return None
+
+
+async def _signed_out(runtime: Runtime, sid: str) -> bool:
+    try:
+        return bool(await runtime.redis.exists(signed_out_key(sid)))
+    except (RedisError, OSError) as exc:
+        # Same policy as the rate limiter: without Redis, sign-out still drops the cookie.
+        log.warning("web: cannot check the sign-out list (%s)", type(exc).__name__)
+        return False
+
+
+async def web_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    rule = handler.opt.get(WEB)
+    if rule is None:
+        raise WebForbidden(Role.INTEGRATION)  # defence in depth: every web route declares a rule
+    if rule == PUBLIC:
+        return
+    method = connection.scope["method"]
+    safe = method in SAFE_METHODS
+    next_path = connection.scope["path"] if safe else None
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    session: WebSession | None = sealer(connection).open_session(cookie)
+    if session is None:
+        raise SignInRequired("expiree" if cookie else None, safe_next(next_path))
+    runtime: Runtime = connection.app.state.runtime
+    if await _signed_out(runtime, session.sid):
+        raise SignInRequired("deconnecte", safe_next(next_path))
+    state = connection.scope["state"]
+    db = runtime.db
+    if safe or not db.is_sqlite:
+        state["session"] = (db.reader if safe else db.writer)()
+        principal = await authenticate(state["session"], token=session.token)
+    else:
+        # SQLite has one writer: authenticate on a reader; the write lock is taken by the handler.
+        async with db.reader() as auth_session:
+            principal = await authenticate(auth_session, token=session.token)
+    if principal is None:
+        raise SignInRequired("revoquee", safe_next(next_path))
+    if principal.role not in rule:
+        raise WebForbidden(principal.role)
+    if "session" not in state:
+        state["session"] = db.writer()
+    state["principal"] = principal
+    state["web_session"] = session
+    if not safe:
+        request: Request[Any, Any, Any] = Request(connection.scope, connection.receive)
+        sent = (await request.form()).get(CSRF_FIELD) or connection.headers.get("x-csrf-token") or ""
+        if not hmac.compare_digest(str(sent), session.csrf):
+            raise CsrfRefused("the form's CSRF token does not match this session")
