@@ -5,6 +5,7 @@ field they are about."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,14 @@ from broker.web.labels import PARIS, number
 T = TypeVar("T")
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
+_CODE = re.compile(r"(?<![0-9A-Z])(\d{5}|2[AB]\d{3})(?![0-9])")
+
+
+def _plain(text: str) -> str:
+    """``Saint-Brieuc`` and ``saint brieuc`` alike: no accents, case, punctuation or extra spaces."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(ch if ch.isalnum() else " " for ch in folded if not unicodedata.combining(ch))
+    return " ".join(letters.split())
 
 
 class Form:
@@ -150,24 +159,39 @@ class Form:
         return value
 
     def commune(self, name: str, geocoder: Geocoder) -> str | None:
-        """An INSEE code, or a postcode served by one commune (several: the person chooses)."""
-        value = _SPACES.sub("", self.raw(name)).upper()
-        if not value:
+        """A commune by INSEE code or postcode, optionally followed by its name (``22300 Lannion``).
+
+        Five digits are often both a commune's INSEE code and another's postcode, and a postcode
+        often serves several communes: then the person adds the name, as on an envelope."""
+        typed = self.raw(name)
+        if not typed:
             self.error(name, "Ce champ est obligatoire.")
             return None
-        if is_insee_code(value) and geocoder.commune(value) is not None:
-            return value
-        if is_postcode(value):
-            found = geocoder.by_postcode(value)
-            if len(found) == 1:
-                return found[0].insee
-            if found:
-                listed = ", ".join(f"{c.name} ({c.insee})" for c in found[:8])
-                more = "…" if len(found) > 8 else ""
-                self.error(name, f"Le code postal {value} dessert plusieurs communes : {listed}{more}. "
-                           "Saisissez le code INSEE de la vôtre.")
-                return None
-        self.error(name, f"« {self.raw(name)} » n'est ni un code INSEE ni un code postal de commune française.")
+        match = _CODE.search(typed.upper())
+        if match is None:
+            self.error(name, f"« {typed} » : indiquez un code INSEE ou un code postal (5 caractères), "
+                       "suivi si besoin du nom de la commune.")
+            return None
+        code = match.group(1)
+        wanted = _plain(typed[: match.start()] + " " + typed[match.end():])
+        found: dict[str, tuple[Any, str]] = {}
+        if is_insee_code(code) and (by_code := geocoder.commune(code)) is not None:
+            found[by_code.insee] = (by_code, "code INSEE")
+        if is_postcode(code):
+            for commune in geocoder.by_postcode(code):
+                found.setdefault(commune.insee, (commune, "code postal"))
+        if wanted:
+            found = {k: v for k, v in found.items() if _plain(v[0].name) == wanted}
+        if len(found) == 1:
+            return next(iter(found))
+        if not found:
+            self.error(name, f"Aucune commune française ne correspond à « {typed} ».")
+            return None
+        listed = ", ".join(f"{c.name} ({how}{', INSEE ' + c.insee if how == 'code postal' else ''})"
+                           for c, how in list(found.values())[:8])
+        more = " et d'autres" if len(found) > 8 else ""
+        self.error(name, f"{code} désigne plusieurs communes : {listed}{more}. Ajoutez le nom de la vôtre, "
+                   f"par exemple « {code} {next(iter(found.values()))[0].name} ».")
         return None
 
     def tags(self, name: str, *, max_items: int = 20) -> list[str]:
