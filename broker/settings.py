@@ -58,6 +58,23 @@ class CrisisSettings(msgspec.Struct, frozen=True, kw_only=True):
     silence_hours: float = 24.0
 
 
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """E-mails to people (new invitation, new quote, webhook endpoint disabled), sent to the
+    organisation's ``contact_email``. Logged only (one line, no body) unless ``BROKER_SMTP_HOST``
+    is set; then ``BROKER_SMTP_SENDER`` is required."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_sender: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_tls: bool = False  # implicit TLS (SMTPS, usually port 465)
+
+    def __repr__(self) -> str:  # never the password
+        return f"NotificationSettings(smtp_host={self.smtp_host!r}, smtp_port={self.smtp_port})"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the broker reads from its environment, and nothing else."""
 
@@ -66,6 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     crisis: CrisisSettings = CrisisSettings()
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
+    notifications: NotificationSettings = NotificationSettings()
     data_dir: str = "./var"
     # Signs pagination cursors and, later, encrypts webhook secrets. `broker up` generates one
     # into data_dir when it is not given; tests pass their own.
@@ -104,6 +122,13 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_LOG_LEVEL": (None, "log_level"),
     "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
     "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
+    "BROKER_SMTP_HOST": ("notifications", "smtp_host"),
+    "BROKER_SMTP_PORT": ("notifications", "smtp_port"),
+    "BROKER_SMTP_SENDER": ("notifications", "smtp_sender"),
+    "BROKER_SMTP_USERNAME": ("notifications", "smtp_username"),
+    "BROKER_SMTP_PASSWORD": ("notifications", "smtp_password"),
+    "BROKER_SMTP_STARTTLS": ("notifications", "smtp_starttls"),
+    "BROKER_SMTP_TLS": ("notifications", "smtp_tls"),
 }
 
 

@@ -3,24 +3,30 @@ serialisation, small uniform timeouts, and a startup that builds the engine and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from arq import cron, func
 from arq.connections import RedisSettings
 
+from adapters.notifications.base import Notifier, SmtpConfig
+from adapters.notifications.email import make_notifier
 from adapters.webhooks.base import DeliveryPolicy
 from adapters.webhooks.transport import make_client
 from broker.db.session import Database
 from broker.services.jobs import MATCH_REQUEST, QUEUE, REBALANCE_CRISIS_CALL, deserialize, serialize
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox
-from broker.settings import Settings
+from broker.settings import NotificationSettings, Settings
+from workers.enqueue import Enqueuer
 from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import match_request, sweep_matches
-from workers.jobs.webhooks import DELIVER, deliver_webhook, relay_outbox
+from workers.jobs.notifications import notify
+from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhook, relay_outbox, relay_waker
 
 log = logging.getLogger("broker.worker")
 
@@ -34,6 +40,19 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return rs
 
 
+def notifier(settings: NotificationSettings) -> Notifier:
+    """The log notifier unless ``BROKER_SMTP_HOST`` is set."""
+    if settings.smtp_host is None:
+        return make_notifier(None)
+    if not settings.smtp_sender:
+        raise RuntimeError("BROKER_SMTP_SENDER (the From address) is required with BROKER_SMTP_HOST")
+    return make_notifier(SmtpConfig(
+        host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
+        username=settings.smtp_username, password=settings.smtp_password,
+        starttls=settings.smtp_starttls and not settings.smtp_tls, use_tls=settings.smtp_tls,
+    ))
+
+
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
 
@@ -43,10 +62,17 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["policy"] = DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback)
         ctx["http"] = make_client(ctx["policy"])
         ctx["box"] = SecretBox(settings.secret_key)
+        ctx["enqueue"] = Enqueuer(ctx["redis"])
+        ctx["notifier"] = notifier(settings.notifications)
+        ctx["relay_waker"] = asyncio.create_task(relay_waker(ctx))
         ctx["candidates"] = CandidateCache()
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if (waker := ctx.get("relay_waker")) is not None:
+            waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waker
         if (http := ctx.get("http")) is not None:
             await http.aclose()
         if (db := ctx.get("db")) is not None:
@@ -57,6 +83,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
         "functions": [
             func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3),
+            func(notify, name=NOTIFY, timeout=30, max_tries=5),
             func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
             func(rebalance_crisis_call, name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),
         ],

@@ -21,9 +21,10 @@ from broker.api.security import SAFE_METHODS, request_id
 from broker.db.base import new_id
 from broker.db.constraints import conflict_for
 from broker.db.models import AuditLogRow, IdempotencyRow
-from broker.db.repositories import AuditRepository, IdempotencyRepository
+from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
+from broker.services.webhooks import wake_relay
 
 _KEY = re.compile(r'^(?:"([A-Za-z0-9_:.\-]{1,255})"|([A-Za-z0-9_:.\-]{1,255}))$')
 
@@ -230,6 +231,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
             conflict = _conflict(exc)
             await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
             raise conflict from exc
+        if ctx.session.info.pop(OUTBOX_WRITTEN, False):  # events committed: the relay sends them now
+            await wake_relay(runtime.redis)
         for hook in ctx.after_commit:
             await hook()
 

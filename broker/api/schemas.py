@@ -37,11 +37,18 @@ class OrganizationKindIn(StrEnum):
     INTEGRATOR = "integrator"
 
 
+#: A plain address (no display name, no list): where notifications are e-mailed.
+_EMAIL = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+Email = Annotated[str, Meta(max_length=254, pattern=_EMAIL,
+                            description="notifications (new invitation, new quote, endpoint disabled) go here")]
+
+
 class OrganizationIn(Input):
     kind: OrganizationKindIn
     name: Name
     siret: Siret
     commune_insee: Insee
+    contact_email: Email | None = None
 
 
 class OrganizationOut(msgspec.Struct, kw_only=True):
@@ -50,10 +57,12 @@ class OrganizationOut(msgspec.Struct, kw_only=True):
     name: str
     siret: str
     commune_insee: str
+    contact_email: str | None = None
 
     @classmethod
     def of(cls, org: Organisation) -> OrganizationOut:
-        return cls(id=org.id, kind=org.kind, name=org.name, siret=org.siret, commune_insee=org.commune_insee)
+        return cls(id=org.id, kind=org.kind, name=org.name, siret=org.siret, commune_insee=org.commune_insee,
+                   contact_email=org.contact_email)
 
 
 class OrganizationPage(msgspec.Struct, kw_only=True):
@@ -476,6 +485,17 @@ class WebhookEndpointOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str
     created_at: datetime
     secret: str | None = None
+    disabled_reason: str | None = None  # when `status` is `disabled`: 410 Gone, or five failing days (RT-3)
+
+
+class RecoverIn(Input):
+    since: Annotated[datetime, Meta(tz=True, description="re-send the failed messages created at or after this")]
+
+
+class RecoverOut(msgspec.Struct, kw_only=True):
+    endpoint_id: str
+    since: datetime
+    requeued: int
 
 
 class WebhookEndpointList(msgspec.Struct, kw_only=True):

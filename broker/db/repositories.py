@@ -35,9 +35,12 @@ class OrganisationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime) -> Organisation:
+    async def add(
+        self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime, contact_email: str | None = None
+    ) -> Organisation:
         row = OrganizationRow(
-            id=new_id(), kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now
+            id=new_id(), kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now,
+            contact_email=contact_email,
         )
         self.session.add(row)  # flushed with the rest of the transaction; the SIRET is unique in the schema
         return _organisation(row)
@@ -148,6 +151,10 @@ class IdempotencyRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+#: ``session.info`` flag: this unit of work wrote outbox rows (after its commit, wake the relay).
+OUTBOX_WRITTEN = "broker.outbox_written"
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -181,4 +188,5 @@ class OutboxRepository:
             available_at=now,
         )
         self.session.add(row)
+        self.session.info[OUTBOX_WRITTEN] = True
         return row

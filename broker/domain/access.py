@@ -53,6 +53,7 @@ class Organisation(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     siret: str
     commune_insee: str
+    contact_email: str | None = None  # where notifications are e-mailed
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):

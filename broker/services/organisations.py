@@ -24,6 +24,7 @@ async def create_organisation(
     commune_insee: str,
     geocoder: Geocoder,
     now: datetime,
+    contact_email: str | None = None,
 ) -> Organisation:
     if (problem := siret_problem(siret)) is not None:
         raise Rejected(f"siret {siret!r}: {problem}", pointer="/siret")
@@ -31,7 +32,8 @@ async def create_organisation(
         raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee")
     repo = OrganisationRepository(session)
     # A taken SIRET fails the commit on uq_organization_siret -> 409 siret-taken (broker/db/constraints.py).
-    org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now)
+    org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now,
+                         contact_email=contact_email)
     await OutboxRepository(session).add(
         DomainEvent(
             type="organization.created",

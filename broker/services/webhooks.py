@@ -6,16 +6,21 @@ exact stored bytes. arq only carries ids; a lost job is re-enqueued by the relay
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import logging
 import random
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import msgspec
 from cryptography.fernet import Fernet
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.webhooks.base import DeliveryPolicy, Outcome
 from adapters.webhooks.delivery import deliver
@@ -23,13 +28,19 @@ from adapters.webhooks.signing import generate_secret
 from adapters.webhooks.ssrf import parse_url
 from broker.db.base import new_id
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
+from broker.db.repositories import OutboxRepository
+from broker.db.session import Database
 from broker.db.webhooks import WebhookRepository
 from broker.domain.access import Principal
+from broker.domain.events import DomainEvent
 from broker.errors import Conflict, NotFound, Rejected
+
+log = logging.getLogger("broker.webhooks")
 
 #: Every event type the broker emits (the OpenAPI ``webhooks`` section lists the same).
 EVENT_TYPES: tuple[str, ...] = (
-    "organization.created", "workshop.verified",
+    "organization.created", "workshop.verified", "webhook_endpoint.disabled",
     "request.created", "request.matched", "request.cancelled", "request.window_closed",
     "invitation.created", "invitation.declined",
     "quote.submitted", "quote.withdrawn", "quote.accepted",
@@ -41,7 +52,36 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 ROLL_GRACE_DEFAULT = timedelta(hours=24)
 ROLL_GRACE_MAX = timedelta(days=7)
-LEASE = timedelta(seconds=60)  # > the delivery job's timeout (30 s): a held delivery is not re-enqueued
+LEASE = timedelta(seconds=60)  # > the delivery job's timeout (45 s): a held delivery is not re-enqueued
+#: RT-3: an endpoint whose every attempt failed for this long is disabled; the clock counts only once
+#: two deliveries failed within CLOCK_START of the first failure.
+DISABLE_AFTER = timedelta(days=5)
+CLOCK_START = timedelta(hours=24)
+#: Events that also reach a person by e-mail (the notify job): the event's organisation is told.
+NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted", "webhook_endpoint.disabled"})
+#: The list a worker's relay blocks on (BLPOP): the API pushes to it after a commit that wrote events.
+RELAY_WAKE_KEY = "broker:relay:wake"
+WAKE_TIMEOUT_S = 0.25
+_wake_warned_at = 0.0
+
+
+async def wake_relay(redis: Any) -> bool:
+    """One Redis round trip (LPUSH + LTRIM, pipelined: the list never holds more than one wake-up)
+    so that a worker relays the events just committed now rather than at its next 1 s tick. Never
+    raises: when Redis is down or slow the cron relay delivers them anyway."""
+    global _wake_warned_at
+    try:
+        async with asyncio.timeout(WAKE_TIMEOUT_S), redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(RELAY_WAKE_KEY, b"1")
+            pipe.ltrim(RELAY_WAKE_KEY, 0, 0)
+            await pipe.execute()
+    except (RedisError, OSError, TimeoutError) as exc:
+        now = time.monotonic()
+        if now - _wake_warned_at > 30:
+            log.warning("could not wake the relay (%s); the 1 s cron relays the events", type(exc).__name__)
+            _wake_warned_at = now
+        return False
+    return True
 
 
 class SecretBox:
@@ -123,6 +163,29 @@ async def retry_delivery(session: AsyncSession, *, actor: Principal, delivery_id
     row.state, row.next_attempt_at, row.enqueued_at, row.updated_at = "pending", now, None, now
 
 
+async def recover_endpoint(
+    session: AsyncSession, *, actor: Principal, endpoint_id: str, since: datetime, now: datetime
+) -> int:
+    """RT-4: re-queue every failed delivery of this endpoint created at or after ``since``, oldest
+    first (same webhook-id and bytes, a fresh signature each). Returns how many were re-queued."""
+    if since > now:
+        raise Rejected("`since` is in the future", pointer="/since")
+    endpoint = await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    if endpoint.status != "active":
+        raise Conflict("this endpoint is disabled; enable it first (POST …/enable), then recover",
+                       code="endpoint-disabled")
+    return await WebhookRepository(session).requeue_failed(endpoint_id, since=since, now=now)
+
+
+async def enable_endpoint(session: AsyncSession, *, actor: Principal, endpoint_id: str, now: datetime
+                          ) -> WebhookEndpointRow:
+    """Re-enable a disabled endpoint (410, or RT-3's five failing days). Nothing is replayed by
+    itself: recover does that."""
+    row = await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    row.status, row.disabled_reason, row.failing_since, row.updated_at = "active", None, None, now
+    return row
+
+
 async def events(
     session: AsyncSession, *, actor: Principal, after: tuple[datetime, str] | None, limit: int
 ) -> list[OutboxRow]:
@@ -136,28 +199,31 @@ def envelope(row: OutboxRow) -> bytes:
     return msgspec.json.encode({"type": row.type, "timestamp": row.created_at, "data": data})
 
 
-async def relay(session: AsyncSession, *, now: datetime, skip_locked: bool, limit: int = 200) -> int:
+async def relay(session: AsyncSession, *, now: datetime, skip_locked: bool, limit: int = 200) -> list[OutboxRow]:
     """Claim committed events and fan them out into delivery rows for the endpoints of every party
-    that subscribed to the type. Returns how many events were claimed."""
+    that subscribed to the type. Returns the claimed events."""
     repo = WebhookRepository(session)
     claimed = await repo.claim_outbox(now=now, limit=limit, skip_locked=skip_locked)
     if not claimed:
-        return 0
+        return []
     parties = {p for row in claimed for p in (row.org_id, row.partner_org_id) if p}
     endpoints = await repo.endpoints_of(sorted(parties))
+    by_org: dict[str, list[WebhookEndpointRow]] = {}
+    for endpoint in endpoints:
+        by_org.setdefault(endpoint.org_id, []).append(endpoint)
     for row in claimed:
-        body = envelope(row)
-        for endpoint in endpoints:
-            if endpoint.org_id not in (row.org_id, row.partner_org_id):
-                continue
-            if endpoint.event_types and row.type not in endpoint.event_types:
-                continue
-            repo.add(WebhookDeliveryRow(
-                id=new_id(), endpoint_id=endpoint.id, outbox_id=row.id, org_id=endpoint.org_id,
-                webhook_id="msg_" + row.id.replace("-", ""), event_type=row.type, payload=body, state="pending",
-                attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-            ))
-    return len(claimed)
+        body: bytes | None = None
+        for org in {row.org_id, row.partner_org_id} - {None}:
+            for endpoint in by_org.get(org, ()):  # type: ignore[arg-type]
+                if endpoint.event_types and row.type not in endpoint.event_types:
+                    continue
+                body = body or envelope(row)
+                repo.add(WebhookDeliveryRow(
+                    id=new_id(), endpoint_id=endpoint.id, outbox_id=row.id, org_id=endpoint.org_id,
+                    webhook_id="msg_" + row.id.replace("-", ""), event_type=row.type, payload=body,
+                    state="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+                ))
+    return claimed
 
 
 async def due(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[tuple[str, int]]:
@@ -165,53 +231,93 @@ async def due(session: AsyncSession, *, now: datetime, limit: int = 500) -> list
 
 
 async def attempt(
-    sessions: async_sessionmaker[AsyncSession], *, delivery_id: str, client: httpx.AsyncClient, box: SecretBox,
-    policy: DeliveryPolicy, now: datetime, rng: random.Random,
+    db: Database, *, delivery_id: str, client: httpx.AsyncClient, box: SecretBox, policy: DeliveryPolicy,
+    now: datetime, rng: random.Random,
 ) -> Outcome | None:
-    """One attempt of one delivery, safe to run twice: the attempt number is taken by CAS in its own
-    short transaction, the HTTP call happens outside any transaction, the result is stored after."""
-    async with sessions() as session:
-        repo = WebhookRepository(session)
-        row = await repo.delivery(delivery_id)
-        if row is None or row.state != "pending" or row.next_attempt_at > now + timedelta(seconds=1):
-            return None
-        endpoint = await session.get(WebhookEndpointRow, row.endpoint_id)
-        if endpoint is None or endpoint.status != "active":
-            row.state, row.updated_at = "failed", now
+    """One attempt of one delivery, safe to run twice. The delivery and its endpoint are read
+    without a write lock, the HTTP call happens outside any transaction, then one short write
+    transaction records it: a compare-and-set on the attempt count (a concurrent copy of the job
+    that already recorded this attempt wins; ours is dropped, the receiver deduplicates on
+    webhook-id), the attempt row, and the endpoint's failing streak (RT-3)."""
+    async with db.reader() as session:
+        found = await WebhookRepository(session).delivery_with_endpoint(delivery_id)
+    if found is None:
+        return None
+    row, endpoint = found
+    if row.state != "pending" or row.next_attempt_at > now + timedelta(seconds=1):
+        return None
+    seen = row.attempts
+    if endpoint.status != "active":  # disabled endpoints stop their pending retries
+        async with db.writer() as session:
+            await WebhookRepository(session).finish_delivery(
+                delivery_id, seen_attempts=seen, values={"state": "failed", "enqueued_at": None, "updated_at": now})
             await session.commit()
-            return None
-        number = row.attempts + 1
-        if not await repo.take_attempt(delivery_id, seen_attempts=row.attempts, now=now):
-            return None
-        secrets = [box.open(endpoint.secret_enc)]
-        if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
-            secrets.append(box.open(endpoint.previous_secret_enc))
-        url, webhook_id, payload = endpoint.url, row.webhook_id, row.payload
-        await session.commit()
+        return None
+    secrets = [box.open(endpoint.secret_enc)]
+    if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
+        secrets.append(box.open(endpoint.previous_secret_enc))
+    number = seen + 1
+    result = await deliver(client, endpoint.url, secrets, row.webhook_id, row.payload, now=now, policy=policy,
+                           attempt=number, rng=rng)
 
-    result = await deliver(client, url, secrets, webhook_id, payload, now=now, policy=policy, attempt=number, rng=rng)
-
-    async with sessions() as session:
+    values: dict[str, Any] = {"attempts": number, "last_status": result.status_code, "enqueued_at": None,
+                              "updated_at": now}
+    if result.outcome is Outcome.DELIVERED:
+        values["state"] = "delivered"
+    elif result.outcome is Outcome.RETRY and result.next_delay_s is not None:
+        values["next_attempt_at"] = now + timedelta(seconds=result.next_delay_s)
+    else:  # DISABLE (410), DEAD, or a retry with no attempt left
+        values["state"] = "failed"
+    async with db.writer() as session:
         repo = WebhookRepository(session)
-        row = await repo.delivery(delivery_id)
-        assert row is not None
+        if not await repo.finish_delivery(delivery_id, seen_attempts=seen, values=values):
+            return None  # another copy of this job recorded attempt `number` first
         repo.add(WebhookAttemptRow(
             delivery_id=delivery_id, at=now, attempt=number, status_code=result.status_code,
             latency_ms=result.latency_ms, response_excerpt=result.response_excerpt, error=result.error,
             outcome=result.outcome,
         ))
-        row.last_status, row.enqueued_at, row.updated_at = result.status_code, None, now
         if result.outcome is Outcome.DELIVERED:
-            row.state = "delivered"
-        elif result.outcome is Outcome.RETRY and result.next_delay_s is not None:
-            row.next_attempt_at = now + timedelta(seconds=result.next_delay_s)
+            if endpoint.failing_since is not None:
+                await repo.set_failing_since(endpoint.id, None)
         elif result.outcome is Outcome.DISABLE:
-            row.state = "failed"
-            endpoint = await session.get(WebhookEndpointRow, row.endpoint_id)
-            if endpoint is not None:
-                endpoint.status, endpoint.disabled_reason = "disabled", f"the receiver answered {result.status_code}"
-                endpoint.updated_at = now
-        else:  # DEAD, or a retry with no attempt left
-            row.state = "failed"
+            await _disable(session, endpoint, f"the receiver answered {result.status_code} Gone", now=now)
+        else:
+            await _failed(session, endpoint, now=now)
         await session.commit()
     return result.outcome
+
+
+async def _failed(session: AsyncSession, endpoint: WebhookEndpointRow, *, now: datetime) -> None:
+    """RT-3: start the failing streak at the first failure since the last success; once it is five
+    days old, and two deliveries failed within its first 24 h, disable the endpoint."""
+    repo = WebhookRepository(session)
+    since = endpoint.failing_since
+    if since is None:
+        await repo.set_failing_since(endpoint.id, now)
+        return
+    if now - since < DISABLE_AFTER:
+        return
+    if await repo.failed_deliveries_between(endpoint.id, since, since + CLOCK_START) < 2:
+        await repo.set_failing_since(endpoint.id, now, restart=True)  # the clock never started: restart it here
+        return
+    days = (now - since) / timedelta(days=1)
+    await _disable(session, endpoint, f"every delivery failed for {days:.1f} days (since {since:%Y-%m-%d %H:%M} UTC)",
+                   now=now)
+
+
+async def _disable(session: AsyncSession, endpoint: WebhookEndpointRow, reason: str, *, now: datetime) -> None:
+    """Disable once (compare-and-set), stop its pending retries (they become failed: recover), and
+    tell the owner: a ``webhook_endpoint.disabled`` event, which its other endpoints receive,
+    ``GET /v1/events`` lists, and the notify job e-mails."""
+    repo = WebhookRepository(session)
+    if not await repo.disable(endpoint.id, reason=reason, now=now):
+        return
+    await repo.fail_pending(endpoint.id, now=now)
+    await OutboxRepository(session).add(
+        DomainEvent(type="webhook_endpoint.disabled", org_id=endpoint.org_id, resource_type="webhook_endpoint",
+                    resource_id=endpoint.id,
+                    data={"id": endpoint.id, "url": endpoint.url, "reason": reason,
+                          "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None}),
+        now=now,
+    )

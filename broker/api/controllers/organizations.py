@@ -55,6 +55,7 @@ class OrganizationController(Controller):
             commune_insee=data.commune_insee,
             geocoder=ctx.geocoder,
             now=ctx.now,
+            contact_email=data.contact_email,
         )
         return await ctx.respond(OrganizationOut.of(org), resource=("organization", org.id))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -16,6 +16,8 @@ from broker.api.schemas import (
     Accepted,
     EventOut,
     EventPage,
+    RecoverIn,
+    RecoverOut,
     SecretOut,
     SecretRollIn,
     WebhookAttemptOut,
@@ -30,12 +32,20 @@ from broker.domain.access import Role
 from broker.services import webhooks
 from broker.services.webhooks import SecretBox
 
+if TYPE_CHECKING:
+    from broker.db.models import WebhookEndpointRow
+
 Id = Annotated[str, PathParameter(max_length=64)]
 OWNERS = (Role.BUYER, Role.COORDINATOR, Role.MAKER, Role.INTEGRATION)
 
 
 def _box(ctx: RequestContext) -> SecretBox:
     return SecretBox(ctx.runtime.settings.secret_key)
+
+
+def _endpoint(row: WebhookEndpointRow) -> WebhookEndpointOut:
+    return WebhookEndpointOut(id=row.id, url=row.url, event_types=row.event_types, status=row.status,
+                              created_at=row.created_at, disabled_reason=row.disabled_reason)
 
 
 class WebhookEndpointController(Controller):
@@ -59,10 +69,7 @@ class WebhookEndpointController(Controller):
     @get("/", opt=access(*OWNERS), operation_id="list_webhook_endpoints", responses=problems(400, 401, 403, 429))
     async def list_(self, ctx: NamedDependency[RequestContext]) -> WebhookEndpointList:
         rows = await webhooks.my_endpoints(ctx.session, actor=ctx.principal)
-        return WebhookEndpointList(items=[
-            WebhookEndpointOut(id=r.id, url=r.url, event_types=r.event_types, status=r.status, created_at=r.created_at)
-            for r in rows
-        ])
+        return WebhookEndpointList(items=[_endpoint(r) for r in rows])
 
     @post("/{endpoint_id:str}/secret:roll", opt=access(*OWNERS, idempotent=True), status_code=200,
           operation_id="roll_webhook_secret", responses=problems(400, 401, 403, 404, 413, 422, 429))
@@ -75,6 +82,27 @@ class WebhookEndpointController(Controller):
                                             box=_box(ctx), now=ctx.now)
         out = SecretOut(secret=secret, previous_valid_until=ctx.now + grace)
         return await ctx.respond(out, status=200, resource=("webhook_endpoint", endpoint_id), store=False)
+
+    @post("/{endpoint_id:str}/recover", opt=access(*OWNERS, idempotent=True), status_code=202,
+          operation_id="recover_webhook_endpoint", responses=problems(400, 401, 403, 404, 409, 413, 422, 429))
+    async def recover(self, endpoint_id: Id, data: JSONBody[RecoverIn], ctx: NamedDependency[RequestContext],
+                      idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        """Re-send every failed message of this endpoint created at or after `since`, oldest first
+        (same `webhook-id` and body, a fresh signature each); `requeued` says how many. The endpoint
+        must be enabled (409 `endpoint-disabled` otherwise)."""
+        count = await webhooks.recover_endpoint(ctx.session, actor=ctx.principal, endpoint_id=endpoint_id,
+                                                since=data.since, now=ctx.now)
+        return await ctx.respond(RecoverOut(endpoint_id=endpoint_id, since=data.since, requeued=count), status=202,
+                                 resource=("webhook_endpoint", endpoint_id))
+
+    @post("/{endpoint_id:str}/enable", opt=access(*OWNERS, idempotent=True), status_code=200,
+          operation_id="enable_webhook_endpoint", responses=problems(400, 401, 403, 404, 429))
+    async def enable(self, endpoint_id: Id, ctx: NamedDependency[RequestContext],
+                     idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        """Re-enable an endpoint disabled by a 410 or by five days of failed deliveries (RT-3). New
+        events flow again; the failed ones are re-sent only by `recover`."""
+        row = await webhooks.enable_endpoint(ctx.session, actor=ctx.principal, endpoint_id=endpoint_id, now=ctx.now)
+        return await ctx.respond(_endpoint(row), status=200, resource=("webhook_endpoint", endpoint_id))
 
     @get("/{endpoint_id:str}/deliveries", opt=access(*OWNERS), operation_id="list_webhook_deliveries",
          responses=problems(400, 401, 403, 404, 429))

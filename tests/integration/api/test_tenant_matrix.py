@@ -160,6 +160,11 @@ def policy(b):
             f"/v1/webhook-endpoints/{b['endpoint']}/secret:roll", OWNERS, None, "hidden"),
         ("POST", "/v1/webhook-deliveries/{delivery_id:str}/retry"): (
             "/v1/webhook-deliveries/00000000-0000-7000-8000-000000000000/retry", OWNERS, None, "hidden"),
+        ("POST", "/v1/webhook-endpoints/{endpoint_id:str}/recover"): (
+            f"/v1/webhook-endpoints/{b['endpoint']}/recover", OWNERS, {"since": "2026-01-01T00:00:00+01:00"},
+            "hidden"),
+        ("POST", "/v1/webhook-endpoints/{endpoint_id:str}/enable"): (
+            f"/v1/webhook-endpoints/{b['endpoint']}/enable", OWNERS, None, "hidden"),
         ("GET", "/v1/events"): ("/v1/events", ALL, None, "self"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),

@@ -49,23 +49,24 @@ async def receiver():
     await runner.cleanup()
 
 
-class FakeArq:
+class FakeQueue:
+    """The relay's ``ctx["enqueue"]`` without Redis: keeps the jobs, skips a job id already queued."""
+
     def __init__(self) -> None:
         self.jobs: list[tuple[str, str, str]] = []
 
-    async def enqueue_job(self, name: str, arg: str, *, _job_id: str):
-        if any(j[2] == _job_id for j in self.jobs):
-            return None
-        self.jobs.append((name, arg, _job_id))
-        return object()
+    async def enqueue_many(self, jobs) -> int:
+        new = [(name, args[0], job_id) for name, args, job_id in jobs if all(j[2] != job_id for j in self.jobs)]
+        self.jobs += new
+        return len(new)
 
 
 async def test_events_are_delivered_signed_retried_and_replayed(settings, admin_key, receiver):
     settings = msgspec.structs.replace(settings, webhooks_allow_loopback=True)
     db = Database(settings.db)
     policy = DeliveryPolicy(allow_loopback=True, read_timeout_s=5, total_timeout_s=8)
-    arq = FakeArq()
-    ctx = {"db": db, "redis": arq, "http": make_client(policy), "box": SecretBox(settings.secret_key),
+    arq = FakeQueue()
+    ctx = {"db": db, "enqueue": arq, "http": make_client(policy), "box": SecretBox(settings.secret_key),
            "policy": policy}
 
     async def run_worker():
@@ -157,10 +158,10 @@ async def test_relay_claims_each_event_once_with_concurrent_relays(settings, adm
     async with AsyncTestClient(create_app(settings)) as client:
         for _ in range(20):
             await tenant(client, admin_key, "collectivite", "buyer")
-    arq = FakeArq()
+    arq = FakeQueue()
     dbs = [Database(settings.db) for _ in range(4)]
     try:
-        counts = await asyncio.gather(*[relay_outbox({"db": d, "redis": arq}) for d in dbs])
+        counts = await asyncio.gather(*[relay_outbox({"db": d, "enqueue": arq}) for d in dbs])
     finally:
         for d in dbs:
             await d.dispose()

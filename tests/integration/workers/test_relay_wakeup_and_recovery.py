@@ -1,0 +1,364 @@
+"""What the relay does beyond the happy path (in-process, on SQLite and PostgreSQL): the wake-up after
+commit, a hanging receiver, RT-3's auto-disable after five failing days, enable and recover, and
+the notifications driven by the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from factories import WOOD_SHOP, bearer, make_siret, make_workshop, tenant
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select, update
+from support_receiver import HookReceiver
+from support_server import free_port
+
+from adapters.notifications.fake import FakeNotifier
+from adapters.webhooks.base import DeliveryPolicy
+from adapters.webhooks.transport import make_client
+from broker.app import create_app
+from broker.db.models import OrganizationRow, OutboxRow, WebhookDeliveryRow, WebhookEndpointRow
+from broker.db.repositories import OutboxRepository
+from broker.db.session import Database
+from broker.domain.events import DomainEvent
+from broker.services import webhooks
+from broker.services.webhooks import RELAY_WAKE_KEY, SecretBox
+from broker.settings import RedisSettings
+from workers.jobs.notifications import notify
+from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhook, relay_outbox, relay_waker
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, str, str]] = []
+
+    async def enqueue_many(self, jobs) -> int:
+        new = [(name, args[0], job_id) for name, args, job_id in jobs if all(j[2] != job_id for j in self.jobs)]
+        self.jobs += new
+        return len(new)
+
+    def take(self, name: str) -> list[str]:
+        picked = [arg for n, arg, _ in self.jobs if n == name]
+        self.jobs = [j for j in self.jobs if j[0] != name]
+        return picked
+
+
+def request_body(**overrides):
+    return {"item": "monitor-stand", "quantity": 3, "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
+            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}} | overrides
+
+
+@pytest.fixture
+async def receiver():
+    rec = await HookReceiver().start()
+    yield rec
+    await rec.stop()
+
+
+@pytest.fixture
+async def worker_ctx(settings, db):
+    policy = DeliveryPolicy(allow_loopback=True, connect_timeout_s=1, read_timeout_s=0.5, total_timeout_s=2)
+    ctx = {"db": db, "enqueue": FakeQueue(), "http": make_client(policy), "box": SecretBox(settings.secret_key),
+           "policy": policy, "settings": settings}
+    yield ctx
+    await ctx["http"].aclose()
+
+
+@pytest.fixture
+async def loopback_client(settings, admin_key):
+    app = create_app(msgspec.structs.replace(settings, webhooks_allow_loopback=True))
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+async def test_a_commit_with_events_wakes_the_relay_once_and_reads_do_not(loopback_client, admin_key, redis_client):
+    client = loopback_client
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    await redis_client.delete(RELAY_WAKE_KEY)
+    assert (await client.get("/v1/events", headers=bearer(buyer))).status_code == 200
+    # A write that commits no event (an endpoint) does not push either.
+    made = await client.post("/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks"}, headers=bearer(buyer))
+    assert made.status_code == 201
+    assert await redis_client.llen(RELAY_WAKE_KEY) == 0
+    for _ in range(3):  # three commits with events: the list keeps one wake-up, not three
+        created = await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+        assert created.status_code == 201, created.text
+    assert await redis_client.llen(RELAY_WAKE_KEY) == 1
+    refused = await client.post("/v1/requests", json=request_body(quantity=0), headers=bearer(buyer))
+    assert refused.status_code in (400, 422)
+
+
+async def test_a_write_succeeds_when_redis_is_down(settings, admin_key):
+    """Redis unreachable: the request commits and answers; the events wait for the cron relay."""
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    down = msgspec.structs.replace(settings, redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"))
+    async with AsyncTestClient(app=create_app(down)) as client:
+        started = time.monotonic()
+        created = await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+        assert created.status_code == 201, created.text
+        assert time.monotonic() - started < 5
+    db = Database(settings.db)
+    try:
+        async with db.reader() as session:
+            pending = (await session.execute(select(func.count()).select_from(OutboxRow)
+                                             .where(OutboxRow.state == "pending"))).scalar_one()
+    finally:
+        await db.dispose()
+    assert pending >= 1
+
+
+async def test_the_waker_relays_within_a_fraction_of_the_cron_tick(
+    loopback_client, admin_key, redis_client, worker_ctx, db
+):
+    client = loopback_client
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    ctx = worker_ctx | {"redis": redis_client}
+    waker = asyncio.create_task(relay_waker(ctx))
+    try:
+        await asyncio.sleep(0.2)
+        latencies = []
+        for _ in range(5):
+            started = time.monotonic()
+            created = await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+            assert created.status_code == 201
+            while True:  # no cron runs here: only the wake-up can relay the event
+                async with db.reader() as session:
+                    left = (await session.execute(select(func.count()).select_from(OutboxRow)
+                                                  .where(OutboxRow.state == "pending"))).scalar_one()
+                if left == 0:
+                    break
+                assert time.monotonic() - started < 2, "the event was not relayed after the wake-up"
+                await asyncio.sleep(0.005)
+            latencies.append(time.monotonic() - started)
+        assert max(latencies) < 0.5, latencies
+        # A commit made in the worker's own process (a job writing events) wakes it without Redis.
+        async with db.writer() as session:
+            await OutboxRepository(session).add(DomainEvent(
+                type="request.cancelled", org_id=_org["id"], resource_type="request", resource_id=created.json()["id"],
+                data={"id": created.json()["id"]}), now=datetime.now(UTC))
+            await session.commit()
+        await redis_client.delete(RELAY_WAKE_KEY)
+        started = time.monotonic()
+        while True:
+            async with db.reader() as session:
+                left = (await session.execute(select(func.count()).select_from(OutboxRow)
+                                              .where(OutboxRow.state == "pending"))).scalar_one()
+            if left == 0:
+                break
+            assert time.monotonic() - started < 0.5
+            await asyncio.sleep(0.005)
+    finally:
+        waker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waker
+
+
+async def test_a_hanging_receiver_times_out_and_the_delivery_is_retried(
+    loopback_client, admin_key, receiver, worker_ctx, db
+):
+    client = loopback_client
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    hook = (await client.post("/v1/webhook-endpoints", headers=bearer(buyer),
+                              json={"url": receiver.url, "event_types": ["request.created"]})).json()
+    receiver.script = ["hang", 200]
+    await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+    await relay_outbox(worker_ctx)
+    [delivery_id] = worker_ctx["enqueue"].take(DELIVER)
+    started = time.monotonic()
+    assert await deliver_webhook(worker_ctx, delivery_id) == "retry"
+    assert time.monotonic() - started < 3  # the policy's total timeout (2 s), not the receiver's hour
+    async with db.writer() as session:
+        row = await session.get(WebhookDeliveryRow, delivery_id)
+        assert row.state == "pending" and row.attempts == 1
+        assert timedelta(seconds=4) < row.next_attempt_at - row.updated_at < timedelta(seconds=6)  # RT-1: 5 s ± 10 %
+        await session.execute(update(WebhookDeliveryRow).values(next_attempt_at=datetime.now(UTC)))
+        await session.commit()
+    await relay_outbox(worker_ctx)
+    assert await deliver_webhook(worker_ctx, worker_ctx["enqueue"].take(DELIVER)[0]) == "delivered"
+    history = (await client.get(f"/v1/webhook-endpoints/{hook['id']}/deliveries", headers=bearer(buyer))).json()
+    attempts = history["items"][0]["history"]
+    assert [(a["status_code"], a["error"]) for a in attempts] == [(None, "timeout"), (200, None)]
+    assert len(receiver.ids()) == 1 and sum(receiver.ids().values()) == 2  # the same webhook-id twice
+
+
+async def _endpoint(db: Database, endpoint_id: str) -> WebhookEndpointRow:
+    async with db.reader() as session:
+        row = await session.get(WebhookEndpointRow, endpoint_id)
+        assert row is not None
+        return row
+
+
+async def test_five_failing_days_disable_the_endpoint_then_enable_and_recover(
+    loopback_client, admin_key, receiver, worker_ctx, db
+):
+    client = loopback_client
+    org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    hook = (await client.post("/v1/webhook-endpoints", headers=bearer(buyer),
+                              json={"url": receiver.url, "event_types": ["request.created"]})).json()
+    other = await receiver.__class__().start()  # a second endpoint of the same organisation hears about it
+    try:
+        sibling = (await client.post("/v1/webhook-endpoints", headers=bearer(buyer),
+                                     json={"url": other.url, "event_types": ["webhook_endpoint.disabled"]})).json()
+        receiver.default = 500
+        for _ in range(3):
+            await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+        await relay_outbox(worker_ctx)
+        first, second, third = worker_ctx["enqueue"].take(DELIVER)
+        box, policy, http = worker_ctx["box"], worker_ctx["policy"], worker_ctx["http"]
+
+        async def attempt(delivery_id: str, at: datetime):
+            return await webhooks.attempt(db, delivery_id=delivery_id, client=http, box=box, policy=policy, now=at,
+                                          rng=__import__("random").Random(1))
+
+        t0 = datetime.now(UTC)
+        assert await attempt(first, t0) == "retry"
+        assert (await _endpoint(db, hook["id"])).failing_since == t0
+        assert await attempt(second, t0 + timedelta(hours=3)) == "retry"  # two failed deliveries within 24 h
+        assert await attempt(first, t0 + timedelta(days=4, hours=23)) == "retry"  # not yet five days
+        assert (await _endpoint(db, hook["id"])).status == "active"
+        assert await attempt(first, t0 + timedelta(days=5, minutes=1)) == "retry"
+        endpoint = await _endpoint(db, hook["id"])
+        assert endpoint.status == "disabled" and "every delivery failed for 5.0 days" in endpoint.disabled_reason
+        listed = (await client.get("/v1/webhook-endpoints", headers=bearer(buyer))).json()["items"]
+        assert next(e for e in listed if e["id"] == hook["id"])["disabled_reason"] == endpoint.disabled_reason
+        async with db.reader() as session:  # its pending retries stopped
+            states = dict((await session.execute(
+                select(WebhookDeliveryRow.state, func.count()).where(WebhookDeliveryRow.endpoint_id == hook["id"])
+                .group_by(WebhookDeliveryRow.state))).all())
+        assert states == {"failed": 3}
+        assert await attempt(third, t0 + timedelta(days=5, minutes=2)) is None  # nothing sent to it any more
+        sent_before = len(receiver.received)
+
+        # The owner is told: the event is listed, sent to the sibling endpoint and queued for e-mail.
+        events = (await client.get("/v1/events", headers=bearer(buyer))).json()["items"]
+        disabled = [e for e in events if e["type"] == "webhook_endpoint.disabled"]
+        assert len(disabled) == 1 and disabled[0]["data"]["id"] == hook["id"]
+        async with db.writer() as session:  # the clock of this test ran five days ahead: back to now
+            await session.execute(update(OutboxRow).where(OutboxRow.id == disabled[0]["id"])
+                                  .values(available_at=datetime.now(UTC)))
+            await session.commit()
+        await relay_outbox(worker_ctx)
+        assert worker_ctx["enqueue"].take(NOTIFY) == [disabled[0]["id"]]
+        for delivery_id in worker_ctx["enqueue"].take(DELIVER):
+            assert await deliver_webhook(worker_ctx, delivery_id) == "delivered"
+        assert [msgspec.json.decode(b)["type"] for b, _ in other.received] == ["webhook_endpoint.disabled"]
+
+        # Recover refuses a disabled endpoint; enable, then recover re-sends the three, oldest first.
+        since = {"since": (t0 - timedelta(minutes=5)).isoformat()}
+        refused = await client.post(f"/v1/webhook-endpoints/{hook['id']}/recover", json=since, headers=bearer(buyer))
+        assert refused.status_code == 409 and refused.json()["code"] == "endpoint-disabled"
+        enabled = await client.post(f"/v1/webhook-endpoints/{hook['id']}/enable", headers=bearer(buyer))
+        assert enabled.status_code == 200 and enabled.json()["status"] == "active"
+        assert "disabled_reason" not in enabled.json()
+        _stranger_org, stranger = await tenant(client, admin_key, "collectivite", "buyer")
+        assert (await client.post(f"/v1/webhook-endpoints/{hook['id']}/recover", json=since,
+                                  headers=bearer(stranger))).status_code == 404
+        assert (await client.post(f"/v1/webhook-endpoints/{hook['id']}/enable",
+                                  headers=bearer(stranger))).status_code == 404
+        bad = await client.post(f"/v1/webhook-endpoints/{hook['id']}/recover", json={"since": "2026-01-01T00:00:00"},
+                                headers=bearer(buyer))
+        assert bad.status_code in (400, 422)  # a time without its offset is ambiguous
+        receiver.default = 200
+        recovered = await client.post(f"/v1/webhook-endpoints/{hook['id']}/recover", json=since,
+                                      headers={**bearer(buyer), "Idempotency-Key": "recover-1"})
+        assert recovered.status_code == 202 and recovered.json()["requeued"] == 3
+        again = await client.post(f"/v1/webhook-endpoints/{hook['id']}/recover", json=since,
+                                  headers={**bearer(buyer), "Idempotency-Key": "recover-1"})
+        assert again.headers.get("idempotent-replayed") == "true" and again.json()["requeued"] == 3
+        await relay_outbox(worker_ctx)
+        due = worker_ctx["enqueue"].take(DELIVER)
+        assert due == [first, second, third]  # oldest first
+        for delivery_id in due:
+            assert await deliver_webhook(worker_ctx, delivery_id) == "delivered"
+        assert len(receiver.received) == sent_before + 3
+        assert (await _endpoint(db, hook["id"])).failing_since is None  # a success ends the streak
+        assert sibling["id"] != hook["id"]
+    finally:
+        await other.stop()
+    assert org["id"]
+
+
+async def test_failures_that_never_start_the_clock_do_not_disable(loopback_client, admin_key, receiver, worker_ctx, db):
+    """One delivery failing, then another five days later: fewer than two failures in the first
+    24 h, so the streak restarts instead of disabling the endpoint (RT-3)."""
+    client = loopback_client
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    hook = (await client.post("/v1/webhook-endpoints", headers=bearer(buyer),
+                              json={"url": receiver.url, "event_types": ["request.created"]})).json()
+    receiver.default = 503
+    for _ in range(2):
+        await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+    await relay_outbox(worker_ctx)
+    first, second = worker_ctx["enqueue"].take(DELIVER)
+    t0 = datetime.now(UTC)
+    args = {"client": worker_ctx["http"], "box": worker_ctx["box"], "policy": worker_ctx["policy"],
+            "rng": __import__("random").Random(2)}
+    assert await webhooks.attempt(db, delivery_id=first, now=t0, **args) == "retry"
+    later = t0 + timedelta(days=6)
+    assert await webhooks.attempt(db, delivery_id=second, now=later, **args) == "retry"
+    endpoint = await _endpoint(db, hook["id"])
+    assert endpoint.status == "active" and endpoint.failing_since == later
+
+
+async def test_a_maker_is_told_of_an_invitation_and_a_buyer_of_a_quote(client, admin_key, worker_ctx, db, redis_client):
+    """The relay queues one ``notify`` job per invitation and quote (never for other events); the job
+    e-mails the organisation's contact once, however often it runs."""
+    created = await client.post("/v1/organizations", headers=bearer(admin_key), json={
+        "kind": "collectivite", "name": "Commune de Cesson-Sévigné", "siret": make_siret(), "commune_insee": "35051",
+        "contact_email": "achats@ville-cesson-sevigne.fr"})
+    assert created.status_code == 201 and created.json()["contact_email"] == "achats@ville-cesson-sevigne.fr"
+    invalid = await client.post("/v1/organizations", headers=bearer(admin_key), json={
+        "kind": "collectivite", "name": "Commune X", "siret": make_siret(), "commune_insee": "35051",
+        "contact_email": "Achats <achats@x.fr>"})
+    assert invalid.status_code == 400
+    buyer_org = created.json()
+    buyer = (await client.post(f"/v1/organizations/{buyer_org['id']}/api-keys", json={"role": "buyer"},
+                               headers=bearer(admin_key))).json()["key"]
+    shop, maker = await make_workshop(client, admin_key, name="Menuiserie Legendre", commune_insee="35238",
+                                      machines=WOOD_SHOP)
+    silent, _silent_key = await make_workshop(client, admin_key, name="Atelier du Blavet", commune_insee="56260",
+                                              machines=WOOD_SHOP)
+    async with db.writer() as session:
+        await session.execute(update(OrganizationRow).where(OrganizationRow.id == shop["org_id"])
+                              .values(contact_email="atelier@menuiserie-legendre.fr"))
+        await session.commit()
+    await relay_outbox(worker_ctx)
+    worker_ctx["enqueue"].jobs.clear()
+
+    body = {"item": "france-services-desk", "quantity": 6, "deadline": (datetime.now(UTC) + timedelta(days=30))
+            .isoformat(), "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": buyer_org["siret"]}}
+    request = await client.post("/v1/requests", json=body, headers={**bearer(buyer), "Idempotency-Key": "desk-1"})
+    assert request.status_code == 201 and request.json()["invited"] == 2, request.text
+    await relay_outbox(worker_ctx)
+    jobs = worker_ctx["enqueue"].take(NOTIFY)
+    async with db.reader() as session:
+        types = dict((await session.execute(select(OutboxRow.id, OutboxRow.type)
+                                            .where(OutboxRow.id.in_(jobs)))).all())
+    assert sorted(types.values()) == ["invitation.created", "invitation.created"]
+    notifier = FakeNotifier()
+    ctx = worker_ctx | {"redis": redis_client, "notifier": notifier}
+    results = sorted([await notify(ctx, outbox_id) for outbox_id in jobs])
+    assert results == ["nothing to send", "sent"]  # the second workshop gave no address
+    [mail] = notifier.sent
+    assert mail.to == "atelier@menuiserie-legendre.fr"
+    assert mail.subject.startswith("Nouvelle invitation à chiffrer")
+    assert request.json()["id"] in mail.body and "6 unité(s)" in mail.body
+    assert [await notify(ctx, outbox_id) for outbox_id in jobs if outbox_id in types].count("already sent") == 1
+    assert len(notifier.sent) == 1
+
+    quote = await client.post(f"/v1/requests/{request.json()['id']}/quotes",
+                              headers={**bearer(maker), "Idempotency-Key": "quote-1"},
+                              json={"unit_price_eur_ht": "1180.00", "vat_rate": "20", "quantity": 6,
+                                    "delivery_date": (datetime.now(UTC).date() + timedelta(days=25)).isoformat()})
+    assert quote.status_code == 201, quote.text
+    await relay_outbox(worker_ctx)
+    [job] = worker_ctx["enqueue"].take(NOTIFY)
+    assert await notify(ctx, job) == "sent"
+    mail = notifier.sent[-1]
+    assert mail.to == "achats@ville-cesson-sevigne.fr" and mail.subject.startswith("Nouveau devis reçu")
+    assert "7\u202f080,00 € HT" in mail.body and quote.json()["id"] in mail.body
+    assert silent["org_id"] != shop["org_id"]
