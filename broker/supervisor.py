@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -159,11 +160,40 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float = 90.0) -> None:
+def _stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop processes started with ``start_new_session=True`` with their whole process group: SIGTERM,
+    then after the grace period SIGKILL to whatever is left of the group (a granian master killed while
+    it starts would otherwise leave its worker process behind)."""
+    import contextlib
+    import os
+
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        alive = [proc for proc in procs if proc.poll() is None]
+        if not alive:
+            break
+        # Repeated: granian loses a SIGTERM that arrives while it is still starting.
+        for proc in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        end = min(deadline, time.monotonic() + 2)
+        while time.monotonic() < end and any(proc.poll() is None for proc in alive):
+            time.sleep(0.05)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_ready(
+    url: str, procs: list[subprocess.Popen[bytes]], interrupted: Callable[[], bool], timeout: float = 90.0
+) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if interrupted():
+            raise KeyboardInterrupt
         for proc in procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"a broker process exited with {proc.returncode} while starting")
@@ -211,27 +241,47 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
     }
     settings = load_settings(env)
     console.print(f"[bold]broker demo[/] — fresh data in {data_dir}, API on {url}")
-    upgrade(settings.db.url)
-    asyncio.run(_ensure_admin(settings))
+    try:
+        upgrade(settings.db.url)
+        asyncio.run(_ensure_admin(settings))
+    except KeyboardInterrupt:
+        console.print("broker demo: interrupted (no process was started)")
+        return 130
 
     procs: list[subprocess.Popen[bytes]] = []
     redis_proc: subprocess.Popen[bytes] | None = None
     log = (data_dir / "broker.log").open("ab")
 
-    def _on_term(_signum: int, _frame: FrameType | None) -> None:
+    # While processes are being spawned, Ctrl-C and SIGTERM only set a flag: an exception raised inside
+    # Popen could lose a child it had just forked. The flag is checked once every child is recorded.
+    interrupted = False
+
+    def _note(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    def _raise(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _on_term)
+    previous = {sig: signal.signal(sig, _note) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 1
     try:
         redis_proc, env["BROKER_REDIS_URL"] = _start_embedded_redis(data_dir)
         for role in ("serve", "worker"):
+            # Each in its own process group, stopped as a group by us (Ctrl-C reaches only this process).
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "broker.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", "broker.cli", role],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             )
-        _wait_ready(url, procs)
+        _wait_ready(url, procs, lambda: interrupted)
+        # From here on: Ctrl-C is asyncio.run's (it cancels the story), SIGTERM the story's own handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise)
         console.print(
             f"  API, worker and embedded Redis ready in {time.monotonic() - started:.1f} s "
             f"(logs: {data_dir / 'broker.log'})"
@@ -248,18 +298,21 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
                 url, admin_key, check=check, console=console, summary_json=Path(summary_json) if summary_json else None
             )
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("broker demo: interrupted")
         code = 130
     except RuntimeError as exc:
         console.print(f"[bold red]broker demo failed:[/] {exc}")
         code = 1
     finally:
-        _stop(procs)
+        for sig in previous:  # a second Ctrl-C or SIGTERM must not cut the stopping short
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_groups(procs)
         if redis_proc is not None:
             _stop([redis_proc])
         log.close()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     console.print(
         f"broker demo: every process stopped · {time.monotonic() - started:.1f} s in all · the data stays in {data_dir}"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -657,6 +658,12 @@ async def tell(
     """Run the whole story against a running broker (API + worker). Returns the exit code."""
     console = console or Console()
     started = time.monotonic()
+    # SIGTERM cancels the story like Ctrl-C does (asyncio.run turns SIGINT into a cancellation): the
+    # receiver and the client close in their finally blocks before the caller stops the processes.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    if main is not None:
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
     receiver = Receiver()
     await receiver.start()
     progress = Progress(
@@ -689,3 +696,4 @@ async def tell(
             return code
     finally:
         await receiver.stop()
+        loop.remove_signal_handler(signal.SIGTERM)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -119,3 +120,33 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     # Data went to the demo's own directory, nowhere else.
     assert (tmp_path / "var" / "demo" / "broker.db").exists()
     assert "broker demo — summary" in output and "France Services desks" in output and "Visors, Grand Est" in output
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
+    env["BROKER_DATA_DIR"] = str(tmp_path / "var")
+    log = (tmp_path / "demo.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "broker.cli", "demo"], cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen |= _children(proc.pid)
+            if "ready in" in (tmp_path / "demo.log").read_text():
+                break
+            time.sleep(0.2)
+        time.sleep(1)  # in the middle of seeding
+        seen |= _children(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert "interrupted" in output and "Traceback" not in output, output
+    assert len(seen) >= 4, seen  # redis-server, the API (and its granian worker), the worker
+    time.sleep(0.5)
+    assert [pid for pid in seen if _alive(pid)] == []
