@@ -160,6 +160,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers(sock: Path) -> bool:
+    """True when something listens on this Unix socket (a running embedded Redis)."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1)
+            s.connect(str(sock))
+            return True
+    except OSError:
+        return False
+
+
 def _stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
     """Stop processes started with ``start_new_session=True`` with their whole process group: SIGTERM,
     then after the grace period SIGKILL to whatever is left of the group (a granian master killed while
@@ -222,6 +233,9 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
     console = Console(width=None if sys.stdout.isatty() else 120)
     started = time.monotonic()
     data_dir = (Path(load_settings(environ).data_dir) / "demo").resolve()
+    if _answers(data_dir / "redis.sock"):
+        console.print(f"broker demo: another demo is running on {data_dir}; let it finish (or Ctrl-C it) first")
+        return 1
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)

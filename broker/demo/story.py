@@ -637,8 +637,8 @@ class Story:
         self.console.print(table)
         if crisis and crisis["totals"]["delivered"]:
             self.console.print(
-                f"  km: one delivery run per order or commitment, town hall to town hall as the crow flies; "
-                f"visors travelled {crisis['unit_km'] / crisis['totals']['delivered']:.1f} km each on average"
+                f"  km: one run per order or commitment, town hall to town hall as the crow flies; "
+                f"a visor travelled {crisis['unit_km'] / crisis['totals']['delivered']:.1f} km on average"
             )
         hooks = self.summary.get("webhooks", {})
         self.console.print(
