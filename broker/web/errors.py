@@ -9,6 +9,8 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 
+from broker.api.errors import EXCEPTION_HANDLERS
+from broker.api.errors import on_unavailable as api_on_unavailable
 from broker.api.problems import problem_for_broker_error
 from broker.api.security import request_id
 from broker.errors import BrokerError, NotFound
@@ -72,6 +74,14 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
                        "persiste, transmettez le numéro de requête ci-dessous à l'opérateur.")
 
 
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("web request %s: database unavailable: %s", request_id(request), type(exc).__name__)
+    response = _error_page(request, 503, "Service momentanément indisponible",
+                           "La base de données ne répond pas. Rien n'a été enregistré ; réessayez dans un instant.")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 WEB_EXCEPTION_HANDLERS: dict[Any, Any] = {
     SignInRequired: on_sign_in_required,
     WebForbidden: on_forbidden,
@@ -80,3 +90,7 @@ WEB_EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }
+# The API's table names more specific types (database errors…); a page must answer with a page for
+# those too, never with JSON.
+for _type, _handler in EXCEPTION_HANDLERS.items():
+    WEB_EXCEPTION_HANDLERS.setdefault(_type, on_unavailable if _handler is api_on_unavailable else on_unexpected)

@@ -25,6 +25,11 @@ _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 _CODE = re.compile(r"(?<![0-9A-Z])(\d{5}|2[AB]\d{3})(?![0-9])")
 
 
+def _slug(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return "-".join("".join(ch for ch in folded if not unicodedata.combining(ch)).split())
+
+
 def _plain(text: str) -> str:
     """``Saint-Brieuc`` and ``saint brieuc`` alike: no accents, case, punctuation or extra spaces."""
     folded = unicodedata.normalize("NFKD", text.casefold())
@@ -195,11 +200,12 @@ class Form:
         return None
 
     def tags(self, name: str, *, max_items: int = 20) -> list[str]:
-        """Comma-separated identifiers (``fablab, manufacture-de-proximite``)."""
-        items = [t.strip().lower() for t in re.split(r"[,;\n]", self.raw(name)) if t.strip()]
-        bad = [t for t in items if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,59}", t)]
+        """Comma-separated identifiers; ``Manufacture de proximité`` becomes ``manufacture-de-proximite``."""
+        typed = [t.strip() for t in re.split(r"[,;\n]", self.raw(name)) if t.strip()]
+        items = [_slug(t) for t in typed]
+        bad = [t for t, slug in zip(typed, items, strict=True) if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,59}", slug)]
         if bad:
-            self.error(name, f"« {bad[0]} » : lettres minuscules sans accent, chiffres, « - » et « _ » seulement.")
+            self.error(name, f"« {bad[0]} » : lettres, chiffres, espaces, « - » et « _ » seulement (60 au plus).")
         elif len(items) > max_items:
             self.error(name, f"{max_items} éléments au plus.")
         return sorted(set(items))

@@ -41,6 +41,7 @@ def maker_key(world: Any, workshop_id: str) -> str:
 
 def field_error(page: Any, field_id: str) -> str:
     """The message tied to a field by aria-describedby (what a screen reader reads with it)."""
+    assert page.locator(f"#{field_id}").count() == 1, page.content()[:1500]
     described = page.locator(f"#{field_id}").get_attribute("aria-describedby") or ""
     ids = [i for i in described.split() if i.startswith("e-")]
     assert ids, f"no error is attached to #{field_id}"
@@ -148,3 +149,116 @@ def test_buyer_posts_compares_awards_and_receives(person, world):
     expect(page.locator(".flash")).to_contain_text("livrée")
     expect(page.locator(".page-head .badge")).to_have_text("Livrée")
     me.shot("commande-livree")
+
+
+def _request(world: Any, buyer: str, item: str, quantity: int, insee: str, **extra: Any) -> dict[str, Any]:
+    body = {"item": item, "quantity": quantity, "deadline": (datetime.now(UTC) + timedelta(days=40)).isoformat(),
+            "delivery": {"commune_insee": insee, "address": "Hôtel de ville"},
+            "procurement": {"buyer_siret": make_siret()}, **extra}
+    created = api(world, "POST", "/v1/requests", buyer, body, status=201)
+    wait_matched(world, created["id"], buyer)
+    return created
+
+
+def test_maker_describes_workshop_quotes_and_produces(person, world):
+    _org, newcomer = world.orgs["nouvelle"]
+    me = person("atelier")
+    page = me.sign_in(newcomer)
+    expect(page.get_by_role("link", name="Décrire mon atelier")).to_be_visible()
+    page.get_by_role("link", name="Décrire mon atelier").click()
+    page.get_by_label("Commune de l'atelier").fill("Guingamp")
+    page.get_by_label("Rayon de livraison").fill("loin")
+    page.get_by_label("Métiers").fill("numérique, bois/métal")
+    page.get_by_role("button", name="Enregistrer le profil").click()
+    assert "code INSEE" in field_error(page, "f-commune")
+    assert "nombre positif" in field_error(page, "f-rayon")
+    assert "bois/métal" in field_error(page, "f-metiers")
+    expect(page.get_by_label("Métiers")).to_have_value("numérique, bois/métal")
+    me.shot("profil-erreurs")
+    page.get_by_label("Commune de l'atelier").fill("22070")
+    page.get_by_label("Rayon de livraison").fill("80")
+    page.get_by_label("Métiers").fill("Numérique, bois massif")
+    page.get_by_label("Labels").fill("fablab")
+    page.get_by_role("button", name="Enregistrer le profil").click()
+    expect(page.locator(".flash")).to_contain_text("Profil de l'atelier enregistré")
+    expect(page.get_by_label("Commune de l'atelier")).to_have_value("22070")
+    expect(page.get_by_label("Métiers")).to_have_value("bois-massif, numerique")
+
+    page.get_by_label("Procédé").select_option("fdm_printing")
+    page.get_by_label("Longueur").fill("250")
+    page.get_by_label("Largeur").fill("-5")
+    page.get_by_label("Hauteur").fill("210")
+    page.get_by_label("Heures disponibles par semaine").fill("200")
+    page.get_by_role("button", name="Ajouter la machine").click()
+    assert "nombre positif" in field_error(page, "f-enveloppe_y")
+    assert "au moins un matériau" in field_error(page, "f-materiau_1")
+    assert "168" in field_error(page, "f-heures")
+    expect(page.get_by_label("Longueur")).to_have_value("250")
+    me.shot("machine-erreurs")
+    page.get_by_label("Largeur").fill("210")
+    page.locator("#f-materiau_1").fill("pla")
+    page.locator("#f-epaisseur_1").fill("10")
+    page.locator("#f-materiau_2").fill("petg")
+    page.locator("#f-epaisseur_2").fill("8")
+    page.get_by_label("Heures disponibles par semaine").fill("60")
+    page.get_by_role("button", name="Ajouter la machine").click()
+    expect(page.locator(".flash")).to_contain_text("Impression 3D à filament")
+    expect(page.locator(".machines")).to_contain_text("250 × 210 × 210 mm")
+    page.locator("#capacites").get_by_label("Modèle").select_option("door-opener")
+    page.get_by_label("Unités par jour").fill("12")
+    page.get_by_role("button", name="Déclarer").click()
+    expect(page.locator("#capacites")).to_contain_text("Ouvre-porte sans contact : 12 par jour")
+    me.shot("atelier")
+
+    # An invited workshop answers a request: why it was chosen, the quote form, production.
+    _vannes, vannes = world.orgs["vannes"]
+    request = _request(world, vannes, "face-visor", 60, "56121", min_quotes=1)
+    lorient_shop, lorient = world.shops["La Fabrique de Lorient"]
+    me2 = person("fabrique-lorient")
+    page = me2.sign_in(lorient)
+    card = page.locator("li.invitation", has=page.get_by_role("link", name="Visière de protection")).first
+    card.locator("summary").click()
+    expect(card).to_contain_text("à 0 km")
+    me2.shot("invitations")
+    card.get_by_role("link", name="Visière de protection").click()
+    page.get_by_label("Prix unitaire").fill("gratuit")
+    page.get_by_label("Date de livraison promise").fill((date.today() - timedelta(days=2)).isoformat())
+    page.get_by_role("button", name="Envoyer le devis").click()
+    assert "nombre positif" in field_error(page, "f-prix")
+    assert "passée" in field_error(page, "f-livraison")
+    page.get_by_label("Prix unitaire").fill("2,80")
+    page.get_by_label("Quantité proposée").fill("70")
+    page.get_by_label("Date de livraison promise").fill(SOON)
+    page.get_by_label("Note pour l'acheteur").fill("Livraison en deux fois possible.")
+    page.get_by_role("button", name="Envoyer le devis").click()
+    assert "70" in field_error(page, "f-quantite") and "60" in field_error(page, "f-quantite")  # the service's rule
+    expect(page.get_by_label("Prix unitaire")).to_have_value("2,80")
+    expect(page.get_by_label("Note pour l'acheteur")).to_have_value("Livraison en deux fois possible.")
+    me2.shot("devis-erreur-service")
+    page.get_by_label("Quantité proposée").fill("60")
+    page.get_by_role("button", name="Envoyer le devis").click()
+    expect(page.locator(".flash")).to_contain_text("Devis envoyé")
+    quote = next(q for q in api(world, "GET", f"/v1/requests/{request['id']}/quotes", vannes)["items"]
+                 if q["quote"]["workshop_id"] == lorient_shop["id"])
+    assert quote["quote"]["total_eur_ttc"] == "201.60"  # 60 × 2,80 € HT + 20 % (the form's default rate)
+    order = api(world, "POST", f"/v1/requests/{request['id']}/award", vannes,
+                {"quote_ids": [quote["quote"]["id"]]}, status=201)["orders"][0]
+
+    page = me2.go(f"/app/commandes/{order['id']}")
+    for step, status in (("Confirmer la commande", "Confirmée par l'atelier"), ("Lancer la production", "En production")):
+        page.get_by_role("button", name=step).click()
+        expect(page.locator(".page-head .badge")).to_have_text(status)
+    page.get_by_label("Unités fabriquées à ce jour").fill("999")
+    page.get_by_role("button", name="Enregistrer l'avancement").click()
+    assert "999" in field_error(page, "f-unites")
+    page.get_by_label("Unités fabriquées à ce jour").fill("60")
+    page.get_by_role("button", name="Enregistrer l'avancement").click()
+    expect(page.locator(".flash")).to_contain_text("60 sur 60")
+    page.get_by_role("button", name="Marquer comme prête").click()
+    page.get_by_role("button", name="Marquer comme expédiée").click()
+    assert "référence de suivi" in field_error(page, "f-suivi").lower() or "obligatoire" in field_error(page, "f-suivi")
+    page.get_by_label("Référence de suivi").fill("DB Schenker 1Z-4471")
+    page.get_by_role("button", name="Marquer comme expédiée").click()
+    expect(page.locator(".page-head .badge")).to_have_text("Expédiée")
+    expect(page.locator(".timeline li")).to_have_count(6)  # awarded, confirmed, in production, 60 units, ready, shipped
+    me2.shot("commande-expediee")

@@ -152,7 +152,7 @@ class MakerController(Controller):
     async def quote(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                     invitation_id: Id) -> Response[Any]:
         form = Form(await request.form())
-        invitation, buyer_request, _quotes = await read_models.my_invitation(
+        _invitation, buyer_request, _quotes = await read_models.my_invitation(
             ctx.session, actor=ctx.principal, invitation_id=invitation_id)
         price = form.decimal("prix", low=Decimal(0), high=Decimal("999999999.99"), strict_low=True)
         vat = form.choice("tva", VAT_RATES)
@@ -176,9 +176,9 @@ class MakerController(Controller):
                 delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now))
         if quote is None:
             ctx.status = 422
-            return await _invitation_page(request, ctx, invitation.id, quote_form=form, status=422)
+            return await _invitation_page(request, ctx, invitation_id, quote_form=form, status=422)
         ctx.resource = ("quote", quote.id)
-        return redirect(request, f"/app/invitations/{invitation.id}", flash="Devis envoyé à l'acheteur.")
+        return redirect(request, f"/app/invitations/{invitation_id}", flash="Devis envoyé à l'acheteur.")
 
     @post("/invitations/{invitation_id:str}/refus", opt=MAKER, status_code=303)
     async def decline(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
