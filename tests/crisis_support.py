@@ -30,14 +30,17 @@ def region_communes(region: str, n: int, *, seed: int) -> list[Any]:
     return random.Random(seed).sample(pool, n)
 
 
-async def seed(db: Any, *, workshops_at: list[tuple[str, float, float]], coordinator: bool = True) -> dict[str, Any]:
-    """An admin, one visor workshop per ``(insee, units_per_day, radius_km)`` (verified, declared
-    capacity for face-visor), and a coordinator. Returns the keys and ids."""
+async def seed(
+    db: Any, *, workshops_at: list[tuple[str, float, float]], coordinator: bool = True, admin_token: str | None = None
+) -> dict[str, Any]:
+    """An admin (``admin_token``'s, else a new one), one visor workshop per ``(insee, units_per_day,
+    radius_km)`` (verified, declared capacity for face-visor), and a coordinator. Returns the keys
+    and ids."""
     now = datetime.now(UTC)
     geocoder = load_communes()
     out: dict[str, Any] = {"makers": []}
     async with db.writer() as session:
-        admin_token = await access.ensure_admin(session, bootstrap_key=None, now=now)
+        admin_token = admin_token or await access.ensure_admin(session, bootstrap_key=None, now=now)
         assert admin_token
         admin = await access.authenticate(session, token=admin_token)
         assert admin is not None
@@ -110,3 +113,51 @@ async def check_invariants(db: Any, call_id: str) -> dict[str, int]:
     committed = sum(live.values())
     return {"requested": requested, "committed": committed, "accepted": sum(agreed.values()),
             "unmet": requested - committed}
+
+
+def lp_optimum(
+    supplies: list[tuple[str, float, float, int, float]],
+    points: list[tuple[str, float, float, int, int]],
+    *,
+    max_distance_km: float | None = None,
+    fixed: dict[tuple[str, str], int] | None = None,
+) -> tuple[dict[int, float], float]:
+    """The allocation problem as a linear programme solved by HiGHS (scipy.optimize.linprog), with
+    nothing shared with the broker's solver but the distance formula: maximise the units covered
+    at priority 1, then 2, … (each level's optimum kept as an equality), then minimise Σ units ×
+    metres. ``fixed`` units on an edge are a lower bound (accepted commitments). Returns the units
+    covered per priority and the minimal cost in unit·metres."""
+    import numpy as np
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    from matching import haversine_km
+
+    edges, cost = [], []
+    for i, (wid, wlat, wlon, _units, radius) in enumerate(supplies):
+        reach = radius if max_distance_km is None else min(radius, max_distance_km)
+        for j, (pid, plat, plon, _demand, _prio) in enumerate(points):
+            d = haversine_km(wlat, wlon, plat, plon)
+            if d <= reach or (fixed or {}).get((wid, pid), 0) > 0:
+                edges.append((i, j, wid, pid))
+                cost.append(round(d * 1000.0))
+    ne, ns = len(edges), len(supplies)
+    rows = [i for i, _j, _w, _p in edges] + [ns + j for _i, j, _w, _p in edges]
+    a_ub = sp.csr_matrix((np.ones(2 * ne), (rows, list(range(ne)) * 2)), shape=(ns + len(points), ne))
+    b_ub = np.array([s[3] for s in supplies] + [p[3] for p in points], dtype=float)
+    bounds = [((fixed or {}).get((w, p), 0), None) for _i, _j, w, p in edges]
+    eq_rows: list[np.ndarray] = []
+    eq_b: list[float] = []
+    covered: dict[int, float] = {}
+    for level in sorted({p[4] for p in points}):
+        gain = np.array([-1.0 if points[j][4] == level else 0.0 for _i, j, _w, _p in edges])
+        res = linprog(gain, A_ub=a_ub, b_ub=b_ub, A_eq=np.array(eq_rows) if eq_rows else None,
+                      b_eq=eq_b or None, bounds=bounds, method="highs")
+        assert res.status == 0, res.message
+        covered[level] = -res.fun
+        eq_rows.append(-gain)
+        eq_b.append(-res.fun)
+    res = linprog(np.array(cost, dtype=float), A_ub=a_ub, b_ub=b_ub, A_eq=np.array(eq_rows), b_eq=eq_b,
+                  bounds=bounds, method="highs")
+    assert res.status == 0, res.message
+    return covered, float(res.fun)

@@ -268,6 +268,10 @@ def check_progress(
         )
 
 
+#: A rate observed over less than this says nothing yet (setting up, a night, a first batch).
+RATE_MIN_HOURS: Final = 6.0
+
+
 class Lag(msgspec.Struct, frozen=True, kw_only=True):
     """Why an accepted commitment lags, and the units its workshop is expected to make."""
 
@@ -288,10 +292,10 @@ def lag(
     silence_hours: float,
 ) -> Lag | None:
     """None when the commitment is on track. Otherwise what to keep: a workshop silent for
-    ``silence_hours`` keeps what it has produced; one whose rate (units produced per hour since it
-    accepted) projects fewer than ``quantity × (1 − margin)`` units by the deadline keeps its
-    projection. Never less than what is produced or delivered, and only if it is less than
-    ``quantity``."""
+    ``silence_hours`` keeps what it has produced; one whose rate (units produced per hour from its
+    acceptance to its last report, once that spans ``RATE_MIN_HOURS``) projects fewer than
+    ``quantity × (1 − margin)`` units by the deadline keeps its projection. Never less than what is
+    produced or delivered, and only if it is less than ``quantity``."""
     if produced >= quantity or now >= deadline:
         return None
     floor_units = max(produced, delivered)
@@ -302,7 +306,7 @@ def lag(
     if last_report_at is None:
         return None  # no rate yet
     elapsed = (last_report_at - accepted_at).total_seconds() / 3600.0
-    if elapsed <= 0:
+    if elapsed < RATE_MIN_HOURS:
         return None
     rate = produced / elapsed
     left = (deadline - now).total_seconds() / 3600.0
