@@ -330,4 +330,10 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
     console.print(
         f"broker demo: every process stopped · {time.monotonic() - started:.1f} s in all · the data stays in {data_dir}"
     )
+    if code == 0:
+        console.print(
+            f"  to explore it: BROKER_DATA_DIR={data_dir} BROKER_DATABASE_URL={settings.db.url} broker up "
+            f"(admin key {admin_key})",
+            soft_wrap=True,
+        )
     return code
