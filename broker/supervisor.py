@@ -116,7 +116,9 @@ def run_up(environ: dict[str, str]) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
 
     def spawn(*args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "broker.cli", *args], env=env)
+        # Each in its own process group, stopped as a group: a granian master that loses a SIGTERM
+        # while starting, or dies first, cannot leave its worker process behind.
+        return subprocess.Popen([sys.executable, "-m", "broker.cli", *args], env=env, start_new_session=True)
 
     api = spawn("serve")
     worker = spawn("worker")
@@ -147,7 +149,7 @@ def run_up(environ: dict[str, str]) -> int:
                 print("broker up: the embedded Redis exited; restarting it", file=sys.stderr)
                 redis_proc, _url = _start_embedded_redis(data_dir)
     finally:
-        _stop([api, worker])
+        _stop_groups([api, worker])
         if redis_proc is not None:
             _stop([redis_proc])
     print("broker up: stopped", flush=True)
