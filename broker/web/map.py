@@ -60,22 +60,22 @@ def projection(coords: Iterable[tuple[float, float]], *, width: int = WIDTH) -> 
 
 @lru_cache(maxsize=64)
 def _backdrop(geocoder: Geocoder, box: Projection) -> str:
-    """One SVG path of small squares, one per 3-pixel cell holding at least one commune."""
+    """The land as one SVG path: a disc around every commune's town hall, as wide as the mean
+    spacing of the communes in view, so that the discs join up and the coast shows."""
     communes = getattr(geocoder, "all", None)
     if communes is None:
         return ""
-    seen: set[tuple[int, int]] = set()
-    parts = []
-    for c in communes():
-        if not (box.lat_min <= c.lat <= box.lat_max and box.lon_min <= c.lon <= box.lon_max):
-            continue
-        x, y = box.xy(c.lat, c.lon)
-        cell = (int(x // 3), int(y // 3))
-        if cell in seen:
-            continue
-        seen.add(cell)
-        parts.append(f"M{cell[0] * 3} {cell[1] * 3}h2v2h-2z")
-    return "".join(parts)
+    inside = [box.xy(c.lat, c.lon) for c in communes()
+              if box.lat_min <= c.lat <= box.lat_max and box.lon_min <= c.lon <= box.lon_max]
+    if not inside:
+        return ""
+    radius = max(2.0, min(40.0, 0.75 * math.sqrt(box.width * box.height / len(inside))))
+    grid = max(3.0, radius / 2)  # one disc per cell is enough to fill (and bounds the size nationally)
+    radius = max(radius, grid * 0.8)
+    seen = sorted({(round(x / grid), round(y / grid)) for x, y in inside})
+    r, d = f"{radius:.1f}".removesuffix(".0"), f"{2 * radius:.1f}".removesuffix(".0")
+    return "".join(f"M{round(i * grid - radius)} {round(j * grid)}a{r} {r} 0 1 0 {d} 0a{r} {r} 0 1 0 -{d} 0z"
+                   for i, j in seen)
 
 
 def backdrop(geocoder: Geocoder, box: Projection) -> str:
@@ -83,3 +83,29 @@ def backdrop(geocoder: Geocoder, box: Projection) -> str:
         return _backdrop(geocoder, box)
     except TypeError:  # an unhashable test double
         return ""
+
+
+def backdrop_svg(geocoder: Geocoder, box: Projection) -> str:
+    """The backdrop as an SVG document of its own: the dashboard refers to it by URL, so the browser
+    caches it while the live part around it refreshes."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {box.width} {box.height}">'
+            f'<path d="{backdrop(geocoder, box)}" fill="#dfe6dc"/></svg>')
+
+
+def frame(box: Projection) -> str:
+    """The box as a URL parameter (``lat_min,lat_max,lon_min,lon_max,width,height``)."""
+    return ",".join(f"{v:g}" for v in (box.lat_min, box.lat_max, box.lon_min, box.lon_max, box.width, box.height))
+
+
+def parse_frame(text: str) -> Projection | None:
+    try:
+        lat_min, lat_max, lon_min, lon_max, width, height = (float(v) for v in text.split(","))
+    except ValueError:
+        return None
+    if not (-90 <= lat_min < lat_max <= 90 and -180 <= lon_min < lon_max <= 180
+            and 100 <= width <= 2000 and 100 <= height <= 2000 and lat_max - lat_min <= 40):
+        return None
+    kx = (width - 2 * PAD) / (lon_max - lon_min)
+    ky = (height - 2 * PAD) / (lat_max - lat_min)
+    return Projection(lat_min=lat_min, lat_max=lat_max, lon_min=lon_min, lon_max=lon_max, width=int(width),
+                      height=int(height), kx=kx, ky=ky)

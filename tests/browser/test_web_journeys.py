@@ -262,3 +262,87 @@ def test_maker_describes_workshop_quotes_and_produces(person, world):
     expect(page.locator(".page-head .badge")).to_have_text("Expédiée")
     expect(page.locator(".timeline li")).to_have_count(6)  # awarded, confirmed, in production, 60 units, ready, shipped
     me2.shot("commande-expediee")
+
+
+def kpi(page: Any, label: str) -> Any:
+    return page.locator(".kpis li", has_text=label).locator(".kpi-value")
+
+
+def test_coordinator_calls_makers_commit_and_the_dashboard_follows(person, world):
+    _pref, coordinator = world.orgs["prefecture"]
+    boss = person("coordination")
+    page = boss.sign_in(coordinator)
+    expect(page.get_by_role("heading", name="Appels de crise")).to_be_visible()
+    page.get_by_role("link", name="Nouvel appel").first.click()
+    page.locator("#f-label_1").fill("CHU de Saint-Brieuc, Yves Le Foll")
+    page.locator("#f-commune_1").fill("22278")
+    page.locator("#f-quantite_1").fill("mille")
+    page.locator("#f-label_2").fill("EHPAD de Lannion")
+    page.locator("#f-commune_2").fill("Lannion")
+    page.locator("#f-quantite_2").fill("150")
+    page.get_by_role("button", name="Lancer l'appel").click()
+    assert "Choisissez" in field_error(page, "f-article")
+    assert "nombre entier" in field_error(page, "f-quantite_1")
+    assert "code INSEE" in field_error(page, "f-commune_2")
+    expect(page.locator("#f-label_1")).to_have_value("CHU de Saint-Brieuc, Yves Le Foll")
+    boss.shot("appel-erreurs")
+    page.get_by_label("Objet à fabriquer").select_option("face-visor")
+    page.locator("#f-quantite_1").fill("300")
+    page.locator("#f-priorite_1").select_option("1")
+    page.locator("#f-commune_2").fill("22300 Lannion")
+    page.locator("#f-priorite_2").select_option("2")
+    page.locator("#f-label_3").fill("Pharmacie de Guingamp")
+    page.locator("#f-commune_3").fill("22070")
+    page.locator("#f-quantite_3").fill("80")
+    page.get_by_role("button", name="Lancer l'appel").click()
+    expect(page.locator(".flash")).to_contain_text("Appel lancé")
+    expect(kpi(page, "demandées")).to_have_text("530")
+    expect(page.locator("svg.map rect")).to_have_count(3)
+    assert page.locator("svg.map circle").count() >= 2
+    backdrop = page.locator("svg.map image").get_attribute("href")
+    land = page.request.get(world.url + backdrop)
+    assert land.ok and land.headers["content-type"].startswith("image/svg+xml") and land.text().count("a") > 100
+    expect(kpi(page, "acceptées")).to_have_text("0")
+    boss.shot("tableau-de-bord")
+
+    # Makers answer in their own browsers while the coordinator's page stays open.
+    brieuc = person("bocal-saint-brieuc")
+    p2 = brieuc.sign_in(world.shops["Le Bocal, Saint-Brieuc"][1])
+    p2 = brieuc.go("/app/engagements")
+    card = p2.locator("li.card", has=p2.get_by_role("button", name=re.compile("^Accepter"))).first
+    units = int(re.search(r"— ([\d\u202f]+) unités", card.locator("h2").inner_text()).group(1).replace("\u202f", ""))
+    card_id = card.get_attribute("id")
+    uid = "c" + card_id.removeprefix("engagement-")[:8] + "-"
+    card.get_by_role("button", name=re.compile("^Accepter")).click()
+    expect(p2.locator(".flash")).to_contain_text("Engagement accepté")
+    accepted = p2.locator(f"#{card_id}")
+    accepted.get_by_label("Fabriquées à ce jour").fill(str(units + 1))
+    accepted.get_by_role("button", name="Déclarer l'avancement").click()
+    assert str(units + 1) in field_error(p2, f"f-{uid}produites")
+    expect(p2.locator(f"#f-{uid}produites")).to_have_value(str(units + 1))
+    p2.locator(f"#f-{uid}produites").fill(str(units))
+    p2.locator(f"#f-{uid}livrees").fill("10")
+    p2.locator(f"#{card_id}").get_by_role("button", name="Déclarer l'avancement").click()
+    expect(p2.locator(".flash")).to_contain_text(f"{units} fabriquées, 10 livrées")
+    brieuc.shot("engagements")
+
+    lannion = person("fablab-lannion")
+    p3 = lannion.sign_in(world.shops["Fab lab de Lannion"][1])
+    p3 = lannion.go("/app/engagements")
+    proposal = p3.locator("li.card", has=p3.get_by_role("button", name=re.compile("^Accepter"))).first
+    card_id = proposal.get_attribute("id")
+    uid = "c" + card_id.removeprefix("engagement-")[:8] + "-"
+    proposal.locator("summary", has_text="Décliner").click()
+    proposal.get_by_role("button", name="Décliner").click()
+    assert "obligatoire" in field_error(p3, f"f-{uid}motif")
+    proposal = p3.locator(f"#{card_id}")
+    proposal.get_by_label("Motif").fill("Imprimantes mobilisées par l'hôpital de Lannion cette semaine.")
+    proposal.get_by_role("button", name="Décliner").click()
+    expect(p3.locator(".flash")).to_contain_text("Engagement décliné")
+
+    # The dashboard refreshes by itself: the acceptance, the production and the rebalance appear.
+    expect(kpi(page, "acceptées")).to_have_text(re.compile(r"^[1-9]"), timeout=20_000)
+    expect(kpi(page, "livrées")).to_have_text("10", timeout=20_000)
+    expect(page.locator("#tableau")).to_contain_text("Après un refus", timeout=20_000)
+    assert "/nouvel-appel" not in page.url  # never reloaded by navigation
+    boss.shot("tableau-de-bord-apres")

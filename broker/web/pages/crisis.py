@@ -16,6 +16,7 @@ from broker.api.context import RequestContext
 from broker.api.crisis_schemas import CommitmentDeclineIn, CommitmentProgressIn, CrisisCallIn
 from broker.domain.access import Role
 from broker.domain.crisis import AGREED, LIVE, MAX_QUANTITY, CallStatus, NewPoint
+from broker.errors import NotFound
 from broker.services import commitments as commitment_service
 from broker.services import crisis as crisis_service
 from broker.services import workshops
@@ -23,7 +24,7 @@ from broker.services.crisis_allocation import point_totals
 from broker.services.jobs import REBALANCE_CRISIS_CALL
 from broker.web.forms import Form, deadline_at
 from broker.web.labels import PARIS
-from broker.web.map import backdrop, projection
+from broker.web.map import backdrop_svg, frame, parse_frame, projection
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
 from broker.web.render import page, redirect
 from broker.web.security import web_access
@@ -39,6 +40,7 @@ REBALANCE_REASON = {"allocation": "Répartition initiale", "decline": "Après un
                     "quantity_raised": "Quantité augmentée"}
 ROWS_DEFAULT, ROWS_MAX = 5, 40
 Rows = Annotated[int | None, QueryParameter(name="lignes", ge=1, le=ROWS_MAX)]
+Frame = Annotated[str, QueryParameter(name="cadre", max_length=120)]
 
 
 def _call_fields(rows: int) -> dict[str, str]:
@@ -115,6 +117,15 @@ class CrisisPages(Controller):
         ctx.resource = ("crisis_call", call.id)
         return redirect(request, f"/app/crises/{call.id}", flash="Appel lancé : les ateliers capables ont reçu "
                         "leurs propositions d'engagement.")
+
+    @get("/fond-de-carte.svg", opt=READERS)
+    async def map_backdrop(self, ctx: NamedDependency[RequestContext], cadre: Frame) -> Response[Any]:
+        """The land of the map's frame, drawn from the commune table (public data; cached a day)."""
+        box = parse_frame(cadre)
+        if box is None:
+            raise NotFound(f"no map frame {cadre!r}")
+        return Response(backdrop_svg(ctx.geocoder, box), media_type="image/svg+xml",
+                        headers={"Cache-Control": "private, max-age=86400"})
 
     @get("/{call_id:str}", opt=READERS)
     async def dashboard(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -249,7 +260,7 @@ async def _dashboard(ctx: RequestContext, call_id: str) -> dict[str, Any]:
         "call": d.call, "totals": d.totals, "points": d.points, "per_point": per_point,
         "per_workshop": sorted(per_workshop.items(), key=lambda kv: -kv[1]["committed"]),
         "workshops": d.workshops, "rebalances": list(reversed(d.rebalances)), "commitments": d.commitments,
-        "box": box, "backdrop": backdrop(ctx.geocoder, box), "map_points": map_points,
+        "box": box, "frame": frame(box), "map_points": map_points,
         "map_workshops": map_workshops, "lines": lines, "priorities": PRIORITY, "reasons": REBALANCE_REASON,
         "commitment_status": COMMITMENT_STATUS, "is_open": d.call.status == CallStatus.OPEN,
         "can_manage": ctx.principal.role == Role.COORDINATOR,
