@@ -254,11 +254,13 @@ async def reallocate(
         if units > 0:
             supplies.append(matching.Supply(wid, w.lat, w.lon, units, w.delivery_radius_km))
     demand = [matching.DeliveryPoint(p.id, p.lat, p.lon, p.quantity, p.priority) for p in points]
-    agreed = [c for c in live if c.status in AGREED]
     if not live:
         result = matching.allocate(supplies, demand, max_distance_km=call.max_distance_km)
     else:
-        fixed = live if reason in (RebalanceReason.POINTS_ADDED, RebalanceReason.QUANTITY_RAISED) else agreed
+        # Fixed: accepted units always; everything live when only new demand is to be served; and
+        # the open proposals of a frozen workshop, which may stay or be declined but never move.
+        fixed = live if reason in (RebalanceReason.POINTS_ADDED, RebalanceReason.QUANTITY_RAISED) else [
+            c for c in live if c.status in AGREED or c.workshop_id in frozen]
         previous = matching.Allocation(assignments=tuple(_aggregate(live)), unmet={}, covered_by_priority={},
                                        demand_by_priority={}, unit_metres=0)
         result = matching.rebalance(previous, _aggregate(fixed), supplies, demand, max_distance_km=call.max_distance_km)
