@@ -331,14 +331,23 @@ class CrisisRepository:
 
     # ---- workshop capacity ----------------------------------------------------------------------
 
-    async def book(self, workshop_id: str, units: int, *, capacity: int) -> bool:
-        """Book ``units`` of the workshop if its total stays within ``capacity`` (the award's rule)."""
-        statement = (
-            update(WorkshopRow)
-            .where(WorkshopRow.id == workshop_id, WorkshopRow.reserved_units + units <= capacity)
-            .values(reserved_units=WorkshopRow.reserved_units + units)
-        )
-        return await _rowcount(self.session, statement) == 1
+    async def book_many(self, bookings: Sequence[tuple[str, int, int]]) -> bool:
+        """Book units of many workshops, ``(workshop_id, units, capacity)`` each, where every total
+        stays within its capacity (the award's rule, ``reserved_units + n <= capacity``): one UPDATE
+        per chunk of 300 with that condition per row. True only if every row was booked (the caller
+        rolls back otherwise)."""
+        for start in range(0, len(bookings), 300):
+            chunk = bookings[start:start + 300]
+            units = case({w: u for w, u, _c in chunk}, value=WorkshopRow.id)
+            capacity = case({w: c for w, _u, c in chunk}, value=WorkshopRow.id)
+            statement = (
+                update(WorkshopRow)
+                .where(WorkshopRow.id.in_([w for w, _u, _c in chunk]), WorkshopRow.reserved_units + units <= capacity)
+                .values(reserved_units=WorkshopRow.reserved_units + units)
+            )
+            if await _rowcount(self.session, statement) != len(chunk):
+                return False
+        return True
 
     async def unbook(self, workshop_id: str, units: int) -> None:
         left = WorkshopRow.reserved_units - units

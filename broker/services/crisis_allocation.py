@@ -11,6 +11,7 @@ call keeps its rebalance flag for the worker)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -254,8 +255,9 @@ async def reallocate(
         if units > 0:
             supplies.append(matching.Supply(wid, w.lat, w.lon, units, w.delivery_radius_km))
     demand = [matching.DeliveryPoint(p.id, p.lat, p.lon, p.quantity, p.priority) for p in points]
+    # The solver runs in a thread: seconds on national calls, and the API's event loop keeps serving.
     if not live:
-        result = matching.allocate(supplies, demand, max_distance_km=call.max_distance_km)
+        result = await asyncio.to_thread(matching.allocate, supplies, demand, max_distance_km=call.max_distance_km)
     else:
         # Fixed: accepted units always; everything live when only new demand is to be served; and
         # the open proposals of a frozen workshop, which may stay or be declined but never move.
@@ -263,7 +265,8 @@ async def reallocate(
             c for c in live if c.status in AGREED or c.workshop_id in frozen]
         previous = matching.Allocation(assignments=tuple(_aggregate(live)), unmet={}, covered_by_priority={},
                                        demand_by_priority={}, unit_metres=0)
-        result = matching.rebalance(previous, _aggregate(fixed), supplies, demand, max_distance_km=call.max_distance_km)
+        result = await asyncio.to_thread(matching.rebalance, previous, _aggregate(fixed), supplies, demand,
+                                         max_distance_km=call.max_distance_km)
     await _apply(session, call, result, live, workshops, gross, revision=revision, reason=reason,
                  settings=settings, now=now, plan=plan)
     if plan.empty and reason != RebalanceReason.ALLOCATION:
@@ -347,16 +350,16 @@ async def _apply(
             cut = min(excess, c.quantity)
             excess -= cut
             await _resize(session, call, c, c.quantity - cut, now=now, plan=plan)
-    for wid in sorted(delta):  # a fixed order: concurrent re-allocations lock workshops alike
-        units = delta[wid]
-        if units > 0 and not await repo.book(wid, units, capacity=gross.get(wid, 0)):
-            raise Conflict(
-                f"workshop {wid} no longer has {units} units free by the deadline (booked meanwhile); retry",
-                code="capacity-exhausted",
-            )
-        if units < 0:
-            await repo.unbook(wid, -units)
-    if delta:
+    # Release first, then book in a fixed order (concurrent re-allocations lock workshops alike).
+    for wid in sorted(w for w, units in delta.items() if units < 0):
+        await repo.unbook(wid, -delta[wid])
+    wanted = [(wid, delta[wid], gross.get(wid, 0)) for wid in sorted(delta) if delta[wid] > 0]
+    if not await repo.book_many(wanted):
+        raise Conflict(
+            "a workshop's capacity was booked meanwhile (an award, another call); the allocation is retried",
+            code="capacity-exhausted",
+        )
+    if any(delta.values()):
         await repo.bookings_changed()
 
 
