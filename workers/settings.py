@@ -21,7 +21,7 @@ from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox
 from broker.settings import NotificationSettings, Settings
 from workers.enqueue import Enqueuer
-from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis
+from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis, watch_crisis_lags
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import match_request, sweep_matches
@@ -93,8 +93,9 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             # one at the same time change each row once.
             cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
             cron(sweep_matches, second=set(range(2, 60, 5)), unique=True, timeout=30, run_at_startup=True),
-            # Expires unanswered proposals, flags lagging calls, rebalances flagged calls (a lost job).
+            # Expires unanswered proposals and rebalances flagged calls (also what a lost job left).
             cron(sweep_crisis, second=set(range(7, 60, 10)), unique=True, timeout=60, run_at_startup=True),
+            cron(watch_crisis_lags, second=37, unique=True, timeout=60, run_at_startup=False),
             cron(watch_deadlines, second=5, unique=True, timeout=30, run_at_startup=True),
             cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
         ],

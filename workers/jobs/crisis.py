@@ -1,6 +1,7 @@
 """Crisis rebalancing in the worker. ``rebalance_crisis_call`` is enqueued by the API after a decline
-commits; ``sweep_crisis`` (cron, every 10 s) expires unanswered proposals, flags calls whose
-accepted commitments lag, and rebalances every flagged call, so a lost job is only a delay. The
+commits; ``sweep_crisis`` (cron, every 10 s) expires unanswered proposals and rebalances every
+flagged call, so a lost job is only a delay; ``watch_crisis_lags`` (cron, every minute) flags the
+calls whose accepted commitments lag. The
 database says what is left to do (``crisis_call.rebalance_due_at``) and the call's revision makes
 a second run of the same rebalance a no-op."""
 
@@ -31,12 +32,9 @@ async def rebalance_crisis_call(ctx: dict[str, Any], call_id: str) -> int | None
 
 
 async def sweep_crisis(ctx: dict[str, Any]) -> int:
-    """Returns how many calls were rebalanced."""
-    settings = ctx["settings"].crisis
+    """Expire what is overdue, then rebalance every flagged call; returns how many were rebalanced."""
     async with ctx["db"].writer() as session:
-        now = datetime.now(UTC)
-        await expire_proposals(session, now=now)
-        await flag_lagging_calls(session, settings=settings, now=now)
+        await expire_proposals(session, now=datetime.now(UTC))
         await session.commit()
     async with ctx["db"].reader() as session:
         ids = await due_calls(session, now=datetime.now(UTC))
@@ -45,3 +43,11 @@ async def sweep_crisis(ctx: dict[str, Any]) -> int:
         if await rebalance_crisis_call(ctx, call_id) is not None:
             done += 1
     return done
+
+
+async def watch_crisis_lags(ctx: dict[str, Any]) -> int:
+    """Once a minute: flag the calls where an accepted commitment lags (the sweep rebalances them)."""
+    async with ctx["db"].writer() as session:
+        flagged = await flag_lagging_calls(session, settings=ctx["settings"].crisis, now=datetime.now(UTC))
+        await session.commit()
+    return flagged
