@@ -60,11 +60,14 @@ def _bearer(header: str | None) -> str | None:
     return token.strip()
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+_QUERY_NAMES: dict[Any, frozenset[str]] = {}
 
 
 def _query_names(handler: BaseRouteHandler) -> frozenset[str]:
-    names = _QUERY_NAMES.get(id(handler))
+    # Keyed by the handler's function object (held, so never reused): guards receive a short-lived
+    # copy of the handler, whose id() another handler's copy soon reuses (and then got these names).
+    key = handler.fn
+    names = _QUERY_NAMES.get(key)
     if names is None:
         params = handler.parsed_fn_signature.parameters
         names = frozenset(
@@ -72,7 +75,7 @@ def _query_names(handler: BaseRouteHandler) -> frozenset[str]:
             for name, fd in params.items()
             if isinstance(fd.kwarg_definition, QueryParameter)
         )
-        _QUERY_NAMES[id(handler)] = names
+        _QUERY_NAMES[key] = names
     return names
 
 

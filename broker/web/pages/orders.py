@@ -3,10 +3,11 @@ progress, the buyer's receipt and the Order-X / PEPPOL documents."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import PathParameter
 
 from broker.api.context import RequestContext
 from broker.api.presenters import percent
@@ -23,6 +24,7 @@ from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_curs
 from broker.web.render import page, redirect
 from broker.web.security import web_access
 
+Kind = Annotated[str, PathParameter(max_length=20)]
 READERS = web_access(Role.BUYER, Role.MAKER, Role.ADMIN)
 MOVERS = web_access(Role.BUYER, Role.MAKER)
 MOVE_FIELDS = {"/to": "vers", "/note": "note", "/tracking": "suivi"}
@@ -87,7 +89,7 @@ class OrderPages(Controller):
                         flash=f"Avancement enregistré : {moved.units_done} sur {moved.quantity}.")
 
     @get("/{order_id:str}/documents/{kind:str}", opt=READERS)
-    async def document(self, ctx: NamedDependency[RequestContext], order_id: Id, kind: str) -> Response[Any]:
+    async def document(self, ctx: NamedDependency[RequestContext], order_id: Id, kind: Kind) -> Response[Any]:
         if kind not in ("order-x", "peppol"):
             raise_not_found(kind)
         xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind=kind,
