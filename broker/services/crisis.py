@@ -103,11 +103,13 @@ async def create_call(
     item = await _item(session, new.item)
     call_id = new_id()
     rows = _point_rows(call_id, points, geocoder, now=now, pointer="/delivery_points")
-    found = await suppliers_for(session, item, deadline=new.deadline, now=now)
+    found = await suppliers_for(session, item, deadline=new.deadline, now=now,
+                                near=[(r.lat, r.lon) for r in rows], max_distance_km=new.max_distance_km)
     if found.able == 0:
         raise Rejected(
-            f"none of the {found.considered} registered workshops can make {item.name!r} (processes, materials, "
-            f"part size or verified certifications {', '.join(item.certifications_required) or '-'})",
+            f"no workshop within reach of the delivery points can make {item.name!r} ({found.considered} "
+            "registered; it takes the item's processes, materials and part size, and verified certifications: "
+            f"{', '.join(item.certifications_required) or 'none'})",
             pointer="/item",
         )
     call = CrisisCallRow(

@@ -12,7 +12,9 @@ call keeps its rebalance flag for the worker)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +44,7 @@ from broker.domain.crisis import (
 from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound
-from broker.services.matching import candidate
+from broker.services.matching import KM_PER_DEGREE, candidate
 from broker.services.workshops import catalogue_item
 from broker.settings import CrisisSettings
 from matching.constraints import evaluate
@@ -59,7 +61,8 @@ class Supplier(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Suppliers(msgspec.Struct, frozen=True, kw_only=True):
-    """The workshops that can take units now (able, not paused), and how many are able at all."""
+    """The workshops within reach that can take units now (able, not paused), how many within
+    reach are able at all, and how many workshops are registered."""
 
     active: list[Supplier]
     able: int
@@ -88,13 +91,36 @@ def lost_race(what: str) -> Conflict:
 
 
 async def suppliers_for(
-    session: AsyncSession, item: CatalogueItem, *, deadline: datetime, now: datetime
+    session: AsyncSession,
+    item: CatalogueItem,
+    *,
+    deadline: datetime,
+    now: datetime,
+    near: Sequence[tuple[float, float]] = (),
+    max_distance_km: float | None = None,
 ) -> Suppliers:
-    """Every registered workshop judged by the matching filters for the item (process, envelope,
-    material, thickness, verified certifications, pause), with its capacity by the deadline:
-    declared units per day, else machine hours at the bottleneck step (`matching.capacity`)."""
+    """The workshops that could reach one of the ``near`` points (every workshop when none is
+    given), judged by the matching filters for the item (process, envelope, material, thickness,
+    verified certifications, pause), with their capacity by the deadline: declared units per day,
+    else machine hours at the bottleneck step (`matching.capacity`). The reach is a bounding box of
+    the points widened by the largest delivery radius (capped by the call's maximum distance); the
+    solver then applies each workshop's exact radius."""
     repo = WorkshopRepository(session)
-    workshops = await repo.everything()
+    considered, max_radius = await repo.count_and_max_radius()
+    if near:
+        reach = min(max_radius, max_distance_km if max_distance_km is not None else math.inf)
+        lats = [lat for lat, _lon in near]
+        dlat = reach / KM_PER_DEGREE + 0.01
+        coslat = max(min(math.cos(math.radians(x)) for x in (min(lats) - dlat, max(lats) + dlat)), 0.01)
+        dlon = reach / (KM_PER_DEGREE * coslat) + 0.01
+        workshops = await repo.within_box(
+            lat_min=min(lats) - dlat,
+            lat_max=max(lats) + dlat,
+            lon_min=min(lon for _lat, lon in near) - dlon,
+            lon_max=max(lon for _lat, lon in near) + dlon,
+        )
+    else:
+        workshops = await repo.everything()
     ids = [w.id for w in workshops]
     machines = await repo.machines(ids)
     declared = await repo.capacities(ids, item.slug)
@@ -130,7 +156,7 @@ async def suppliers_for(
         able += 1
         if "paused" not in codes:
             active.append(Supplier(workshop=w, gross=ev.capacity_units))
-    return Suppliers(active=active, able=able, considered=len(workshops))
+    return Suppliers(active=active, able=able, considered=considered)
 
 
 class _Plan(msgspec.Struct, kw_only=True):
@@ -239,7 +265,8 @@ async def reallocate(
     in_call: dict[str, int] = defaultdict(int)
     for c in live:
         in_call[c.workshop_id] += c.quantity
-    found = await suppliers_for(session, item, deadline=call.deadline, now=now)
+    found = await suppliers_for(session, item, deadline=call.deadline, now=now,
+                                near=[(p.lat, p.lon) for p in points], max_distance_km=call.max_distance_km)
     gross = {s.workshop.id: s.gross for s in found.active}
     workshops = {s.workshop.id: s.workshop for s in found.active}
     missing = [w for w in in_call if w not in workshops]
