@@ -10,9 +10,10 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.db.audit_read import AuditReader
 from broker.db.constraints import conflict_for
 from broker.db.fabrication import InvitationRepository, QuoteRepository, RequestRepository, WorkshopRepository
-from broker.db.models import InvitationRow
+from broker.db.models import AuditLogRow, InvitationRow
 from broker.db.repositories import OrganisationRepository
 from broker.domain.access import Organisation, Principal
 from broker.domain.fabrication import Order, OrderEvent, Quote, Request, Workshop
@@ -58,6 +59,15 @@ async def my_invitation(
         raise NotFound(f"invitation {invitation_id} not found")
     quotes = [q for q in await QuoteRepository(session).for_request(request.id) if q.workshop_id == workshop.id]
     return invitation, request, quotes
+
+
+async def audit_newest(
+    session: AsyncSession, *, actor: Principal, before_id: int | None, limit: int
+) -> list[AuditLogRow]:
+    """The audit log newest first: every entry for admins, the caller's organisation's otherwise."""
+    return await AuditReader(session).newest(
+        scope_org_id=None if actor.is_admin else actor.org_id, before_id=before_id, limit=limit
+    )
 
 
 async def flush_or_conflict(session: AsyncSession) -> None:

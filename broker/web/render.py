@@ -103,11 +103,11 @@ def page(
 
 
 def redirect(request: Request[Any, Any, Any], location: str, *, flash: str | None = None,
-             error: bool = False) -> Redirect:
+             error: bool = False, secret: str = "") -> Redirect:
     """303 to ``location`` (the Post/Redirect/Get pattern), with a message for the next page."""
     response = Redirect(path=location, status_code=303)
     if flash:
-        value = sealer(request).seal_flash(Flash(kind="error" if error else "ok", text=flash))
+        value = sealer(request).seal_flash(Flash(kind="error" if error else "ok", text=flash, secret=secret))
         response.set_cookie(FLASH_COOKIE, value, path=COOKIE_PATH, max_age=FLASH_MAX_AGE_S, secure=True,
                             httponly=True, samesite="lax")
     return response

@@ -37,6 +37,7 @@ class WebSession(msgspec.Struct, frozen=True, array_like=True):
 class Flash(msgspec.Struct, frozen=True, array_like=True):
     kind: str  # "ok" | "error"
     text: str
+    secret: str = ""  # a new API key, shown on the next page only (sealed, never stored)
 
 
 def new_session(token: str, *, org_name: str = "", now: float | None = None) -> WebSession:

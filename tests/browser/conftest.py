@@ -16,9 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-
 from factories import FAB_LAB, WOOD_SHOP, make_workshop, tenant
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from support_server import RunningBroker, running_broker
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,7 @@ from broker.api.runtime import bump_keys_generation
 from broker.api.schemas import ApiKeyIn, OrganizationIn, VerificationIn
 from broker.domain.access import ROLES_BY_KIND, OrgKind, Role
 from broker.services import access as access_service
-from broker.services import maintenance, organisations, read_models, workshops
+from broker.services import organisations, read_models, workshops
 from broker.web.forms import Form
 from broker.web.labels import ORG_KIND, ROLE
 from broker.web.pages.common import PAGE, Cursor, Id, attempt, next_cursor
@@ -25,7 +25,7 @@ ORG_FIELDS = {"/kind": "type", "/name": "nom", "/siret": "siret", "/commune_inse
               "code:siret-taken": "siret"}
 KEY_FIELDS = {"/role": "role", "/label": "libelle"}
 CREATABLE_KINDS = {k: v for k, v in ORG_KIND.items() if k != "operator"}
-After = Annotated[int | None, QueryParameter(name="apres", ge=0)]
+Before = Annotated[int | None, QueryParameter(name="avant", ge=1)]
 
 
 class AdminPages(Controller):
@@ -62,7 +62,7 @@ class AdminPages(Controller):
                            org_id: Id) -> Response[Any]:
         return await _organisation(request, ctx, org_id, Form())
 
-    @post("/organisations/{org_id:str}/cles", opt=ADMIN)
+    @post("/organisations/{org_id:str}/cles", opt=ADMIN, status_code=303)
     async def create_key(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                          org_id: Id) -> Response[Any]:
         form = Form(await request.form())
@@ -79,9 +79,10 @@ class AdminPages(Controller):
             return await _organisation(request, ctx, org_id, form, status=422)
         key, token = created
         ctx.resource = ("api_key", key.id)
-        ctx.status = 201
-        # The key is in this answer only (no redirect, never stored in plain text, not cached).
-        return await _organisation(request, ctx, org_id, Form(), status=201, new_key=token, new_key_role=key.role)
+        # Shown once, on the next page only: sealed in the one-shot flash cookie (never stored in
+        # plain text); a reload of that page does not create another key.
+        return redirect(request, f"/app/admin/organisations/{org_id}",
+                        flash=f"Clé créée ({ROLE[key.role].lower()}, préfixe {key.prefix}).", secret=token)
 
     @post("/cles/{key_id:str}/revocation", opt=ADMIN, status_code=303)
     async def revoke_key(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -117,10 +118,10 @@ class AdminPages(Controller):
 
     @get("/journal", opt=ADMIN)
     async def audit(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
-                    apres: After = None) -> Response[Any]:
-        rows = await maintenance.audit_page(ctx.session, actor=ctx.principal, after_id=apres, limit=PAGE + 1)
-        more = rows[PAGE - 1].id if len(rows) > PAGE else None
-        return page(request, "audit.html.j2", title="Journal d'audit", rows=rows[:PAGE], more=more, after=apres)
+                    avant: Before = None) -> Response[Any]:
+        rows = await read_models.audit_newest(ctx.session, actor=ctx.principal, before_id=avant, limit=PAGE + 1)
+        older = rows[PAGE - 1].id if len(rows) > PAGE else None
+        return page(request, "audit.html.j2", title="Journal d'audit", rows=rows[:PAGE], older=older, before=avant)
 
 
 async def _create_and_flush(ctx: RequestContext, body: OrganizationIn) -> Any:
@@ -142,14 +143,12 @@ async def _organisations(request: Request[Any, Any, Any], ctx: RequestContext, f
 
 
 async def _organisation(request: Request[Any, Any, Any], ctx: RequestContext, org_id: str, form: Form, *,
-                        status: int = 200, new_key: str | None = None,
-                        new_key_role: str | None = None) -> Response[Any]:
+                        status: int = 200) -> Response[Any]:
     org = await organisations.get_organisation(ctx.session, actor=ctx.principal, org_id=org_id)
     keys = await access_service.list_api_keys(ctx.session, actor=ctx.principal, org_id=org_id)
     roles = {r.value: ROLE[r.value] for r in sorted(ROLES_BY_KIND[org.kind])}
     return page(request, "admin_org.html.j2", status=status, title=org.name, org=org, keys=keys, roles=roles,
-                form=form, new_key=new_key, new_key_role=new_key_role,
-                commune=ctx.geocoder.commune(org.commune_insee))
+                form=form, commune=ctx.geocoder.commune(org.commune_insee))
 
 
 async def _workshops(request: Request[Any, Any, Any], ctx: RequestContext, *, status: int = 200,
