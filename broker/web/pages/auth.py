@@ -12,7 +12,6 @@ from litestar.params import QueryParameter
 from redis.exceptions import RedisError
 
 from broker.api.runtime import Runtime
-from broker.api.security import public
 from broker.domain.access import Role
 from broker.services import organisations
 from broker.services.access import authenticate
@@ -116,7 +115,7 @@ class SignInController(Controller):
         return redirect(request, HOME[role])
 
 
-@get("/", opt=public(), include_in_schema=False)
+@get("/", opt=web_public(), include_in_schema=False)
 async def root() -> Response[Any]:
     """The bare address leads to the interface."""
     return Response(content=b"", status_code=303, headers={"Location": "/app/"})
