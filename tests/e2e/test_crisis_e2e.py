@@ -136,27 +136,31 @@ async def test_crisis_call_over_200_workshops_with_declines_and_a_worker_rebalan
                 await check_invariants(db, call["id"])
                 assert before["totals"]["accepted"] > 0 and before["totals"]["produced"] > 0
 
-                # 3. Three workshops with open proposals decline them all.
-                open_by_shop: dict[str, list[dict]] = {}
+                # 3. Three workshops with open proposals decline them all, and 4. the worker rebalances
+                # (enqueued after each decline's commit; the sweep would too). A rebalance that ran
+                # before a workshop's first decline may have moved its proposals: the maker lists
+                # them again, as a client would, until it has none left and the worker is idle.
+                open_by_shop: dict[str, int] = {}
                 for c in before["commitments"]:
                     if c["status"] == "proposed":
-                        open_by_shop.setdefault(c["workshop_id"], []).append(c)
-                decliners = sorted(open_by_shop, key=lambda w: -sum(c["quantity"] for c in open_by_shop[w]))[:3]
-                declined_units = 0
-                for w in decliners:
-                    for c in open_by_shop[w]:
-                        await _post(client, f"/v1/commitments/{c['id']}/decline", makers[w]["key"],
-                                    {"reason": "plus de plaques de PETG"})
-                        declined_units += c["quantity"]
-                gap = await _detail(client, coordinator, call["id"])
-                if gap["rebalances"][-1]["reason"] != "decline":  # the worker has not run yet
-                    assert gap["totals"]["committed"] == before["totals"]["committed"] - declined_units
-
-                # 4. The worker rebalances (enqueued after the decline committed; the sweep would too).
+                        open_by_shop[c["workshop_id"]] = open_by_shop.get(c["workshop_id"], 0) + c["quantity"]
+                decliners = sorted(open_by_shop, key=lambda w: -open_by_shop[w])[:3]
                 limit = time.monotonic() + 60
+                declined_units = 0
                 while True:
+                    left = 0
+                    for w in decliners:
+                        mine = (await client.get("/v1/commitments", headers=bearer(makers[w]["key"]), params={
+                            "call_id": call["id"], "status": "proposed"})).json()["items"]
+                        left += len(mine)
+                        for c in mine:
+                            response = await client.post(f"/v1/commitments/{c['id']}/decline",
+                                                         json={"reason": "plus de plaques de PETG"},
+                                                         headers=bearer(makers[w]["key"]))
+                            assert response.status_code in (200, 409), response.text  # 409: moved meanwhile
+                            declined_units += response.json()["quantity"] if response.status_code == 200 else 0
                     after = await _detail(client, coordinator, call["id"])
-                    if not after["rebalance_pending"] and after["rebalances"][-1]["reason"] == "decline":
+                    if not left and not after["rebalance_pending"] and after["rebalances"][-1]["reason"] == "decline":
                         break
                     assert time.monotonic() < limit, after["rebalances"]
                     await asyncio.sleep(0.2)
@@ -172,8 +176,11 @@ async def test_crisis_call_over_200_workshops_with_declines_and_a_worker_rebalan
             assert now_by_id[cid]["quantity"] == was[cid]["quantity"]
             assert now_by_id[cid]["units_produced"] == was[cid]["units_produced"]
         assert not [c for c in after["commitments"] if c["workshop_id"] in decliners and c["status"] in LIVE]
-        rebalance = after["rebalances"][-1]
-        assert rebalance["units_moved"] > 0 and rebalance["unmet_after"] < rebalance["unmet_before"]
+        # One rebalance, or several when the worker ran between the declines: together they moved
+        # units and served again part of what the declines had taken away.
+        assert sum(r["units_moved"] for r in after["rebalances"] if r["reason"] == "decline") > 0
+        assert declined_units > 0
+        assert after["totals"]["committed"] > before["totals"]["committed"] - declined_units
 
         # What is committed again is the optimum of what is left: the decliners removed, accepted
         # units fixed as lower bounds on their edges.

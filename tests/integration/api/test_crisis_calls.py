@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from factories import FAB_LAB, WOOD_SHOP, bearer, make_workshop, tenant
 from sqlalchemy import text
 
 from broker.services.crisis_allocation import rebalance_call
 from broker.settings import CrisisSettings
-from factories import FAB_LAB, WOOD_SHOP, bearer, make_workshop, tenant
 
 # Visor makers around Rennes: (commune, units per day declared for face-visor)
 MAKERS = [("35238", 30), ("35047", 20), ("35051", 25), ("35115", 15), ("35360", 10)]
@@ -213,3 +213,21 @@ async def test_bad_input_is_refused_and_writes_nothing(client, admin_key, db):
             assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0, table
         assert (await session.execute(text(
             "SELECT count(*) FROM outbox_event WHERE type LIKE 'crisis_call.%'"))).scalar_one() == 0
+
+
+async def test_accept_never_promises_a_point_more_than_its_quantity(client, admin_key, db):
+    """The point's counter is the last line of defence: with its units already promised (as if a
+    concurrent path had taken them), an accept is a 409 and the proposal stays open."""
+    makers = await _makers(client, admin_key)
+    _, coordinator = await tenant(client, admin_key, "coordination", "coordinator")
+    call = (await client.post("/v1/crisis-calls", json=_call_body([("CHU de Rennes", "35238", 60, 1)]),
+                              headers=bearer(coordinator))).json()
+    c = (await _detail(client, coordinator, call["id"]))["commitments"][0]
+    async with db.writer() as session:
+        await session.execute(text("UPDATE delivery_point SET accepted_units = quantity - :n + 1 WHERE id = :p"),
+                              {"n": c["quantity"], "p": c["delivery_point"]})
+        await session.commit()
+    key = {shop["id"]: k for shop, k in makers}[c["workshop_id"]]
+    refused = await client.post(f"/v1/commitments/{c['id']}/accept", headers=bearer(key))
+    assert refused.status_code == 409 and refused.json()["code"] == "delivery-point-full", refused.text
+    assert (await client.get(f"/v1/commitments/{c['id']}", headers=bearer(key))).json()["status"] == "proposed"
