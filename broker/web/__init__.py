@@ -18,7 +18,7 @@ from litestar.template import TemplateConfig
 from broker.web.errors import WEB_EXCEPTION_HANDLERS
 from broker.web.labels import FILTERS
 from broker.web.pages.admin import AdminPages
-from broker.web.pages.auth import SignInController, root
+from broker.web.pages.auth import NotFoundPage, SignInController, root
 from broker.web.pages.buyer import BuyerController
 from broker.web.pages.crisis import CommitmentPages, CrisisPages
 from broker.web.pages.maker import MakerController
@@ -29,7 +29,7 @@ from broker.web.timing import server_timing
 
 HERE = Path(__file__).parent
 PAGES: list[Any] = [SignInController, BuyerController, MakerController, OrderPages, CrisisPages, CommitmentPages,
-                    AdminPages]
+                    AdminPages, NotFoundPage]
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

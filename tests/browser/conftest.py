@@ -1,6 +1,7 @@
 """Browser tests: Playwright drives Debian's Chromium (``/usr/bin/chromium``, installed by ``make
 test``; never a downloaded browser) against one real ``broker up`` (API server, worker, embedded
-Redis) shared by the module's tests. Every test saves screenshots under
+Redis) shared by the module's tests. Everything is module-scoped: Playwright's sync API runs an
+event loop in this thread while it is open, which later modules' ``asyncio.run`` would trip on. Every test saves screenshots under
 ``var/test-artifacts/screenshots``; every page's ``Server-Timing`` is collected and written to
 ``var/test-artifacts/web-timings.json``."""
 
@@ -69,7 +70,7 @@ async def _populate(world: World) -> None:
             world.orgs[key] = await tenant(client, world.admin, kind, role, name=name, commune_insee=insee)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with running_broker(tmp_path_factory.mktemp("web")) as broker:
         w = World(broker)
@@ -79,7 +80,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield w
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def timings() -> Iterator[list[tuple[str, float]]]:
     collected: list[tuple[str, float]] = []
     yield collected
@@ -93,7 +94,7 @@ def timings() -> Iterator[list[tuple[str, float]]]:
         (ARTIFACTS / "web-timings.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run `make chromium` (make test installs it)")
@@ -101,7 +102,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
     yield browser

@@ -8,11 +8,12 @@ import time
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from redis.exceptions import RedisError
 
 from broker.api.runtime import Runtime
 from broker.domain.access import Role
+from broker.errors import NotFound
 from broker.services import organisations
 from broker.services.access import authenticate
 from broker.web.forms import Form
@@ -113,6 +114,17 @@ class SignInController(Controller):
     async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
         role: Role = request.scope["state"]["principal"].role
         return redirect(request, HOME[role])
+
+
+class NotFoundPage(Controller):
+    """Any other address under /app: the French 404 page rather than the API's JSON problem."""
+
+    path = "/"
+    include_in_schema = False
+
+    @get("/{rest:path}", opt=web_public())
+    async def nowhere(self, rest: Annotated[str, PathParameter(max_length=500)]) -> Response[Any]:
+        raise NotFound(f"no page {rest!r}")
 
 
 @get("/", opt=web_public(), include_in_schema=False)
