@@ -374,6 +374,20 @@ def test_coordinator_calls_makers_commit_and_the_dashboard_follows(person, world
     assert "/nouvel-appel" not in page.url  # never reloaded by navigation
     boss.shot("tableau-de-bord-apres")
 
+    # A new delivery point mid-crisis.
+    page.locator("#ajout summary").click()
+    page.locator("#f-label_1").fill("Centre hospitalier de Paimpol")
+    page.locator("#f-commune_1").fill("22162")
+    page.locator("#f-quantite_1").fill("-60")
+    page.get_by_role("button", name="Ajouter et répartir").click()
+    assert "nombre entier" in field_error(page, "f-quantite_1") or "entre 1" in field_error(page, "f-quantite_1")
+    expect(page.locator("#f-label_1")).to_have_value("Centre hospitalier de Paimpol")
+    page.locator("#f-quantite_1").fill("60")
+    page.get_by_role("button", name="Ajouter et répartir").click()
+    expect(page.locator(".flash")).to_contain_text("1 point(s) de livraison ajouté(s)")
+    expect(kpi(page, "demandées")).to_have_text("590")
+    expect(page.locator("svg.map rect")).to_have_count(4)
+
 
 def test_admin_organisations_keys_verification_and_audit(person, world):
     admin = person("administration")

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from broker.api.context import RequestContext
-from broker.api.crisis_schemas import CommitmentDeclineIn, CommitmentProgressIn, CrisisCallIn
+from broker.api.crisis_schemas import CommitmentDeclineIn, CommitmentProgressIn, CrisisCallIn, DeliveryPointsIn
 from broker.domain.access import Role
 from broker.domain.crisis import AGREED, LIVE, MAX_QUANTITY, CallStatus, NewPoint
 from broker.errors import NotFound
@@ -38,7 +38,7 @@ COMMITMENT_STATUS = {"proposed": "Proposé — à accepter", "accepted": "Accept
 REBALANCE_REASON = {"allocation": "Répartition initiale", "decline": "Après un refus", "expiry": "Proposition expirée",
                     "lag": "Atelier en retard", "points_added": "Points de livraison ajoutés",
                     "quantity_raised": "Quantité augmentée"}
-ROWS_DEFAULT, ROWS_MAX = 5, 40
+ROWS_DEFAULT, ROWS_MAX, ADD_ROWS = 5, 40, 3
 Rows = Annotated[int | None, QueryParameter(name="lignes", ge=1, le=ROWS_MAX)]
 Frame = Annotated[str, QueryParameter(name="cadre", max_length=120)]
 
@@ -84,16 +84,7 @@ class CrisisPages(Controller):
             form.error("echeance", "La date limite doit être dans le futur.")
         priority = form.choice("priorite", PRIORITY)
         max_km = form.integer("distance_max", low=1, high=2000, required=False)
-        points = []
-        for i in range(1, rows + 1):
-            if not any(form.raw(f"{name}_{i}") for name in ("label", "commune", "quantite")):
-                continue
-            label = form.text(f"label_{i}", max_length=200)
-            insee = form.commune(f"commune_{i}", ctx.geocoder)
-            quantity = form.integer(f"quantite_{i}", low=1, high=MAX_QUANTITY)
-            point_priority = form.choice(f"priorite_{i}", PRIORITY)
-            points.append({"label": label, "commune_insee": insee, "quantity": quantity,
-                           "priority": int(point_priority or 3)})
+        points = _points(form, ctx, rows)
         if not points:
             form.error("label_1", "Indiquez au moins un point de livraison (nom, commune, quantité).")
         body = None
@@ -139,6 +130,33 @@ class CrisisPages(Controller):
         """The dashboard's live part alone, fetched by the page every few seconds."""
         context = await _dashboard(ctx, call_id)
         return page(request, "crisis_live.html.j2", title="Tableau de bord", **context)
+
+    @post("/{call_id:str}/points", opt=COORDINATOR, status_code=303)
+    async def add_points(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                         call_id: Id) -> Response[Any]:
+        """New delivery points mid-crisis: what is promised stays, only the new demand is allocated."""
+        form = Form(await request.form())
+        points = _points(form, ctx, ADD_ROWS)
+        if not points:
+            form.error("label_1", "Indiquez au moins un point de livraison (nom, commune, quantité).")
+        fields = _call_fields(ADD_ROWS)
+        body = form.convert({"delivery_points": points}, DeliveryPointsIn, fields) if form.ok else None
+        call = None
+        if body is not None:
+            call = await attempt(ctx, form, fields, crisis_service.add_points(
+                ctx.session, actor=ctx.principal, call_id=call_id, geocoder=ctx.geocoder,
+                settings=ctx.runtime.settings.crisis, now=ctx.now,
+                points=[NewPoint(label=p.label, commune_insee=p.commune_insee.upper(), quantity=p.quantity,
+                                 priority=p.priority) for p in body.delivery_points]))
+        if call is None:
+            ctx.status = 422
+            context = await _dashboard(ctx, call_id)
+            return page(request, "crisis_call.html.j2", status=422, title=f"Appel de crise : {context['call'].name}",
+                        **{**context, "points_form": form})
+        ctx.resource = ("crisis_call", call_id)
+        count = len(body.delivery_points) if body else 0
+        return redirect(request, f"/app/crises/{call_id}", flash=f"{count} point(s) de livraison ajouté(s) ; "
+                        "leur demande est répartie entre les ateliers.")
 
     @post("/{call_id:str}/cloture", opt=COORDINATOR, status_code=303)
     async def close(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -217,6 +235,22 @@ class CommitmentPages(Controller):
                         flash=f"Avancement enregistré : {done.produced} fabriquées, {done.delivered} livrées.")
 
 
+def _points(form: Form, ctx: RequestContext, rows: int) -> list[dict[str, Any]]:
+    """The delivery points typed in rows ``label_i``, ``commune_i``, ``quantite_i``, ``priorite_i``
+    (blank rows are skipped)."""
+    points = []
+    for i in range(1, rows + 1):
+        if not any(form.raw(f"{name}_{i}") for name in ("label", "commune", "quantite")):
+            continue
+        label = form.text(f"label_{i}", max_length=200)
+        insee = form.commune(f"commune_{i}", ctx.geocoder)
+        quantity = form.integer(f"quantite_{i}", low=1, high=MAX_QUANTITY)
+        point_priority = form.choice(f"priorite_{i}", PRIORITY)
+        points.append({"label": label, "commune_insee": insee, "quantity": quantity,
+                       "priority": int(point_priority or 3)})
+    return points
+
+
 async def _new_call_page(request: Request[Any, Any, Any], ctx: RequestContext, form: Form, *, rows: int,
                          status: int = 200) -> Response[Any]:
     items = await workshops.catalogue(ctx.session)
@@ -265,6 +299,7 @@ async def _dashboard(ctx: RequestContext, call_id: str) -> dict[str, Any]:
         "commitment_status": COMMITMENT_STATUS, "is_open": d.call.status == CallStatus.OPEN,
         "can_manage": ctx.principal.role == Role.COORDINATOR,
         "now_label": ctx.now.astimezone(PARIS).strftime("%H:%M:%S"),
+        "points_form": Form({f"priorite_{i}": "3" for i in range(1, ADD_ROWS + 1)}), "add_rows": range(1, ADD_ROWS + 1),
     }
 
 
