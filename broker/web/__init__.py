@@ -5,6 +5,7 @@ under ``static/`` (no CDN: the broker works offline)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ PAGES: list[Any] = [SignInController, BuyerController, MakerController, OrderPag
                     AdminPages, NotFoundPage]
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja with autoescaping on, undefined names as errors, and the French formatting filters."""
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """One per process: compiled templates are kept (they do not change while the broker runs)."""
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html", "j2", "svg"], default_for_string=True),
@@ -43,7 +45,12 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         auto_reload=False,
     )
     environment.filters.update(FILTERS)
-    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+    return environment
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja with autoescaping on, undefined names as errors, and the French formatting filters."""
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(_environment()))
 
 
 def web_handlers() -> list[Any]:
