@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.db.base import UTCDateTime
 from broker.db.fabrication import Keyset, RegistryRepository
 from broker.db.models import CommitmentRow, CrisisCallRow, DeliveryPointRow, RebalanceRow, WorkshopRow
 from broker.domain.crisis import (
@@ -98,13 +99,27 @@ class CrisisRepository:
         )
         return await _rowcount(self.session, statement) == 1
 
+    async def lock(self, call_id: str, *, seen_revision: int, now: datetime) -> bool:
+        """Take the call's row first (PostgreSQL row lock until commit), as every writer of a call
+        does, so that writers queue on it instead of deadlocking on points and commitments."""
+        statement = (
+            update(CrisisCallRow)
+            .where(
+                CrisisCallRow.id == call_id,
+                CrisisCallRow.revision == seen_revision,
+                CrisisCallRow.status == CallStatus.OPEN,
+            )
+            .values(updated_at=now)
+        )
+        return await _rowcount(self.session, statement) == 1
+
     async def mark_due(self, call_id: str, *, reason: str, now: datetime) -> bool:
         """Ask for a rebalance (kept if one is already asked: the earliest time wins)."""
         statement = (
             update(CrisisCallRow)
             .where(CrisisCallRow.id == call_id, CrisisCallRow.status == CallStatus.OPEN)
             .values(
-                rebalance_due_at=func.coalesce(CrisisCallRow.rebalance_due_at, now),
+                rebalance_due_at=func.coalesce(CrisisCallRow.rebalance_due_at, literal(now, UTCDateTime())),
                 rebalance_reason=func.coalesce(CrisisCallRow.rebalance_reason, reason),
             )
         )
@@ -269,12 +284,24 @@ class CrisisRepository:
         )
         return await _rowcount(self.session, statement) == 1
 
-    async def expired_proposals(self, now: datetime, limit: int = 500) -> list[Commitment]:
+    async def calls_with_expired_proposals(self, now: datetime, limit: int = 200) -> list[str]:
+        query = (
+            select(CommitmentRow.call_id)
+            .where(CommitmentRow.status == CommitmentStatus.PROPOSED, CommitmentRow.expires_at <= now)
+            .distinct()
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def expired_proposals(self, call_id: str, now: datetime) -> list[Commitment]:
         query = (
             select(CommitmentRow)
-            .where(CommitmentRow.status == CommitmentStatus.PROPOSED, CommitmentRow.expires_at <= now)
-            .order_by(CommitmentRow.expires_at)
-            .limit(limit)
+            .where(
+                CommitmentRow.call_id == call_id,
+                CommitmentRow.status == CommitmentStatus.PROPOSED,
+                CommitmentRow.expires_at <= now,
+            )
+            .order_by(CommitmentRow.workshop_id, CommitmentRow.id)
         )
         return [_to(r, Commitment) for r in (await self.session.execute(query)).scalars()]
 

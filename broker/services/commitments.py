@@ -96,12 +96,13 @@ async def decline(
     check_commitment(CommitmentStatus(c.status), CommitmentStatus.DECLINED)
     repo = CrisisRepository(session)
     note = reason.strip() or "declined"
+    # The call first: the lock order of a rebalance (call → commitments → workshops → registry).
+    await repo.mark_due(c.call_id, reason=RebalanceReason.DECLINE, now=now)
     if not await repo.set_status(c.id, expected=CommitmentStatus.PROPOSED, status=CommitmentStatus.DECLINED,
                                  now=now, decided_at=now, decline_reason=note):
         raise lost_race("commitment")
     await repo.unbook(c.workshop_id, c.quantity)
     await repo.bookings_changed()
-    await repo.mark_due(c.call_id, reason=RebalanceReason.DECLINE, now=now)
     await emit(session, type_="commitment.declined", org_id=await _call_org(session, c.call_id),
                resource=("commitment", c.id), now=now,
                data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "workshop_id": c.workshop_id,

@@ -195,7 +195,7 @@ async def add_points(
     now: datetime,
 ) -> CrisisCall:
     """New delivery points mid-crisis: every live commitment stays, the new demand is allocated."""
-    call = await _open(session, actor=actor, call_id=call_id)
+    call = await _open(session, actor=actor, call_id=call_id, now=now)
     checked = check_points(points)
     repo = CrisisRepository(session)
     taken = {p.label.casefold() for p in await repo.points(call_id)}
@@ -225,7 +225,7 @@ async def raise_quantity(
 ) -> CrisisCall:
     """A point needs more: only the extra units are allocated (a quantity is never lowered, so no
     promised unit is taken back)."""
-    call = await _open(session, actor=actor, call_id=call_id)
+    call = await _open(session, actor=actor, call_id=call_id, now=now)
     repo = CrisisRepository(session)
     point = await repo.point(point_id, call_id=call_id)
     if point is None:
@@ -240,10 +240,13 @@ async def raise_quantity(
     return await get_call(session, actor=actor, call_id=call_id)
 
 
-async def _open(session: AsyncSession, *, actor: Principal, call_id: str) -> CrisisCall:
+async def _open(session: AsyncSession, *, actor: Principal, call_id: str, now: datetime) -> CrisisCall:
+    """The open call, its row taken first (every writer of a call locks it before anything else)."""
     call = await get_call(session, actor=actor, call_id=call_id)
     if call.status != CallStatus.OPEN:
         raise Conflict(f"the crisis call is '{call.status}': it no longer changes", code="crisis-call-closed")
+    if not await CrisisRepository(session).lock(call_id, seen_revision=call.revision, now=now):
+        raise lost_race("crisis call")
     return call
 
 

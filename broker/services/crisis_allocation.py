@@ -173,6 +173,13 @@ class _Plan(msgspec.Struct, kw_only=True):
         return not (self.created or self.changed or self.cancelled or self.trimmed)
 
 
+class _Released(msgspec.Struct, kw_only=True):
+    """Units trimmed off lagging commitments: to release per workshop, to give back per point."""
+
+    workshops: dict[str, int] = msgspec.field(default_factory=dict)
+    points: dict[str, int] = msgspec.field(default_factory=dict)
+
+
 def _key(c: Commitment) -> tuple[str, str]:
     return (c.workshop_id, c.delivery_point_id)
 
@@ -194,9 +201,12 @@ async def _trim_lagging(
     settings: CrisisSettings,
     now: datetime,
     plan: _Plan,
+    released: _Released,
 ) -> list[Commitment]:
     """Lower every lagging accepted commitment to what its workshop is expected to make; the units
-    taken off go back to the pool. Returns the commitments as they now are."""
+    taken off go back to the pool (``released``: units per workshop and per point, applied by
+    `_apply` after every commitment change, in the lock order call → commitments → points →
+    workshops). Returns the commitments as they now are."""
     repo = CrisisRepository(session)
     out: list[Commitment] = []
     for c in commitments:
@@ -220,9 +230,9 @@ async def _trim_lagging(
                                          quantity=keep, now=now, status=status, decline_reason=note)
         if not ok:
             raise lost_race("commitment")
-        released = c.quantity - keep + (keep if status == CommitmentStatus.COMPLETED else 0)
-        await repo.unbook(c.workshop_id, released)
-        await repo.give_back_point_units(c.delivery_point_id, c.quantity - keep)
+        freed = c.quantity - keep + (keep if status == CommitmentStatus.COMPLETED else 0)
+        released.workshops[c.workshop_id] = released.workshops.get(c.workshop_id, 0) + freed
+        released.points[c.delivery_point_id] = released.points.get(c.delivery_point_id, 0) + c.quantity - keep
         plan.trimmed.append({"commitment_id": c.id, "workshop_id": c.workshop_id,
                              "delivery_point_id": c.delivery_point_id, "from": c.quantity, "to": keep,
                              "status": str(status), "why": found.reason})
@@ -255,10 +265,12 @@ async def reallocate(
     points = await repo.points(call.id)
     commitments = await repo.commitments(call.id)
     plan = _Plan()
+    released = _Released()
     requested = sum(p.quantity for p in points)
     unmet_before = requested - sum(c.quantity for c in commitments if c.status in LIVE)
     if reason != RebalanceReason.ALLOCATION:
-        commitments = await _trim_lagging(session, call, commitments, settings=settings, now=now, plan=plan)
+        commitments = await _trim_lagging(session, call, commitments, settings=settings, now=now, plan=plan,
+                                          released=released)
     live = [c for c in commitments if c.status in LIVE]
     # A workshop that declined, let a proposal expire or lagged in this call gets nothing new in it.
     frozen = {c.workshop_id for c in commitments if c.decline_reason is not None}
@@ -295,11 +307,11 @@ async def reallocate(
         result = await asyncio.to_thread(matching.rebalance, previous, _aggregate(fixed), supplies, demand,
                                          max_distance_km=call.max_distance_km)
     await _apply(session, call, result, live, workshops, gross, revision=revision, reason=reason,
-                 settings=settings, now=now, plan=plan)
+                 settings=settings, now=now, plan=plan, released=released)
     if plan.empty and reason != RebalanceReason.ALLOCATION:
         return None
     unmet_after = sum(result.unmet.values())
-    units_moved = sum(x["units"] for x in plan.created) + sum(max(0, x["to"] - x["from"]) for x in plan.changed)
+    units_moved = sum(x["units"] for x in plan.created)
     row = RebalanceRow(
         id=new_id(),
         call_id=call.id,
@@ -341,9 +353,12 @@ async def _apply(
     settings: CrisisSettings,
     now: datetime,
     plan: _Plan,
+    released: _Released,
 ) -> None:
-    """Turn the solver's answer into proposals: keep, resize, cancel or create, then book the net
-    units of each workshop (conditional UPDATE) and release what it gave up."""
+    """Turn the solver's answer into proposals: keep, resize, cancel or create; then give back the
+    points' units of trimmed commitments, and book the net units of each workshop (conditional
+    UPDATE) or release what it gave up. Locks are taken in one order everywhere (call →
+    commitments → points → workshops → registry), so concurrent writers queue, never deadlock."""
     repo = CrisisRepository(session)
     target = {(a.workshop_id, a.point_id): a for a in result.assignments}
     fixed_units: dict[tuple[str, str], int] = defaultdict(int)
@@ -354,6 +369,8 @@ async def _apply(
         else:
             fixed_units[_key(c)] += c.quantity
     delta: dict[str, int] = defaultdict(int)
+    for wid, units in released.workshops.items():
+        delta[wid] -= units
     expires = min(now + timedelta(hours=settings.commitment_expiry_hours), call.deadline)
     for key in sorted(set(target) | set(proposals)):
         want = (target[key].units if key in target else 0) - fixed_units.get(key, 0)
@@ -362,13 +379,10 @@ async def _apply(
         if want == have:
             continue
         delta[key[0]] += want - have
-        if want > have and mine:
-            c = mine[-1]
-            await _resize(session, call, c, c.quantity + want - have, now=now, plan=plan)
-            continue
         if want > have:
-            await _create(session, call, workshops[key[0]], target[key], want, revision=revision, reason=reason,
-                          expires=expires, now=now, plan=plan)
+            # Extra units are a new proposal: one the maker is deciding on never changes under it.
+            await _create(session, call, workshops[key[0]], target[key], want - have, revision=revision,
+                          reason=reason, expires=expires, now=now, plan=plan)
             continue
         excess = have - want
         for c in reversed(mine):  # the newest proposals give way first
@@ -377,7 +391,9 @@ async def _apply(
             cut = min(excess, c.quantity)
             excess -= cut
             await _resize(session, call, c, c.quantity - cut, now=now, plan=plan)
-    # Release first, then book in a fixed order (concurrent re-allocations lock workshops alike).
+    for point_id in sorted(released.points):
+        await repo.give_back_point_units(point_id, released.points[point_id])
+    # Release first, then book, each in id order.
     for wid in sorted(w for w, units in delta.items() if units < 0):
         await repo.unbook(wid, -delta[wid])
     wanted = [(wid, delta[wid], gross.get(wid, 0)) for wid in sorted(delta) if delta[wid] > 0]
@@ -401,7 +417,7 @@ async def _resize(
                                    now=now, decided_at=now)
         plan.cancelled.append(entry)
         event = "commitment.cancelled"
-    else:
+    else:  # smaller: proposals only ever shrink in place
         ok = await repo.set_quantity(c.id, expected_status=CommitmentStatus.PROPOSED, seen=c.quantity,
                                      quantity=quantity, now=now)
         plan.changed.append(entry)
@@ -480,21 +496,27 @@ async def rebalance_call(
     return await reallocate(session, call, reason=reason, settings=settings, now=now)
 
 
-async def expire_proposals(session: AsyncSession, *, now: datetime) -> int:
-    """Proposals not answered in time count as declined: released, and their call flagged."""
+async def calls_with_expired_proposals(session: AsyncSession, *, now: datetime) -> list[str]:
+    return await CrisisRepository(session).calls_with_expired_proposals(now)
+
+
+async def expire_proposals(session: AsyncSession, *, call_id: str, now: datetime) -> int:
+    """The call's proposals not answered in time count as declined: released, and the call flagged
+    (first, in the rebalance's lock order; one call per transaction)."""
     repo = CrisisRepository(session)
+    proposals = await repo.expired_proposals(call_id, now)
+    call = await repo.get(call_id, scope_org_id=None)
+    if not proposals or call is None:
+        return 0
+    await repo.mark_due(call_id, reason=RebalanceReason.EXPIRY, now=now)
     expired = 0
-    proposals = await repo.expired_proposals(now)
-    calls = await repo.many([c.call_id for c in proposals])
     for c in proposals:
         if not await repo.set_status(c.id, expected=CommitmentStatus.PROPOSED, status=CommitmentStatus.EXPIRED,
                                      now=now, decided_at=now, decline_reason="expired: not answered in time"):
             continue
         expired += 1
         await repo.unbook(c.workshop_id, c.quantity)
-        await repo.mark_due(c.call_id, reason=RebalanceReason.EXPIRY, now=now)
-        await emit(session, type_="commitment.expired", org_id=calls[c.call_id].org_id,
-                   resource=("commitment", c.id), now=now,
+        await emit(session, type_="commitment.expired", org_id=call.org_id, resource=("commitment", c.id), now=now,
                    data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "quantity": c.quantity})
     if expired:
         await repo.bookings_changed()

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.errors import Conflict
-from broker.services.crisis_allocation import due_calls, expire_proposals, flag_lagging_calls, rebalance_call
+from broker.services.crisis_allocation import (
+    calls_with_expired_proposals,
+    due_calls,
+    expire_proposals,
+    flag_lagging_calls,
+    rebalance_call,
+)
 
 log = logging.getLogger("broker.worker.crisis")
 
@@ -33,9 +39,12 @@ async def rebalance_crisis_call(ctx: dict[str, Any], call_id: str) -> int | None
 
 async def sweep_crisis(ctx: dict[str, Any]) -> int:
     """Expire what is overdue, then rebalance every flagged call; returns how many were rebalanced."""
-    async with ctx["db"].writer() as session:
-        await expire_proposals(session, now=datetime.now(UTC))
-        await session.commit()
+    async with ctx["db"].reader() as session:
+        expiring = await calls_with_expired_proposals(session, now=datetime.now(UTC))
+    for call_id in expiring:  # one transaction per call: short write locks
+        async with ctx["db"].writer() as session:
+            await expire_proposals(session, call_id=call_id, now=datetime.now(UTC))
+            await session.commit()
     async with ctx["db"].reader() as session:
         ids = await due_calls(session, now=datetime.now(UTC))
     done = 0
