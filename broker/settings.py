@@ -13,6 +13,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     url: str = "sqlite+aiosqlite:///./var/broker.db"
     pool_size: int = 10
     echo: bool = False
+    # PostgreSQL's application_name of this process's connections (pg_stat_activity); e.g. to tell
+    # the API from the workers, or a fault test's processes from everything else.
+    application_name: str | None = None
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +96,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl_hours: int = 24
     # Allow http://127.0.0.1:<port> webhook endpoints (tests, the demo, local integrations). Off by default.
     webhooks_allow_loopback: bool = False
+    # Total time one delivery attempt may take (connect ≤ 5 s and read ≤ 15 s within it); the
+    # delivery job's timeout and the lease after which a lost job is replaced derive from it.
+    webhooks_timeout_s: float = 30.0
 
 
 # environment variable -> (group or None, field)
@@ -100,6 +106,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_DATABASE_URL": ("db", "url"),
     "BROKER_DATABASE_POOL_SIZE": ("db", "pool_size"),
     "BROKER_DATABASE_ECHO": ("db", "echo"),
+    "BROKER_DATABASE_APPLICATION_NAME": ("db", "application_name"),
     "BROKER_REDIS_URL": ("redis", "url"),
     "BROKER_HOST": ("api", "host"),
     "BROKER_PORT": ("api", "port"),
@@ -122,6 +129,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_LOG_LEVEL": (None, "log_level"),
     "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
     "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
+    "BROKER_WEBHOOKS_TIMEOUT_S": (None, "webhooks_timeout_s"),
     "BROKER_SMTP_HOST": ("notifications", "smtp_host"),
     "BROKER_SMTP_PORT": ("notifications", "smtp_port"),
     "BROKER_SMTP_SENDER": ("notifications", "smtp_sender"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from arq import cron, func
@@ -26,7 +27,7 @@ from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import match_request, sweep_matches
 from workers.jobs.notifications import notify
-from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhook, relay_outbox, relay_waker
+from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhooks, relay_outbox, relay_waker
 
 log = logging.getLogger("broker.worker")
 
@@ -53,13 +54,20 @@ def notifier(settings: NotificationSettings) -> Notifier:
     ))
 
 
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    total = settings.webhooks_timeout_s
+    return DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback, connect_timeout_s=min(5.0, total),
+                          read_timeout_s=min(15.0, total), total_timeout_s=total)
+
+
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["db"] = Database(settings.db)
-        ctx["policy"] = DeliveryPolicy(allow_loopback=settings.webhooks_allow_loopback)
+        ctx["policy"] = delivery_policy(settings)
+        ctx["lease"] = timedelta(seconds=settings.webhooks_timeout_s + 10)
         ctx["http"] = make_client(ctx["policy"])
         ctx["box"] = SecretBox(settings.secret_key)
         ctx["enqueue"] = Enqueuer(ctx["redis"])
@@ -82,7 +90,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         # Ids only, small uniform timeouts; a delivery makes one attempt per job (its retries are
         # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
         "functions": [
-            func(deliver_webhook, name=DELIVER, timeout=45, max_tries=3),
+            func(deliver_webhooks, name=DELIVER, timeout=settings.webhooks_timeout_s + 5, max_tries=3),
             func(notify, name=NOTIFY, timeout=30, max_tries=5),
             func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
             func(rebalance_crisis_call, name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),
@@ -106,6 +114,11 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "job_serializer": serialize,
         "job_deserializer": deserialize,
         "job_timeout": 30,
+        # Deliveries wait on receivers (up to BROKER_WEBHOOKS_TIMEOUT_S each): room for many at once,
+        # and a short poll so a queued job starts within 50 ms (arq starts at most max_jobs jobs per
+        # poll, so the pair also bounds throughput: ~max_jobs / poll_delay jobs per second).
+        "max_jobs": 50,
+        "poll_delay": 0.05,
         "max_tries": 5,
         "keep_result": 60,
         "handle_signals": True,

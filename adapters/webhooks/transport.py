@@ -9,7 +9,9 @@ them off); this transport never follows anything by itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from ssl import SSLContext
 
 import httpx
@@ -19,6 +21,32 @@ from adapters.webhooks.ssrf import PinnedTarget, Resolver, resolve
 
 USER_AGENT = "fabrication-broker-webhooks/1"
 _MAX_POOLS = 64
+# Requests in flight per receiver (host, address, port). httpcore looks at every connection and
+# every queued request of a pool each time it places one, so hundreds of concurrent requests to one
+# receiver cost quadratically; beyond this many they wait here, in an asyncio semaphore, inside the
+# caller's timeout.
+PER_RECEIVER = 8
+POOL_LIMITS = httpx.Limits(max_connections=PER_RECEIVER, max_keepalive_connections=PER_RECEIVER)
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """The response body; closing it frees the receiver's slot."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, slot: asyncio.Semaphore) -> None:
+        self._stream = stream
+        self._slot: asyncio.Semaphore | None = slot
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._slot is not None:
+                self._slot.release()
+                self._slot = None
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
@@ -43,6 +71,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         self._inner = inner
         self._verify = verify
         self._pools: OrderedDict[tuple[str, str, int], httpx.AsyncHTTPTransport] = OrderedDict()
+        self._slots: dict[tuple[str, str, int], asyncio.Semaphore] = {}
         self.resolved: list[PinnedTarget] = []  # the last few targets, for logs and tests
 
     async def _pool(self, target: PinnedTarget) -> httpx.AsyncBaseTransport:
@@ -51,10 +80,11 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         key = (target.host, target.ip, target.port)
         pool = self._pools.get(key)
         if pool is None:
-            pool = httpx.AsyncHTTPTransport(verify=self._verify, retries=0, trust_env=False)
+            pool = httpx.AsyncHTTPTransport(verify=self._verify, retries=0, trust_env=False, limits=POOL_LIMITS)
             self._pools[key] = pool
             while len(self._pools) > _MAX_POOLS:
-                _, old = self._pools.popitem(last=False)
+                old_key, old = self._pools.popitem(last=False)
+                self._slots.pop(old_key, None)
                 await old.aclose()
         else:
             self._pools.move_to_end(key)
@@ -81,7 +111,19 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
         pool = await self._pool(target)
-        return await pool.handle_async_request(pinned)
+        if self._inner is not None:
+            return await pool.handle_async_request(pinned)
+        key = (target.host, target.ip, target.port)
+        slot = self._slots.setdefault(key, asyncio.Semaphore(PER_RECEIVER))
+        await slot.acquire()
+        try:
+            response = await pool.handle_async_request(pinned)
+        except BaseException:
+            slot.release()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(status_code=response.status_code, headers=response.headers,
+                              stream=_ReleasingStream(response.stream, slot), extensions=response.extensions)
 
     async def aclose(self) -> None:
         pools = list(self._pools.values())

@@ -107,6 +107,15 @@ def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return problem_response(problem, headers={"Retry-After": "2"})
 
 
+def on_dbapi_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    """A connection lost mid-request (server restart, pg_terminate_backend, network): the pool has
+    dropped it and the transaction rolled back (or, lost during COMMIT, its outcome is unknown):
+    503, and the client retries with the same Idempotency-Key, which replays or redoes it once."""
+    if exc.connection_invalidated:
+        return on_unavailable(request, exc)
+    return on_unexpected(request, exc)
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id(request)
     log.exception("request %s: unhandled %s", rid, type(exc).__name__, exc_info=exc)
@@ -121,6 +130,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     OperationalError: on_unavailable,
     PoolTimeout: on_unavailable,
     ConnectionError: on_unavailable,
-    DBAPIError: on_unexpected,
+    DBAPIError: on_dbapi_error,
     Exception: on_unexpected,
 }

@@ -55,8 +55,12 @@ class Database:
             self.write_engine = _sqlite_engine(settings.url, immediate=True, echo=settings.echo)
             self.read_engine = _sqlite_engine(settings.url, immediate=False, echo=settings.echo)
         else:
+            connect_args: dict[str, Any] = {}
+            if settings.application_name and self.dialect == "postgresql":
+                connect_args["server_settings"] = {"application_name": settings.application_name}
             self.write_engine = create_async_engine(
-                settings.url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True
+                settings.url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True,
+                connect_args=connect_args,
             )
             self.read_engine = self.write_engine
         self.writer = async_sessionmaker(self.write_engine, expire_on_commit=False, class_=AsyncSession)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
@@ -56,53 +56,111 @@ class WebhookRepository:
         )
         return [r for r in rows if r.id in won]
 
-    async def due_deliveries(self, *, now: datetime, lease: timedelta, limit: int) -> list[tuple[str, int]]:
-        """Deliveries whose next attempt is due and that no worker holds (lease expired): marked
-        enqueued now. Returns (id, attempts) pairs for the job ids."""
+    async def due_deliveries(
+        self, *, now: datetime, lease: timedelta, limit: int, skip_locked: bool
+    ) -> list[tuple[str, int]]:
+        """Deliveries whose next attempt is due and that no job holds (never enqueued, or its lease
+        expired: the job was lost or its worker killed), taken by compare-and-set so that two relays
+        never enqueue one twice: marked enqueued now. Returns (id, attempts) pairs."""
+        free = or_(WebhookDeliveryRow.enqueued_at.is_(None), WebhookDeliveryRow.enqueued_at <= now - lease)
         query = (
             select(WebhookDeliveryRow.id, WebhookDeliveryRow.attempts)
-            .where(
-                WebhookDeliveryRow.state == "pending",
-                WebhookDeliveryRow.next_attempt_at <= now,
-                or_(WebhookDeliveryRow.enqueued_at.is_(None), WebhookDeliveryRow.enqueued_at <= now - lease),
-            )
+            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_attempt_at <= now, free)
             .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
             .limit(limit)
         )
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
         due = [(i, a) for i, a in (await self.session.execute(query)).all()]
-        if due:
-            await self.session.execute(
-                update(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.id.in_([i for i, _ in due]))
-                .values(enqueued_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        return due
+        if not due:
+            return []
+        won = set((await self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.id.in_([i for i, _ in due]), WebhookDeliveryRow.state == "pending", free)
+            .values(enqueued_at=now)
+            .returning(WebhookDeliveryRow.id)
+            .execution_options(synchronize_session=False)
+        )).scalars())
+        return [(i, a) for i, a in due if i in won]
+
+    async def enqueued_between(self, start: datetime, end: datetime, limit: int) -> list[tuple[str, int, datetime]]:
+        """Pending deliveries enqueued in [start, end]: (id, attempts, enqueued_at), oldest first."""
+        query = (
+            select(WebhookDeliveryRow.id, WebhookDeliveryRow.attempts, WebhookDeliveryRow.enqueued_at)
+            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.enqueued_at >= start,
+                   WebhookDeliveryRow.enqueued_at <= end)
+            .order_by(WebhookDeliveryRow.enqueued_at)
+            .limit(limit)
+        )
+        return [(i, a, e) for i, a, e in (await self.session.execute(query)).all()]
+
+    async def release(self, delivery_ids: Sequence[str], *, enqueued_before: datetime) -> int:
+        """These deliveries' jobs are lost: due for enqueueing again now rather than after the lease."""
+        result = await self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.id.in_(list(delivery_ids)), WebhookDeliveryRow.state == "pending",
+                   WebhookDeliveryRow.enqueued_at <= enqueued_before)
+            .values(enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def release_leases(self) -> int:
+        """Every pending delivery is due for enqueueing again (Redis came back empty: its jobs are gone)."""
+        result = await self.session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.enqueued_at.is_not(None))
+            .values(enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def relayed_since(self, since: datetime, types: Sequence[str]) -> list[str]:
+        """Events of these types relayed at or after ``since`` (their notify jobs may be lost)."""
+        query = select(OutboxRow.id).where(OutboxRow.state == "relayed", OutboxRow.claimed_at >= since,
+                                           OutboxRow.type.in_(list(types)))
+        return list((await self.session.execute(query)).scalars())
 
     async def delivery(self, delivery_id: str) -> WebhookDeliveryRow | None:
         return await self.session.get(WebhookDeliveryRow, delivery_id)
 
-    async def delivery_with_endpoint(
-        self, delivery_id: str
-    ) -> tuple[WebhookDeliveryRow, WebhookEndpointRow] | None:
+    async def deliveries_with_endpoints(
+        self, delivery_ids: Sequence[str]
+    ) -> list[tuple[WebhookDeliveryRow, WebhookEndpointRow]]:
         query = (
             select(WebhookDeliveryRow, WebhookEndpointRow)
             .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
-            .where(WebhookDeliveryRow.id == delivery_id)
+            .where(WebhookDeliveryRow.id.in_(list(delivery_ids)))
+            .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
         )
-        found = (await self.session.execute(query)).first()
-        return None if found is None else (found[0], found[1])
+        return [(d, e) for d, e in (await self.session.execute(query)).all()]
 
-    async def finish_delivery(self, delivery_id: str, *, seen_attempts: int, values: dict[str, Any]) -> bool:
-        """Compare-and-set: only one copy of a job records attempt number ``seen_attempts + 1``."""
+    async def finish_deliveries(self, updates: Sequence[tuple[str, int, dict[str, Any]]]) -> set[str]:
+        """Compare-and-set several deliveries in one statement: each ``(id, seen attempts, values)``
+        applies only if the delivery is still pending at that attempt count. Returns the ids won."""
+        if not updates:
+            return set()
+        table = WebhookDeliveryRow.__table__
+        key = WebhookDeliveryRow.id
+        values: dict[str, Any] = {}
+        for column in sorted({c for _, _, v in updates for c in v}):
+            typed = table.c[column].type
+            per_row = {i: v[column] for i, _, v in updates if column in v}
+            if len(per_row) == len(updates) and len({repr(x) for x in per_row.values()}) == 1:
+                values[column] = literal(next(iter(per_row.values())), typed)  # the same for all
+            else:
+                values[column] = case({i: literal(x, typed) for i, x in per_row.items()}, value=key,
+                                      else_=table.c[column])
+        seen = case({i: literal(n, Integer()) for i, n, _ in updates}, value=key)
         result = await self.session.execute(
             update(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.id == delivery_id, WebhookDeliveryRow.state == "pending",
-                   WebhookDeliveryRow.attempts == seen_attempts)
+            .where(key.in_([i for i, _, _ in updates]), WebhookDeliveryRow.state == "pending",
+                   WebhookDeliveryRow.attempts == seen)
             .values(**values)
+            .returning(key)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return set(result.scalars())
 
     async def set_failing_since(self, endpoint_id: str, when: datetime | None, *, restart: bool = False) -> None:
         """Start (once, unless ``restart``) or end (``None``) the endpoint's failing streak."""

@@ -52,7 +52,12 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 ROLL_GRACE_DEFAULT = timedelta(hours=24)
 ROLL_GRACE_MAX = timedelta(days=7)
-LEASE = timedelta(seconds=60)  # > the delivery job's timeout (45 s): a held delivery is not re-enqueued
+#: A delivery enqueued less than LEASE ago is held by its job; after it, the job is deemed lost (Redis
+#: lost it, its worker was killed) and the relay enqueues the delivery again. The workers derive it
+#: from BROKER_WEBHOOKS_TIMEOUT_S: lease = HTTP timeout + 10 s > the job's timeout (HTTP + 5 s).
+LEASE = timedelta(seconds=40)
+NOTIFY_REPLAY = timedelta(hours=1)
+GRACE = timedelta(seconds=2)  # a job enqueued longer ago than this is in Redis, or was lost
 #: RT-3: an endpoint whose every attempt failed for this long is disabled; the clock counts only once
 #: two deliveries failed within CLOCK_START of the first failure.
 DISABLE_AFTER = timedelta(days=5)
@@ -226,66 +231,128 @@ async def relay(session: AsyncSession, *, now: datetime, skip_locked: bool, limi
     return claimed
 
 
-async def due(session: AsyncSession, *, now: datetime, limit: int = 500) -> list[tuple[str, int]]:
-    return await WebhookRepository(session).due_deliveries(now=now, lease=LEASE, limit=limit)
+async def due(
+    session: AsyncSession, *, now: datetime, skip_locked: bool, lease: timedelta = LEASE, limit: int = 500
+) -> list[tuple[str, int]]:
+    return await WebhookRepository(session).due_deliveries(now=now, lease=lease, limit=limit, skip_locked=skip_locked)
+
+
+def tick_marker(enqueued_at: datetime) -> str:
+    """The Redis key a relay tick sets with its delivery jobs (``Enqueuer.enqueue_many(marker=…)``)."""
+    return f"broker:relay:tick:{int(enqueued_at.timestamp() * 1000)}"
+
+
+async def in_flight(
+    session: AsyncSession, *, now: datetime, lease: timedelta = LEASE, limit: int = 1000
+) -> dict[str, list[str]]:
+    """Deliveries enqueued more than GRACE ago whose lease still runs, by their tick's marker. The
+    relay asks Redis which markers it lacks: those deliveries' jobs were never queued."""
+    out: dict[str, list[str]] = {}
+    for delivery_id, _attempts, at in await WebhookRepository(session).enqueued_between(now - lease, now - GRACE,
+                                                                                         limit):
+        out.setdefault(tick_marker(at), []).append(delivery_id)
+    return out
+
+
+async def release(session: AsyncSession, delivery_ids: Sequence[str], *, now: datetime) -> int:
+    """Jobs lost before they reached Redis (a crash between the commit and the enqueue): their
+    deliveries are due for enqueueing again at once."""
+    if not delivery_ids:
+        return 0
+    released = await WebhookRepository(session).release(delivery_ids, enqueued_before=now - GRACE)
+    log.warning("%d delivery jobs were never queued (lost after their commit): queued again", released)
+    return released
+
+
+async def after_redis_loss(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Redis came back without its data: every pending delivery is enqueued again at once (not
+    after its lease), and the events notified in the last hour are returned so that their notify
+    jobs are queued again (at-least-once: their sent markers are gone too)."""
+    repo = WebhookRepository(session)
+    released = await repo.release_leases()
+    notify = await repo.relayed_since(now - NOTIFY_REPLAY, sorted(NOTIFY_TYPES))
+    log.warning("Redis lost its data: %d pending deliveries and %d notifications queued again", released, len(notify))
+    return notify
 
 
 async def attempt(
     db: Database, *, delivery_id: str, client: httpx.AsyncClient, box: SecretBox, policy: DeliveryPolicy,
     now: datetime, rng: random.Random,
 ) -> Outcome | None:
-    """One attempt of one delivery, safe to run twice. The delivery and its endpoint are read
-    without a write lock, the HTTP call happens outside any transaction, then one short write
-    transaction records it: a compare-and-set on the attempt count (a concurrent copy of the job
-    that already recorded this attempt wins; ours is dropped, the receiver deduplicates on
-    webhook-id), the attempt row, and the endpoint's failing streak (RT-3)."""
-    async with db.reader() as session:
-        found = await WebhookRepository(session).delivery_with_endpoint(delivery_id)
-    if found is None:
-        return None
-    row, endpoint = found
-    if row.state != "pending" or row.next_attempt_at > now + timedelta(seconds=1):
-        return None
-    seen = row.attempts
-    if endpoint.status != "active":  # disabled endpoints stop their pending retries
-        async with db.writer() as session:
-            await WebhookRepository(session).finish_delivery(
-                delivery_id, seen_attempts=seen, values={"state": "failed", "enqueued_at": None, "updated_at": now})
-            await session.commit()
-        return None
-    secrets = [box.open(endpoint.secret_enc)]
-    if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
-        secrets.append(box.open(endpoint.previous_secret_enc))
-    number = seen + 1
-    result = await deliver(client, endpoint.url, secrets, row.webhook_id, row.payload, now=now, policy=policy,
-                           attempt=number, rng=rng)
+    """One attempt of one delivery (see :func:`attempt_many`)."""
+    outcomes = await attempt_many(db, delivery_ids=[delivery_id], client=client, box=box, policy=policy, now=now,
+                                  rng=rng)
+    return outcomes[delivery_id]
 
-    values: dict[str, Any] = {"attempts": number, "last_status": result.status_code, "enqueued_at": None,
-                              "updated_at": now}
-    if result.outcome is Outcome.DELIVERED:
-        values["state"] = "delivered"
-    elif result.outcome is Outcome.RETRY and result.next_delay_s is not None:
-        values["next_attempt_at"] = now + timedelta(seconds=result.next_delay_s)
-    else:  # DISABLE (410), DEAD, or a retry with no attempt left
-        values["state"] = "failed"
+
+async def attempt_many(
+    db: Database, *, delivery_ids: Sequence[str], client: httpx.AsyncClient, box: SecretBox,
+    policy: DeliveryPolicy, now: datetime, rng: random.Random,
+) -> dict[str, Outcome | None]:
+    """One attempt of each of these deliveries (a job carries a handful), safe to run twice. The
+    deliveries and their endpoints are read in one query without a write lock; the signed POSTs go
+    out concurrently, outside any transaction; then one short write transaction records them: per
+    delivery a compare-and-set on its attempt count (a concurrent copy of the job that recorded the
+    attempt first wins; ours is dropped, the receiver deduplicates on webhook-id) and the attempt
+    row; per endpoint its failing streak (RT-3). Outcome None: nothing was sent (not due, gone,
+    recorded by another copy, or its endpoint is disabled: the delivery is then failed)."""
+    outcomes: dict[str, Outcome | None] = dict.fromkeys(delivery_ids)
+    async with db.reader() as session:
+        found = await WebhookRepository(session).deliveries_with_endpoints(delivery_ids)
+    due = [(row, endpoint) for row, endpoint in found
+           if row.state == "pending" and row.next_attempt_at <= now + timedelta(seconds=1)]
+    stopped = [row for row, endpoint in due if endpoint.status != "active"]  # disabled: retries stop
+    live = [(row, endpoint) for row, endpoint in due if endpoint.status == "active"]
+    secrets: dict[str, list[str]] = {}
+    for _row, endpoint in live:
+        if endpoint.id not in secrets:
+            secrets[endpoint.id] = [box.open(endpoint.secret_enc)]
+            if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
+                secrets[endpoint.id].append(box.open(endpoint.previous_secret_enc))
+    results = await asyncio.gather(*[
+        deliver(client, endpoint.url, secrets[endpoint.id], row.webhook_id, row.payload, now=now, policy=policy,
+                attempt=row.attempts + 1, rng=rng)
+        for row, endpoint in live
+    ])
+    if not live and not stopped:
+        return outcomes
     async with db.writer() as session:
         repo = WebhookRepository(session)
-        if not await repo.finish_delivery(delivery_id, seen_attempts=seen, values=values):
-            return None  # another copy of this job recorded attempt `number` first
-        repo.add(WebhookAttemptRow(
-            delivery_id=delivery_id, at=now, attempt=number, status_code=result.status_code,
-            latency_ms=result.latency_ms, response_excerpt=result.response_excerpt, error=result.error,
-            outcome=result.outcome,
-        ))
-        if result.outcome is Outcome.DELIVERED:
-            if endpoint.failing_since is not None:
-                await repo.set_failing_since(endpoint.id, None)
-        elif result.outcome is Outcome.DISABLE:
-            await _disable(session, endpoint, f"the receiver answered {result.status_code} Gone", now=now)
-        else:
-            await _failed(session, endpoint, now=now)
+        failed = {"state": "failed", "enqueued_at": None, "updated_at": now}
+        await repo.finish_deliveries([(row.id, row.attempts, failed) for row in stopped])
+        by_endpoint: dict[str, tuple[WebhookEndpointRow, list[Outcome]]] = {}
+        updates: list[tuple[str, int, dict[str, Any]]] = []
+        for (row, _endpoint), result in zip(live, results, strict=True):
+            values: dict[str, Any] = {"attempts": row.attempts + 1, "last_status": result.status_code,
+                                      "enqueued_at": None, "updated_at": now}
+            if result.outcome is Outcome.DELIVERED:
+                values["state"] = "delivered"
+            elif result.outcome is Outcome.RETRY and result.next_delay_s is not None:
+                values["next_attempt_at"] = now + timedelta(seconds=result.next_delay_s)
+            else:  # DISABLE (410), DEAD, or a retry with no attempt left
+                values["state"] = "failed"
+            updates.append((row.id, row.attempts, values))
+        won = await repo.finish_deliveries(updates)  # another copy of the job may have recorded some first
+        for (row, endpoint), result in zip(live, results, strict=True):
+            if row.id not in won:
+                continue
+            repo.add(WebhookAttemptRow(
+                delivery_id=row.id, at=now, attempt=row.attempts + 1, status_code=result.status_code,
+                latency_ms=result.latency_ms, response_excerpt=result.response_excerpt, error=result.error,
+                outcome=result.outcome,
+            ))
+            outcomes[row.id] = result.outcome
+            by_endpoint.setdefault(endpoint.id, (endpoint, []))[1].append(result.outcome)
+        for endpoint, seen in by_endpoint.values():
+            if Outcome.DELIVERED in seen:
+                if endpoint.failing_since is not None:
+                    await repo.set_failing_since(endpoint.id, None)
+            elif Outcome.DISABLE in seen:
+                await _disable(session, endpoint, "the receiver answered 410 Gone", now=now)
+            else:
+                await _failed(session, endpoint, now=now)
         await session.commit()
-    return result.outcome
+    return outcomes
 
 
 async def _failed(session: AsyncSession, endpoint: WebhookEndpointRow, *, now: datetime) -> None:

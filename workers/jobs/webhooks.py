@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,31 +16,61 @@ from sqlalchemy.orm import Session
 
 from broker.services import webhooks
 
-DELIVER = "deliver_webhook"
+DELIVER = "deliver_webhooks"
+DELIVERY_BATCH = 25  # deliveries per job: their POSTs go out together, one transaction records them
+CLAIM = 200  # events claimed per relay pass
+DUE = 500  # deliveries enqueued per relay pass
+RELAY_BUDGET_S = 10.0  # passes of one relay run (the cron job's timeout is 30 s)
 NOTIFY = "notify"
 
 log = logging.getLogger("broker.worker.relay")
 
 
 async def relay_outbox(ctx: dict[str, Any]) -> int:
-    """Fan committed events out into deliveries, then enqueue every due delivery, all in one Redis
-    round trip per kind. A job id per (delivery, attempt number) makes a repeated enqueue a no-op;
-    a job lost by Redis is enqueued again once its lease expires (the database says what is due).
+    """Fan committed events out into deliveries, then enqueue every due delivery: a job per handful
+    (DELIVERY_BATCH) and one Redis round trip per pass. A pass takes at most CLAIM events and DUE
+    deliveries; passes follow each other while there is more (up to RELAY_BUDGET_S), so a burst
+    of events is not held to one batch per cron tick. The database says what is due: a delivery
+    whose job was lost (Redis lost it, a worker died with it) is queued again once its lease
+    expires, or at once when Redis shows the job was never queued (its pass left no marker) or that
+    Redis itself came back empty.
 
     Notifications have no row of their own: their jobs (``notify:<outbox id>``) are queued before
-    the claim commits, so a Redis failure leaves the events pending for the next tick."""
-    db = ctx["db"]
+    the claim commits, so a Redis failure leaves the events pending for the next pass."""
+    started = time.monotonic()
+    total, first = 0, True
+    while True:
+        claimed, due = await _relay_pass(ctx, check=first)
+        total += claimed
+        first = False
+        if (claimed < CLAIM and due < DUE) or time.monotonic() - started > RELAY_BUDGET_S:
+            return total
+
+
+async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
+    db, queue = ctx["db"], ctx["enqueue"]
+    lease = ctx.get("lease", webhooks.LEASE)
+    lost = check and await queue.lost_data()
     now = datetime.now(UTC)
     async with db.writer() as session:
-        claimed = await webhooks.relay(session, now=now, skip_locked=not db.is_sqlite)
-        notify = [(NOTIFY, (row.id,), f"notify:{row.id}") for row in claimed if row.type in webhooks.NOTIFY_TYPES]
+        again = await webhooks.after_redis_loss(session, now=now) if lost else []
+        if check and not lost and (ticks := await webhooks.in_flight(session, now=now, lease=lease)):
+            never = await queue.absent(list(ticks))
+            await webhooks.release(session, [d for marker in never for d in ticks[marker]], now=now)
+        claimed = await webhooks.relay(session, now=now, skip_locked=not db.is_sqlite, limit=CLAIM)
+        notify = again + [row.id for row in claimed if row.type in webhooks.NOTIFY_TYPES]
         if notify:
-            await ctx["enqueue"].enqueue_many(notify)
-        due = await webhooks.due(session, now=now)
+            await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in notify])
+        due = await webhooks.due(session, now=now, skip_locked=not db.is_sqlite, lease=lease, limit=DUE)
         await session.commit()
     if due:
-        await ctx["enqueue"].enqueue_many([(DELIVER, (d,), f"delivery:{d}:{attempts}") for d, attempts in due])
-    return len(claimed)
+        ids = [d for d, _attempts in due]
+        run = f"deliveries:{int(now.timestamp() * 1000)}:{secrets.token_hex(3)}"
+        jobs = [(DELIVER, (ids[k:k + DELIVERY_BATCH],), f"{run}:{k // DELIVERY_BATCH}")
+                for k in range(0, len(ids), DELIVERY_BATCH)]
+        await queue.enqueue_many(jobs, marker=webhooks.tick_marker(now),
+                                 marker_ttl_ms=int((lease.total_seconds() + 60) * 1000))
+    return len(claimed), len(due)
 
 
 async def relay_waker(ctx: dict[str, Any]) -> None:
@@ -85,9 +117,9 @@ async def relay_waker(ctx: dict[str, Any]) -> None:
         event.remove(Session, "after_commit", committed)
 
 
-async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str | None:
-    outcome = await webhooks.attempt(
-        ctx["db"], delivery_id=delivery_id, client=ctx["http"], box=ctx["box"], policy=ctx["policy"],
+async def deliver_webhooks(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, str | None]:
+    outcomes = await webhooks.attempt_many(
+        ctx["db"], delivery_ids=delivery_ids, client=ctx["http"], box=ctx["box"], policy=ctx["policy"],
         now=datetime.now(UTC), rng=random.Random(),
     )
-    return None if outcome is None else str(outcome)
+    return {d: None if o is None else str(o) for d, o in outcomes.items()}

@@ -14,6 +14,7 @@ from factories import WOOD_SHOP, bearer, make_siret, make_workshop, tenant
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from support_receiver import HookReceiver
+from support_relay import FakeQueue
 from support_server import free_port
 
 from adapters.notifications.fake import FakeNotifier
@@ -28,22 +29,7 @@ from broker.services import webhooks
 from broker.services.webhooks import RELAY_WAKE_KEY, SecretBox
 from broker.settings import RedisSettings
 from workers.jobs.notifications import notify
-from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhook, relay_outbox, relay_waker
-
-
-class FakeQueue:
-    def __init__(self) -> None:
-        self.jobs: list[tuple[str, str, str]] = []
-
-    async def enqueue_many(self, jobs) -> int:
-        new = [(name, args[0], job_id) for name, args, job_id in jobs if all(j[2] != job_id for j in self.jobs)]
-        self.jobs += new
-        return len(new)
-
-    def take(self, name: str) -> list[str]:
-        picked = [arg for n, arg, _ in self.jobs if n == name]
-        self.jobs = [j for j in self.jobs if j[0] != name]
-        return picked
+from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhooks, relay_outbox, relay_waker
 
 
 def request_body(**overrides):
@@ -169,7 +155,7 @@ async def test_a_hanging_receiver_times_out_and_the_delivery_is_retried(
     await relay_outbox(worker_ctx)
     [delivery_id] = worker_ctx["enqueue"].take(DELIVER)
     started = time.monotonic()
-    assert await deliver_webhook(worker_ctx, delivery_id) == "retry"
+    assert await deliver_webhooks(worker_ctx, [delivery_id]) == {delivery_id: "retry"}
     assert time.monotonic() - started < 3  # the policy's total timeout (2 s), not the receiver's hour
     async with db.writer() as session:
         row = await session.get(WebhookDeliveryRow, delivery_id)
@@ -178,7 +164,7 @@ async def test_a_hanging_receiver_times_out_and_the_delivery_is_retried(
         await session.execute(update(WebhookDeliveryRow).values(next_attempt_at=datetime.now(UTC)))
         await session.commit()
     await relay_outbox(worker_ctx)
-    assert await deliver_webhook(worker_ctx, worker_ctx["enqueue"].take(DELIVER)[0]) == "delivered"
+    assert await deliver_webhooks(worker_ctx, worker_ctx["enqueue"].take(DELIVER)) == {delivery_id: "delivered"}
     history = (await client.get(f"/v1/webhook-endpoints/{hook['id']}/deliveries", headers=bearer(buyer))).json()
     attempts = history["items"][0]["history"]
     assert [(a["status_code"], a["error"]) for a in attempts] == [(None, "timeout"), (200, None)]
@@ -243,8 +229,8 @@ async def test_five_failing_days_disable_the_endpoint_then_enable_and_recover(
             await session.commit()
         await relay_outbox(worker_ctx)
         assert worker_ctx["enqueue"].take(NOTIFY) == [disabled[0]["id"]]
-        for delivery_id in worker_ctx["enqueue"].take(DELIVER):
-            assert await deliver_webhook(worker_ctx, delivery_id) == "delivered"
+        sibling_jobs = worker_ctx["enqueue"].take(DELIVER)
+        assert set((await deliver_webhooks(worker_ctx, sibling_jobs)).values()) == {"delivered"}
         assert [msgspec.json.decode(b)["type"] for b, _ in other.received] == ["webhook_endpoint.disabled"]
 
         # Recover refuses a disabled endpoint; enable, then recover re-sends the three, oldest first.
@@ -272,8 +258,7 @@ async def test_five_failing_days_disable_the_endpoint_then_enable_and_recover(
         await relay_outbox(worker_ctx)
         due = worker_ctx["enqueue"].take(DELIVER)
         assert due == [first, second, third]  # oldest first
-        for delivery_id in due:
-            assert await deliver_webhook(worker_ctx, delivery_id) == "delivered"
+        assert await deliver_webhooks(worker_ctx, due) == dict.fromkeys(due, "delivered")
         assert len(receiver.received) == sent_before + 3
         assert (await _endpoint(db, hook["id"])).failing_since is None  # a success ends the streak
         assert sibling["id"] != hook["id"]

@@ -20,7 +20,8 @@ from broker.db.models import WebhookDeliveryRow
 from broker.db.session import Database
 from broker.services.webhooks import SecretBox
 from factories import bearer, make_siret, tenant
-from workers.jobs.webhooks import DELIVER, deliver_webhook, relay_outbox
+from support_relay import FakeQueue
+from workers.jobs.webhooks import DELIVER, deliver_webhooks, relay_outbox
 
 
 class Receiver:
@@ -49,18 +50,6 @@ async def receiver():
     await runner.cleanup()
 
 
-class FakeQueue:
-    """The relay's ``ctx["enqueue"]`` without Redis: keeps the jobs, skips a job id already queued."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[str, str, str]] = []
-
-    async def enqueue_many(self, jobs) -> int:
-        new = [(name, args[0], job_id) for name, args, job_id in jobs if all(j[2] != job_id for j in self.jobs)]
-        self.jobs += new
-        return len(new)
-
-
 async def test_events_are_delivered_signed_retried_and_replayed(settings, admin_key, receiver):
     settings = msgspec.structs.replace(settings, webhooks_allow_loopback=True)
     db = Database(settings.db)
@@ -71,10 +60,8 @@ async def test_events_are_delivered_signed_retried_and_replayed(settings, admin_
 
     async def run_worker():
         await relay_outbox(ctx)
-        for name, arg, _ in list(arq.jobs):
-            assert name == DELIVER
-            await deliver_webhook(ctx, arg)
-        arq.jobs.clear()
+        assert all(name == DELIVER for name, _, _ in arq.jobs)
+        await deliver_webhooks(ctx, arq.take(DELIVER))
 
     try:
         async with AsyncTestClient(create_app(settings)) as client:
