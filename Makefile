@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: up test lint bench demo migrate clean chromium
+.PHONY: up test soak lint bench demo migrate clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy matching broker/domain
+
+# The fault tests of the async spine at full size (RELIABILITY.md G1, G3-G5): 2,000 events under 20
+# worker SIGKILLs, 1,000 requests through the Redis and PostgreSQL faults. `make test` runs them smaller.
+soak: $(VENV)/.dev-installed
+	BROKER_FAULT_EVENTS=2000 BROKER_FAULT_KILLS=20 BROKER_FAULT_REQUESTS=1000 \
+		$(VENV)/bin/pytest -p no:cacheprovider -rA -s tests/e2e/test_worker_kills.py tests/e2e/test_relay_faults.py
 
 bench: $(VENV)/.dev-installed
 	$(PY) tests/bench/run.py

@@ -44,14 +44,14 @@ async def _wake_or_crash(redis: Any) -> bool:
 _enqueue_many = enqueue.Enqueuer.enqueue_many
 
 
-async def _enqueue_or_crash(self: enqueue.Enqueuer, jobs: Any) -> int:
+async def _enqueue_or_crash(self: enqueue.Enqueuer, jobs: Any, **kwargs: Any) -> int:
     if jobs and jobs[0][0] == "deliver_webhooks" and _rng.random() < RELAY_RATE:
         n = await self._redis.incr("fault:injected:relay")
         if n <= BUDGET:
             if EXIT_EVERY and n % EXIT_EVERY == 0:
                 os._exit(137)  # the worker dies between the claim's commit and the enqueue
             raise InjectedCrash("injected: the relay died after its commit, before enqueueing")
-    return await _enqueue_many(self, jobs)
+    return await _enqueue_many(self, jobs, **kwargs)
 
 
 context.wake_relay = _wake_or_crash  # type: ignore[assignment]

@@ -196,61 +196,67 @@ async def test_redis_shutdown_nosave_mid_run_requeues_every_pending_row(stack_db
         redis.stop()
 
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL backend terminations need BROKER_TEST_DATABASE_URL")
-async def test_postgres_connections_terminated_mid_run(tmp_path, receiver):
+@pytest.fixture
+def pg_url(tmp_path: Path):
+    with database("postgresql", tmp_path) as url:
+        yield url
+
+
+@pytest.mark.skipif(not PG_URL, reason="terminating PostgreSQL backends needs BROKER_TEST_DATABASE_URL")
+async def test_postgres_connections_terminated_mid_run(pg_url, tmp_path, receiver):
     from sqlalchemy import text
     from support_stack import engine_for
 
-    with database("postgresql", tmp_path) as url:
-        redis = RedisServer(tmp_path).start()
-        stack = Stack(tmp_path, url, redis, extra_env={"BROKER_WEBHOOKS_TIMEOUT_S": "2"})
-        stop = asyncio.Event()
-        try:
-            await stack.start()
-            supervisor = asyncio.create_task(stack.supervising(stop))
-            async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client, \
-                    engine_for(PG_URL) as admin:  # type: ignore[arg-type]
-                org_id, key, secret = await _buyer(client, stack, receiver)
-                statuses: list[int] = []
-                terminated = []
+    url = pg_url
+    redis = RedisServer(tmp_path).start()
+    stack = Stack(tmp_path, url, redis, extra_env={"BROKER_WEBHOOKS_TIMEOUT_S": "2"})
+    stop = asyncio.Event()
+    try:
+        await stack.start()
+        supervisor = asyncio.create_task(stack.supervising(stop))
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client, \
+                engine_for(PG_URL) as admin:  # type: ignore[arg-type]
+            org_id, key, secret = await _buyer(client, stack, receiver)
+            statuses: list[int] = []
+            terminated = []
 
-                async def terminate() -> None:
-                    for _ in range(5):
-                        await asyncio.sleep(0.6)
-                        async with admin.connect() as conn:
-                            # Only this test's broker processes: their application_name, never anyone else's.
-                            killed = (await conn.execute(text(
-                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                "WHERE application_name = :name AND pid <> pg_backend_pid()"),
-                                {"name": stack.app_name})).scalar_one()
-                            await conn.commit()
-                        terminated.append(killed)
+            async def terminate() -> None:
+                for _ in range(5):  # spread over the run (about 4 s at the default size)
+                    await asyncio.sleep(0.6 * REQUESTS / 120)
+                    async with admin.connect() as conn:
+                        # Only this test's broker processes: their application_name, never anyone else's.
+                        killed = (await conn.execute(text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND pid <> pg_backend_pid()"),
+                            {"name": stack.app_name})).scalar_one()
+                        await conn.commit()
+                    terminated.append(killed)
 
-                killer = asyncio.create_task(terminate())
-                clients = [asyncio.create_task(_many(client, key, statuses, REQUESTS // 4)) for _ in range(4)]
-                await asyncio.gather(killer, *clients)
-                view, _took = await wait_delivered(url, org_id, expected=2 * statuses.count(201), timeout_s=40)
-                async with engine_for(url) as engine, engine.connect() as conn:
-                    requests = (await conn.execute(text("SELECT count(*) FROM request WHERE org_id = :org"),
-                                                   {"org": org_id})).scalar_one()
-                    doubles = (await conn.execute(text(
-                        "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM webhook_attempt a JOIN "
-                        "webhook_delivery d ON d.id = a.delivery_id WHERE d.org_id = :org AND a.outcome = 'delivered' "
-                        "GROUP BY a.delivery_id) AS c"), {"org": org_id})).scalar_one()
-            stop.set()
-            await supervisor
-            assert len(terminated) == 5 and sum(terminated) >= 5, terminated
-            assert set(statuses) <= {201, 503}, statuses  # only the documented 503 during the drops
-            assert requests == statuses.count(201) == REQUESTS // 4 * 4  # one request per Idempotency-Key
-            assert doubles == 1  # no delivery recorded delivered twice
-            _check(view, receiver, secret, stack)
-            print(f"\nG5 postgresql: 5 terminations ({sum(terminated)} connections), {requests} requests, "
-                  f"{statuses.count(503)} answered 503 then retried, {len(view['events'])} events, 0 lost, "
-                  f"0 applied twice")
-        finally:
-            stop.set()
-            stack.stop()
-            redis.stop()
+            killer = asyncio.create_task(terminate())
+            clients = [asyncio.create_task(_many(client, key, statuses, REQUESTS // 4)) for _ in range(4)]
+            await asyncio.gather(killer, *clients)
+            view, _took = await wait_delivered(url, org_id, expected=2 * statuses.count(201), timeout_s=40)
+            async with engine_for(url) as engine, engine.connect() as conn:
+                requests = (await conn.execute(text("SELECT count(*) FROM fab_request WHERE org_id = :org"),
+                                               {"org": org_id})).scalar_one()
+                doubles = (await conn.execute(text(
+                    "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM webhook_attempt a JOIN "
+                    "webhook_delivery d ON d.id = a.delivery_id WHERE d.org_id = :org AND a.outcome = 'delivered' "
+                    "GROUP BY a.delivery_id) AS c"), {"org": org_id})).scalar_one()
+        stop.set()
+        await supervisor
+        assert len(terminated) == 5 and sum(terminated) >= 5, terminated
+        assert set(statuses) <= {201, 503}, statuses  # only the documented 503 during the drops
+        assert requests == statuses.count(201) == REQUESTS // 4 * 4  # one request per Idempotency-Key
+        assert doubles == 1  # no delivery recorded delivered twice
+        _check(view, receiver, secret, stack)
+        print(f"\nG5 postgresql: 5 terminations ({sum(terminated)} connections), {requests} requests, "
+              f"{statuses.count(503)} answered 503 then retried, {len(view['events'])} events, 0 lost, "
+              f"0 applied twice")
+    finally:
+        stop.set()
+        stack.stop()
+        redis.stop()
 
 
 async def _many(client: httpx.AsyncClient, key: str, statuses: list[int], n: int) -> None:
