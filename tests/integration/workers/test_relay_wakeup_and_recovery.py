@@ -347,3 +347,64 @@ async def test_a_maker_is_told_of_an_invitation_and_a_buyer_of_a_quote(client, a
     assert mail.to == "achats@ville-cesson-sevigne.fr" and mail.subject.startswith("Nouveau devis reçu")
     assert "7\u202f080,00 € HT" in mail.body and quote.json()["id"] in mail.body
     assert silent["org_id"] != shop["org_id"]
+
+
+async def test_the_enqueuer_keeps_arq_semantics_in_one_round_trip(redis_client):
+    import uuid
+
+    from arq.jobs import deserialize_job_raw
+
+    from broker.services.jobs import deserialize
+    from workers.enqueue import EPOCH_KEY, Enqueuer
+
+    queue = f"test:queue:{uuid.uuid4().hex}"
+    enqueuer = Enqueuer(redis_client, queue=queue)
+    a, b = f"job-{uuid.uuid4().hex}", f"job-{uuid.uuid4().hex}"
+    marker = f"test:marker:{uuid.uuid4().hex}"
+    assert await enqueuer.enqueue_many([(DELIVER, (["d1", "d2"],), a), (NOTIFY, ("e1",), b)], marker=marker,
+                                       marker_ttl_ms=60_000) == 2
+    assert await enqueuer.enqueue_many([(DELIVER, (["d1"],), a)]) == 0  # queued already: skipped, as arq does
+    assert await redis_client.zcard(queue) == 2
+    function, args, _kwargs, _try, _at = deserialize_job_raw(await redis_client.get(f"arq:job:{a}"),
+                                                             deserializer=deserialize)
+    assert (function, list(args)) == (DELIVER, [["d1", "d2"]])  # what the worker will call
+    await redis_client.set(f"arq:result:{b}", b"x")
+    await redis_client.delete(f"arq:job:{b}")
+    assert await enqueuer.enqueue_many([(NOTIFY, ("e1",), b)]) == 0  # a kept result blocks it too
+    assert await enqueuer.absent([marker, marker + ":other"]) == {marker + ":other"}
+    await redis_client.delete(EPOCH_KEY)
+    assert await enqueuer.lost_data() is True  # Redis looks empty once...
+    assert await enqueuer.lost_data() is False  # ...and is known again after
+
+
+async def test_deliveries_whose_tick_was_never_queued_are_queued_again_at_once(
+    loopback_client, admin_key, receiver, worker_ctx, db
+):
+    """A relay that died between its commit and its enqueue left deliveries marked queued, and no
+    marker in Redis: the next pass queues them again without waiting for their lease."""
+    client = loopback_client
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    await client.post("/v1/webhook-endpoints", headers=bearer(buyer), json={"url": receiver.url})
+    for _ in range(3):
+        await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
+    queue = worker_ctx["enqueue"]
+    real_enqueue = queue.enqueue_many
+
+    async def crash(jobs, **kwargs):
+        if jobs and jobs[0][0] == DELIVER:
+            raise ConnectionError("the relay died here")
+        return await real_enqueue(jobs, **kwargs)
+
+    queue.enqueue_many = crash
+    with pytest.raises(ConnectionError):
+        await relay_outbox(worker_ctx)
+    queue.enqueue_many = real_enqueue
+    assert queue.take(DELIVER) == []
+    async with db.writer() as session:  # the lease (40 s) runs; the crash was 3 s ago
+        rows = (await session.execute(select(WebhookDeliveryRow))).scalars().all()
+        assert rows and all(r.enqueued_at is not None for r in rows)
+        for row in rows:
+            row.enqueued_at -= timedelta(seconds=3)
+        await session.commit()
+    await relay_outbox(worker_ctx)
+    assert sorted(queue.take(DELIVER)) == sorted(r.id for r in rows)
