@@ -10,7 +10,7 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-from conftest import ConcurrentClients
+from support_concurrency import ConcurrentClients
 from crisis_support import check_invariants, region_communes, seed
 from factories import bearer
 

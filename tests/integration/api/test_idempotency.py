@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ConcurrentClients
+from support_concurrency import ConcurrentClients
 from factories import bearer, make_siret
 from sqlalchemy import text, update
 

@@ -6,7 +6,7 @@ import asyncio
 
 import msgspec
 import pytest
-from conftest import ConcurrentClients
+from support_concurrency import ConcurrentClients
 from factories import bearer, create_org, tenant
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text

@@ -16,7 +16,7 @@ from broker.domain.access import OrgKind, Role
 from broker.domain.fabrication import MaterialLimit, Procurement
 from broker.services import access, organisations, quotes, requests, workshops
 from broker.settings import MatchingSettings
-from conftest import ConcurrentClients
+from support_concurrency import ConcurrentClients
 from factories import bearer, make_siret
 
 N, ROOM = 200, 10
