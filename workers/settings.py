@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 from typing import Any
 
 from arq import cron, func
@@ -19,7 +18,7 @@ from adapters.webhooks.transport import make_client
 from broker.db.session import Database
 from broker.services.jobs import MATCH_REQUEST, QUEUE, REBALANCE_CRISIS_CALL, deserialize, serialize
 from broker.services.matching import CandidateCache
-from broker.services.webhooks import SecretBox
+from broker.services.webhooks import SecretBox, delivery_timings
 from broker.settings import NotificationSettings, Settings
 from workers.enqueue import Enqueuer
 from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis, watch_crisis_lags
@@ -67,7 +66,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["settings"] = settings
         ctx["db"] = Database(settings.db)
         ctx["policy"] = delivery_policy(settings)
-        ctx["lease"] = timedelta(seconds=settings.webhooks_timeout_s + 10)
+        ctx["lease"] = delivery_timings(settings.webhooks_timeout_s)[1]
         ctx["http"] = make_client(ctx["policy"])
         ctx["box"] = SecretBox(settings.secret_key)
         ctx["enqueue"] = Enqueuer(ctx["redis"])
@@ -90,7 +89,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         # Ids only, small uniform timeouts; a delivery makes one attempt per job (its retries are
         # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
         "functions": [
-            func(deliver_webhooks, name=DELIVER, timeout=settings.webhooks_timeout_s + 5, max_tries=3),
+            func(deliver_webhooks, name=DELIVER, timeout=delivery_timings(settings.webhooks_timeout_s)[0], max_tries=3),
             func(notify, name=NOTIFY, timeout=30, max_tries=5),
             func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
             func(rebalance_crisis_call, name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),

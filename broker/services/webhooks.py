@@ -54,9 +54,20 @@ ROLL_GRACE_DEFAULT = timedelta(hours=24)
 ROLL_GRACE_MAX = timedelta(days=7)
 #: A delivery enqueued less than LEASE ago is held by its job; after it, the job is deemed lost (Redis
 #: lost it, its worker was killed) and the relay enqueues the delivery again. The workers derive it
-#: from BROKER_WEBHOOKS_TIMEOUT_S: lease = HTTP timeout + 10 s > the job's timeout (HTTP + 5 s).
-LEASE = timedelta(seconds=40)
-NOTIFY_REPLAY = timedelta(hours=1)
+#: from BROKER_WEBHOOKS_TIMEOUT_S (see ``delivery_timings``).
+LEASE = timedelta(seconds=46)
+#: After Redis lost its data, notify jobs are queued again for the events relayed this recently
+#: (a notify job runs within seconds of its relay; older ones were sent, and their markers are gone
+#: with Redis: re-sending them would only duplicate e-mails).
+NOTIFY_REPLAY = timedelta(minutes=2)
+
+
+def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:
+    """The delivery job's timeout and the lease of an enqueued delivery, from one attempt's HTTP
+    timeout: the job also reads and records (20 % + 5 s of margin), and the lease outlives the job
+    (5 s more), so a delivery is queued again only when its job is surely gone."""
+    job_timeout = http_timeout_s * 1.2 + 5
+    return job_timeout, timedelta(seconds=job_timeout + 5)
 GRACE = timedelta(seconds=2)  # a job enqueued longer ago than this is in Redis, or was lost
 #: RT-3: an endpoint whose every attempt failed for this long is disabled; the clock counts only once
 #: two deliveries failed within CLOCK_START of the first failure.
@@ -266,8 +277,8 @@ async def release(session: AsyncSession, delivery_ids: Sequence[str], *, now: da
 
 async def after_redis_loss(session: AsyncSession, *, now: datetime) -> list[str]:
     """Redis came back without its data: every pending delivery is enqueued again at once (not
-    after its lease), and the events notified in the last hour are returned so that their notify
-    jobs are queued again (at-least-once: their sent markers are gone too)."""
+    after its lease), and the events relayed in the last NOTIFY_REPLAY are returned so that their
+    notify jobs are queued again (some may have been sent: their markers are gone too)."""
     repo = WebhookRepository(session)
     released = await repo.release_leases()
     notify = await repo.relayed_since(now - NOTIFY_REPLAY, sorted(NOTIFY_TYPES))
