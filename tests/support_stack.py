@@ -33,9 +33,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scale(name: str, default: int) -> int:
-    """A test's size from the environment (``make soak`` raises them)."""
-    return int(os.environ.get(name) or default)
+def scale(name: str, default: int, *, backend: str | None = None, smaller: int | None = None) -> int:
+    """A test's size: the environment's if set (``make soak`` raises them); else ``default``, or
+    ``smaller`` for the SQLite run when a PostgreSQL run (the full-size one) happens too."""
+    if os.environ.get(name):
+        return int(os.environ[name])
+    if backend == "sqlite" and PG_URL and smaller is not None:
+        return smaller
+    return default
 
 
 class RedisServer:

@@ -13,8 +13,9 @@ faults land; afterwards the invariant checker wants every event delivered to the
   mid-run: 0 lost, 0 applied twice (one request per Idempotency-Key, one delivery per event), and
   the API answers only 201 or the documented 503 problem.
 
-Sizes: ``BROKER_FAULT_CRASHES`` (100), ``BROKER_FAULT_REQUESTS`` (120 requests, 240 events) —
-``make soak`` raises the request counts."""
+Sizes: ``BROKER_FAULT_CRASHES`` (100), ``BROKER_FAULT_REQUESTS`` (120 requests, 240 events);
+``make soak`` raises the request counts. When PostgreSQL is configured its run has these sizes and
+the SQLite run is smaller (40 crashes, 60 requests)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from support_receiver import HookReceiver
 from support_stack import PG_URL, RedisServer, Stack, database, outcome, scale, wait_delivered
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-CRASHES = scale("BROKER_FAULT_CRASHES", 100)
 REQUESTS = scale("BROKER_FAULT_REQUESTS", 120)
 
 
@@ -107,9 +107,10 @@ def _check(view: dict, receiver: HookReceiver, secret: str, stack: Stack) -> Non
 async def test_crash_between_commit_and_enqueue_loses_nothing(stack_db, tmp_path, receiver):
     backend, url = stack_db
     redis = RedisServer(tmp_path).start()
-    per_side = CRASHES // 2
-    stack = Stack(tmp_path, url, redis, extra_env={
-        "FAULT_API_RATE": "0.5", "FAULT_RELAY_RATE": "1", "FAULT_RELAY_EXIT_EVERY": "25",
+    crashes = scale("BROKER_FAULT_CRASHES", 100, backend=backend, smaller=40)
+    per_side = crashes // 2
+    stack = Stack(tmp_path, url, redis, extra_env={  # the last relay-side crash kills the worker
+        "FAULT_API_RATE": "0.5", "FAULT_RELAY_RATE": "1", "FAULT_RELAY_EXIT_EVERY": str(per_side),
         "FAULT_BUDGET": str(per_side), "BROKER_WEBHOOKS_TIMEOUT_S": "2"})
     client_redis = Redis.from_url(redis.url)
     stop = asyncio.Event()
@@ -123,7 +124,7 @@ async def test_crash_between_commit_and_enqueue_loses_nothing(stack_db, tmp_path
             while True:
                 api = int(await client_redis.get("fault:injected:api") or 0)
                 relay = int(await client_redis.get("fault:injected:relay") or 0)
-                if min(api, per_side) + min(relay, per_side) >= CRASHES:
+                if min(api, per_side) + min(relay, per_side) >= crashes:
                     break
                 assert time.monotonic() - started < 60, (api, relay, stack.logs())
                 await _create(client, key, statuses)
@@ -142,9 +143,9 @@ async def test_crash_between_commit_and_enqueue_loses_nothing(stack_db, tmp_path
         _check(view, receiver, secret, stack)
         assert len(view["events"]) == 2 * made  # request.created + request.matched per request
         assert took < 12.4, took  # the never-queued passes were noticed, not waited out
-        assert stack.worker_restarts >= per_side // 25  # the os._exit injections, restarted
-        print(f"\nG3 {backend}: {CRASHES} crashes injected ({per_side} API, {per_side} relay, "
-              f"{stack.worker_restarts} worker deaths), {made} requests, {len(view['events'])} events, 0 lost; "
+        assert stack.worker_restarts >= 1  # the os._exit injection, restarted
+        print(f"\nG3 {backend}: {crashes} crashes injected ({per_side} API, {per_side} relay, "
+              f"{stack.worker_restarts} worker killed by it), {made} requests, {len(view['events'])} events, 0 lost; "
               f"drained {took:.1f} s after the last crash; {sum(receiver.ids().values())} POSTs for "
               f"{len(receiver.ids())} webhook-ids")
     finally:
@@ -156,6 +157,7 @@ async def test_crash_between_commit_and_enqueue_loses_nothing(stack_db, tmp_path
 
 async def test_redis_shutdown_nosave_mid_run_requeues_every_pending_row(stack_db, tmp_path, receiver):
     backend, url = stack_db
+    requests = scale("BROKER_FAULT_REQUESTS", 120, backend=backend, smaller=60)
     redis = RedisServer(tmp_path).start()
     # Long leases (34 s): delivering everything well within them proves that the relay
     # noticed the empty Redis and queued the pending deliveries again at once.
@@ -168,7 +170,7 @@ async def test_redis_shutdown_nosave_mid_run_requeues_every_pending_row(stack_db
             org_id, key, secret = await _buyer(client, stack, receiver)
             receiver.default = 503  # deliveries stay pending (retried in 5 s) while Redis goes away
             statuses: list[int] = []
-            for _ in range(REQUESTS // 2):
+            for _ in range(requests // 2):
                 await _create(client, key, statuses)
             await asyncio.sleep(1)
             before = await outcome(url, org_id)
@@ -180,7 +182,7 @@ async def test_redis_shutdown_nosave_mid_run_requeues_every_pending_row(stack_db
             assert all(s == 201 for s in statuses), statuses
             redis.start()  # a new, empty Redis on the same socket
             receiver.default = 200
-            for _ in range(REQUESTS // 2):
+            for _ in range(requests // 2):
                 await _create(client, key, statuses)
             view, _took = await wait_delivered(url, org_id, expected=2 * len(statuses), timeout_s=40)
         stop.set()

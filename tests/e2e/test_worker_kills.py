@@ -7,8 +7,9 @@ webhook-ids.
 
 Sizes: ``BROKER_FAULT_EVENTS`` events (300 in ``make test``, 2,000 in ``make soak``) and
 ``BROKER_FAULT_KILLS`` worker kills (3; 20 in ``make soak``), on SQLite and, when
-BROKER_TEST_DATABASE_URL is set, on a throw-away PostgreSQL database. Kills are at least 6.5 s apart: `broker
-up` gives up on a worker that dies more than 10 times a minute."""
+BROKER_TEST_DATABASE_URL is set, on a throw-away PostgreSQL database (then the SQLite run is smaller:
+150 events, 2 kills). Kills are 3 s apart, 6.5 s when there are more than 8: `broker up` gives up
+on a worker that dies more than 10 times a minute."""
 
 from __future__ import annotations
 
@@ -29,9 +30,6 @@ from support_receiver import HookReceiver
 from support_server import running_broker
 from support_stack import PG_URL, database, scale, wait_delivered
 
-EVENTS = scale("BROKER_FAULT_EVENTS", 300)
-KILLS = scale("BROKER_FAULT_KILLS", 3)
-KILL_GAP_S = 6.5
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -43,6 +41,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
         return
     with database("postgresql", tmp_path) as url:
         yield url
+
+
+def _sizes(backend: str) -> tuple[int, int, float]:
+    events = scale("BROKER_FAULT_EVENTS", 300, backend=backend, smaller=150)
+    kills = scale("BROKER_FAULT_KILLS", 3, backend=backend, smaller=2)
+    return events, kills, (6.5 if kills > 8 else 3.0)  # `broker up` tolerates 10 deaths a minute
 
 
 def _children(parent: int, marker: bytes) -> list[int]:
@@ -60,6 +64,7 @@ def _children(parent: int, marker: bytes) -> list[int]:
 
 async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
     rng = random.Random(20260501)
+    n_events, n_kills, gap = _sizes("postgresql" if db_url else "sqlite")
     receiver = await HookReceiver().start()
     try:
         # Short delivery timeouts: the lease after which a killed worker's deliveries are queued
@@ -82,14 +87,14 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
 
                 async def killer(stop: asyncio.Event) -> None:
                     next_at = rng.uniform(1.0, 3.0)
-                    while len(kills) < KILLS and not stop.is_set():
+                    while len(kills) < n_kills and not stop.is_set():
                         await asyncio.sleep(0.05)
                         if time.monotonic() - started >= next_at:
                             kill_worker()
-                            next_at = time.monotonic() - started + KILL_GAP_S + rng.uniform(0, 2)
+                            next_at = time.monotonic() - started + gap + rng.uniform(0, 2)
 
                 # The events flow for as long as the kills take: the kills land while they flow.
-                pause = KILLS * (KILL_GAP_S + 1) / max(1, EVENTS // 8)
+                pause = n_kills * (gap + 1) / max(1, n_events // 8)
 
                 async def buyer_requests(n: int) -> None:
                     body = {"item": "door-opener", "quantity": 50, "delivery": {"commune_insee": "35238"},
@@ -104,7 +109,7 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
                 async def redis_killer() -> None:
                     # Mid-flow, the embedded Redis dies too (it keeps nothing on disk): `broker up`
                     # restarts it empty; the relay notices and queues again every pending delivery.
-                    await asyncio.sleep(KILLS * (KILL_GAP_S + 1) / 2)
+                    await asyncio.sleep(n_kills * (gap + 1) / 2)
                     for pid in _children(broker.process.pid, b"redis-server"):
                         os.kill(pid, signal.SIGKILL)
                     while "embedded Redis exited" not in broker.log.read_text():
@@ -112,14 +117,14 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
 
                 stop = asyncio.Event()
                 kills_task = asyncio.create_task(killer(stop))
-                requests = EVENTS // 2  # each request makes request.created, then the worker's request.matched
+                requests = n_events // 2  # each request makes request.created, then the worker's request.matched
                 await asyncio.gather(redis_killer(), *[buyer_requests(requests // 4) for _ in range(4)])
                 await kills_task  # the remaining kills land while the backlog drains
                 stop.set()
                 view, took = await wait_delivered(db_url, org["id"], expected=2 * (requests // 4) * 4,
                                                   timeout_s=120, tick=0.5)
             log = broker.log.read_text()
-            assert len(kills) == KILLS, kills
+            assert len(kills) == n_kills, kills
             events = view["events"]
             assert len(events) == 2 * (requests // 4) * 4, (len(events), view["states"], log[-3000:])
             assert view["states"] == {"delivered": len(events)}, (view["states"], log[-3000:])
@@ -130,7 +135,7 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
                 Webhook(hook["secret"]).verify(raw, headers)
             assert "the worker exited" in log and "embedded Redis exited" in log, log
             duplicates = sum(seen.values()) - len(seen)
-            print(f"\nG1 {'postgresql' if extra else 'sqlite'}: {len(events)} events, {KILLS} worker SIGKILLs at {[round(k, 1) for k in kills]} s and one "
+            print(f"\nG1 {'postgresql' if extra else 'sqlite'}: {len(events)} events, {n_kills} worker SIGKILLs at {[round(k, 1) for k in kills]} s and one "
                   f"Redis kill: 0 lost, {duplicates} repeated webhook-ids ({duplicates / len(seen):.1%}), all "
                   f"delivered {took:.1f} s after the last kill")
     finally:
