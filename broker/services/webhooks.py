@@ -1,8 +1,10 @@
 """Webhook endpoints, the outbox relay and one delivery attempt (Standard Webhooks, at-least-once).
 
-The database is the source of truth: the relay turns committed outbox events into delivery rows
-(one per endpoint, UNIQUE), and a job makes each attempt, re-signed with a fresh timestamp over the
-exact stored bytes. arq only carries ids; a lost job is re-enqueued by the relay's sweep."""
+The database is the source of truth: the relay (woken after each commit that wrote events, and a
+1 s cron) turns committed outbox events into delivery rows (one per endpoint, UNIQUE); jobs of a
+handful of deliveries each make one attempt of each, re-signed with a fresh timestamp over the
+exact stored bytes. arq only carries ids; a delivery whose job was lost is enqueued again by the
+relay once its lease expires, or at once when Redis shows the job never reached it."""
 
 from __future__ import annotations
 
@@ -61,13 +63,6 @@ LEASE = timedelta(seconds=46)
 #: with Redis: re-sending them would only duplicate e-mails).
 NOTIFY_REPLAY = timedelta(minutes=2)
 
-
-def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:
-    """The delivery job's timeout and the lease of an enqueued delivery, from one attempt's HTTP
-    timeout: the job also reads and records (20 % + 5 s of margin), and the lease outlives the job
-    (5 s more), so a delivery is queued again only when its job is surely gone."""
-    job_timeout = http_timeout_s * 1.2 + 5
-    return job_timeout, timedelta(seconds=job_timeout + 5)
 GRACE = timedelta(seconds=2)  # a job enqueued longer ago than this is in Redis, or was lost
 #: RT-3: an endpoint whose every attempt failed for this long is disabled; the clock counts only once
 #: two deliveries failed within CLOCK_START of the first failure.
@@ -79,6 +74,14 @@ NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted
 RELAY_WAKE_KEY = "broker:relay:wake"
 WAKE_TIMEOUT_S = 0.25
 _wake_warned_at = 0.0
+
+
+def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:
+    """The delivery job's timeout and the lease of an enqueued delivery, from one attempt's HTTP
+    timeout: the job also reads and records (20 % + 5 s of margin), and the lease outlives the job
+    (5 s more), so a delivery is queued again only when its job is surely gone."""
+    job_timeout = http_timeout_s * 1.2 + 5
+    return job_timeout, timedelta(seconds=job_timeout + 5)
 
 
 async def wake_relay(redis: Any) -> bool:

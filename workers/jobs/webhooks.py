@@ -90,14 +90,17 @@ async def relay_waker(ctx: dict[str, Any]) -> None:
     event.listen(Session, "after_commit", committed)
 
     async def listen() -> None:
+        warned = 0.0
         while True:
             try:
                 if await redis.blpop([webhooks.RELAY_WAKE_KEY], timeout=5):
                     wake.set()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.warning("relay waker: %s; listening again in 1 s", type(exc).__name__)
+            except Exception as exc:  # Redis down: keep trying, say so every 30 s
+                if time.monotonic() - warned > 30:
+                    log.warning("relay waker: %s; listening again every second", type(exc).__name__)
+                    warned = time.monotonic()
                 await asyncio.sleep(1)
 
     listener = asyncio.create_task(listen())
