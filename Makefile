@@ -45,7 +45,7 @@ lint: $(VENV)/.dev-installed
 # The fault tests of the async spine at full size (RELIABILITY.md G1, G3-G5): 2,000 events under 20
 # worker SIGKILLs, 1,000 requests through the Redis and PostgreSQL faults. `make test` runs them smaller.
 soak: $(VENV)/.dev-installed
-	BROKER_FAULT_EVENTS=2000 BROKER_FAULT_KILLS=20 BROKER_FAULT_REQUESTS=1000 \
+	BROKER_FAULT_EVENTS=2000 BROKER_FAULT_KILLS=20 BROKER_FAULT_REQUESTS=1000 BROKER_FAULT_CRASHES=100 \
 		$(VENV)/bin/pytest -p no:cacheprovider -rA -s tests/e2e/test_worker_kills.py tests/e2e/test_relay_faults.py
 
 bench: $(VENV)/.dev-installed
