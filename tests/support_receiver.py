@@ -17,6 +17,7 @@ class HookReceiver:
     #: string "hang" never answers (the sender times out).
     script: list[int | str] = field(default_factory=list)
     default: int = 200
+    delay: float = 0.0  # seconds before each answer (a slow receiver)
     received: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = ""
@@ -27,6 +28,8 @@ class HookReceiver:
         self.received.append((body, dict(request.headers)))
         self.arrived.set()
         reply = self.script.pop(0) if self.script else self.default
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if reply == "hang":
             await asyncio.sleep(3600)
         assert isinstance(reply, int)
