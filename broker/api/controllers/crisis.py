@@ -114,7 +114,7 @@ class CrisisCallController(Controller):
     )
     async def create(
         self, data: JSONBody[CrisisCallIn], ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[CrisisCallOut]:
         """One catalogue item, a deadline and many delivery points. The call is allocated at once
         over every workshop able to make the item (its declared units per day, else machine hours,
         minus what it has booked): proposals go to the makers (`commitment.created`), who have
@@ -209,7 +209,7 @@ class CrisisCallController(Controller):
         data: JSONBody[DeliveryPointsIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[CrisisCallOut]:
         """New delivery points mid-crisis: live commitments stay, only the new demand is allocated."""
         call = await crisis_service.add_points(
             ctx.session,
@@ -236,7 +236,7 @@ class CrisisCallController(Controller):
         data: JSONBody[DeliveryPointPatch],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[CrisisCallOut]:
         """Raise a point's quantity (never lower it): only the extra units are allocated."""
         call = await crisis_service.raise_quantity(
             ctx.session, actor=ctx.principal, call_id=call_id, point_id=point_id, quantity=data.quantity,
@@ -253,7 +253,7 @@ class CrisisCallController(Controller):
     )
     async def close(
         self, call_id: Id, ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[CrisisCallOut]:
         """Stop recruiting: open proposals are cancelled; accepted commitments are still made,
         reported and delivered."""
         call = await crisis_service.close_call(ctx.session, actor=ctx.principal, call_id=call_id, now=ctx.now)
@@ -268,7 +268,7 @@ class CrisisCallController(Controller):
     )
     async def cancel(
         self, call_id: Id, ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[CrisisCallOut]:
         """Withdraw a call no maker has accepted anything of (409 otherwise: close it)."""
         call = await crisis_service.close_call(
             ctx.session, actor=ctx.principal, call_id=call_id, now=ctx.now, cancel=True
@@ -287,7 +287,7 @@ class CommitmentController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
         status: Annotated[CommitmentStatus | None, QueryParameter(name="status")] = None,
-        call_id: Annotated[str | None, QueryParameter(name="call_id", max_length=64)] = None,
+        call_id: Annotated[str | None, QueryParameter(name="call_id", min_length=1, max_length=64)] = None,
     ) -> Response[CommitmentPage]:
         """This organisation's commitments with their call and destination, oldest first."""
         filters = f"commitments:{status or ''}:{call_id or ''}"
@@ -320,7 +320,7 @@ class CommitmentController(Controller):
     )
     async def accept(
         self, commitment_id: Id, ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[CommitmentOut]:
         """Accept before `expires_at`; 409 once expired, cancelled by a rebalance or already decided."""
         c = await commitment_service.accept(
             ctx.session, actor=ctx.principal, commitment_id=commitment_id, now=ctx.now
@@ -341,7 +341,7 @@ class CommitmentController(Controller):
         data: JSONBody[CommitmentDeclineIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[CommitmentOut]:
         """Decline a proposal: its capacity is released and the worker rebalances the call."""
         c = await commitment_service.decline(
             ctx.session, actor=ctx.principal, commitment_id=commitment_id, reason=data.reason, now=ctx.now
@@ -365,7 +365,7 @@ class CommitmentController(Controller):
         data: JSONBody[CommitmentProgressIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[CommitmentOut]:
         """Units produced and delivered so far: never backwards, never beyond the commitment, never
         more delivered than produced. The last unit delivered completes the commitment."""
         c = await commitment_service.report_progress(

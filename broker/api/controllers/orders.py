@@ -32,7 +32,7 @@ class OrderController(Controller):
         ctx: NamedDependency[RequestContext],
         limit: Limit = None,
         cursor: Cursor = None,
-        request_id: Annotated[str | None, QueryParameter(name="request_id", max_length=64)] = None,
+        request_id: Annotated[str | None, QueryParameter(name="request_id", min_length=1, max_length=64)] = None,
     ) -> Response[OrderPage]:
         filters = f"orders:{request_id or ''}"
         after = ctx.runtime.cursors.decode(cursor, filters=filters) if cursor else None
@@ -63,7 +63,7 @@ class OrderController(Controller):
         data: JSONBody[TransitionIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[OrderOut]:
         """Maker: confirmed → in_production → ready → shipped (with tracking); buyer: delivered,
         closed; either side: cancelled or disputed (with a note). Anything else is a 409 naming the
         current state and the allowed moves."""
@@ -92,7 +92,7 @@ class OrderController(Controller):
         data: JSONBody[ProgressIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[OrderOut]:
         """Units made so far: never goes backwards, never above the quantity ordered."""
         order = await order_service.report_progress(
             ctx.session, actor=ctx.principal, order_id=order_id, units_done=data.units_done, now=ctx.now

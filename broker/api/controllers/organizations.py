@@ -45,7 +45,7 @@ class OrganizationController(Controller):
         data: JSONBody[OrganizationIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[OrganizationOut]:
         org = await organisations.create_organisation(
             ctx.session,
             actor=ctx.principal,
@@ -106,7 +106,7 @@ class OrganizationController(Controller):
         data: JSONBody[ApiKeyIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[ApiKeyCreated]:
         """The key is in this answer only; it is stored as a SHA-256 hash. Replays of this request
         (same Idempotency-Key) return a problem instead of the key again."""
         key, token = await access_service.issue_api_key(

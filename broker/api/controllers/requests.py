@@ -62,7 +62,7 @@ class RequestController(Controller):
     )
     async def create(
         self, data: JSONBody[RequestIn], ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[RequestOut]:
         """Create a request from a catalogue `item` or a `custom` spec. Matching then invites the best
         workshops (`BROKER_MATCHING_INVITATIONS`, default 8): in the worker, within a second or so
         (`match_state` is `pending` until `GET /v1/requests/{id}/matches` says `done`; the
@@ -185,7 +185,7 @@ class RequestController(Controller):
     )
     async def cancel(
         self, request_id: Id, ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[RequestOut]:
         request = await request_service.cancel_request(
             ctx.session, actor=ctx.principal, request_id=request_id, now=ctx.now
         )
@@ -203,7 +203,7 @@ class RequestController(Controller):
         data: JSONBody[QuoteIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: RequiredIdempotencyKey,
-    ) -> Response[bytes]:
+    ) -> Response[QuoteOut]:
         """An invited workshop quotes: price HT, VAT rate, quantity (partial only if the request
         allows splitting), delivery date, validity (default 30 days)."""
         quote = await quote_service.submit_quote(
@@ -255,7 +255,7 @@ class RequestController(Controller):
         data: JSONBody[AwardIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: RequiredIdempotencyKey,
-    ) -> Response[bytes]:
+    ) -> Response[AwardOut]:
         """Award one quote, or several when the request allows splitting. With fewer than
         `min_quotes` quotes while the window is open, a `justification` is required (409 otherwise)."""
         orders = await quote_service.award(
@@ -301,7 +301,7 @@ class InvitationController(Controller):
         data: JSONBody[DeclineIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[InvitationOut]:
         invitation = await quote_service.decline_invitation(
             ctx.session, actor=ctx.principal, invitation_id=invitation_id, reason=data.reason, now=ctx.now
         )
@@ -347,7 +347,7 @@ class QuoteController(Controller):
     )
     async def withdraw(
         self, quote_id: Id, ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[QuoteOut]:
         quote = await quote_service.withdraw_quote(ctx.session, actor=ctx.principal, quote_id=quote_id, now=ctx.now)
         return await ctx.respond(quote_out(quote), status=200, resource=("quote", quote.id))
 

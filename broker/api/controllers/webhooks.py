@@ -55,7 +55,7 @@ class WebhookEndpointController(Controller):
     @post("/", opt=access(*OWNERS, idempotent=True), operation_id="create_webhook_endpoint",
           responses=problems(400, 401, 403, 413, 422, 429))
     async def create(self, data: JSONBody[WebhookEndpointIn], ctx: NamedDependency[RequestContext],
-                     idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+                     idempotency_key: IdempotencyKey = None) -> Response[WebhookEndpointOut]:
         """`https://` URLs only (private, loopback and link-local addresses are refused when sending);
         the `whsec_` secret is in this answer only. Empty `event_types` = every type."""
         row, secret = await webhooks.create_endpoint(
@@ -75,7 +75,7 @@ class WebhookEndpointController(Controller):
           operation_id="roll_webhook_secret", responses=problems(400, 401, 403, 404, 413, 422, 429))
     async def roll(self, endpoint_id: Id, ctx: NamedDependency[RequestContext],
                    data: JSONBody[SecretRollIn | None] = None, idempotency_key: IdempotencyKey = None
-                   ) -> Response[bytes]:
+                   ) -> Response[SecretOut]:
         """A new secret now; both signatures are sent until the grace period (default 24 h) ends."""
         grace = timedelta(hours=(data.grace_hours if data else 24))
         secret = await webhooks.roll_secret(ctx.session, actor=ctx.principal, endpoint_id=endpoint_id, grace=grace,
@@ -86,7 +86,7 @@ class WebhookEndpointController(Controller):
     @post("/{endpoint_id:str}/recover", opt=access(*OWNERS, idempotent=True), status_code=202,
           operation_id="recover_webhook_endpoint", responses=problems(400, 401, 403, 404, 409, 413, 422, 429))
     async def recover(self, endpoint_id: Id, data: JSONBody[RecoverIn], ctx: NamedDependency[RequestContext],
-                      idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+                      idempotency_key: IdempotencyKey = None) -> Response[RecoverOut]:
         """Re-send every failed message of this endpoint created at or after `since`, oldest first
         (same `webhook-id` and body, a fresh signature each); `requeued` says how many. The endpoint
         must be enabled (409 `endpoint-disabled` otherwise)."""
@@ -98,7 +98,7 @@ class WebhookEndpointController(Controller):
     @post("/{endpoint_id:str}/enable", opt=access(*OWNERS, idempotent=True), status_code=200,
           operation_id="enable_webhook_endpoint", responses=problems(400, 401, 403, 404, 429))
     async def enable(self, endpoint_id: Id, ctx: NamedDependency[RequestContext],
-                     idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+                     idempotency_key: IdempotencyKey = None) -> Response[WebhookEndpointOut]:
         """Re-enable an endpoint disabled by a 410 or by five days of failed deliveries (RT-3). New
         events flow again; the failed ones are re-sent only by `recover`."""
         row = await webhooks.enable_endpoint(ctx.session, actor=ctx.principal, endpoint_id=endpoint_id, now=ctx.now)
@@ -130,7 +130,7 @@ class WebhookDeliveryController(Controller):
     @post("/{delivery_id:str}/retry", opt=access(*OWNERS, idempotent=True), status_code=202,
           operation_id="retry_webhook_delivery", responses=problems(400, 401, 403, 404, 409, 429))
     async def retry(self, delivery_id: Id, ctx: NamedDependency[RequestContext],
-                    idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+                    idempotency_key: IdempotencyKey = None) -> Response[Accepted]:
         """Send the message again: same `webhook-id` and body, a fresh signature."""
         await webhooks.retry_delivery(ctx.session, actor=ctx.principal, delivery_id=delivery_id, now=ctx.now)
         return await ctx.respond(Accepted(id=delivery_id, state="pending"), status=202,
@@ -143,7 +143,7 @@ class EventController(Controller):
 
     @get("/", opt=access(*OWNERS, Role.ADMIN), operation_id="list_events", responses=problems(400, 401, 403, 429))
     async def list_(self, ctx: NamedDependency[RequestContext], limit: Limit = None,
-                    after: Annotated[str | None, QueryParameter(name="after", max_length=512)] = None
+                    after: Annotated[str | None, QueryParameter(name="after", min_length=1, max_length=512)] = None
                     ) -> Response[EventPage]:
         """The caller's events, oldest first, to catch up after an outage (`after` = the last
         `next_cursor`). Same envelope as the webhooks; order by `data.sequence` per resource."""

@@ -18,6 +18,7 @@ from broker.api.schemas import (
     CatalogueItemIO,
     CatalogueList,
     MachineIn,
+    MachineOut,
     VerificationIn,
     WorkshopIn,
     WorkshopOut,
@@ -81,7 +82,7 @@ class MyWorkshopController(Controller):
     )
     async def add_machine(
         self, data: JSONBody[MachineIn], ctx: NamedDependency[RequestContext], idempotency_key: IdempotencyKey = None
-    ) -> Response[bytes]:
+    ) -> Response[MachineOut]:
         machine = await workshops.add_machine(
             ctx.session,
             actor=ctx.principal,
@@ -151,7 +152,7 @@ class WorkshopController(Controller):
         data: JSONBody[VerificationIn],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[WorkshopOut]:
         """Mark declared labels and certifications as verified; matching trusts only verified ones."""
         workshop = await workshops.verify_workshop(
             ctx.session,
@@ -194,7 +195,7 @@ class CatalogueController(Controller):
         data: JSONBody[CatalogueItemIO],
         ctx: NamedDependency[RequestContext],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[bytes]:
+    ) -> Response[CatalogueItemIO]:
         item = CatalogueItem(
             slug=data.slug,
             name=data.name,

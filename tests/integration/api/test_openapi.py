@@ -76,3 +76,18 @@ async def test_every_event_type_is_documented_under_webhooks(client):
     assert set(schema["webhooks"]) == set(EVENT_TYPES)
     names = {p["name"] for p in schema["webhooks"]["order.created"]["post"]["parameters"]}
     assert names == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+
+
+async def test_every_json_success_body_is_documented_by_its_schema(client):
+    """Handlers that answer through ``ctx.respond`` (pre-encoded bytes) must still document the body
+    they send: a bare ``string`` schema told clients nothing (and schemathesis caught it)."""
+    schema = await _schema(client)
+    vague = [
+        (method, path, code)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for code, response in operation.get("responses", {}).items()
+        if code.startswith("2")
+        and response.get("content", {}).get("application/json", {}).get("schema", {}).get("type") == "string"
+    ]
+    assert vague == []
