@@ -180,7 +180,10 @@ async def test_crisis_call_over_200_workshops_with_declines_and_a_worker_rebalan
         # units and served again part of what the declines had taken away.
         assert sum(r["units_moved"] for r in after["rebalances"] if r["reason"] == "decline") > 0
         assert declined_units > 0
-        assert after["totals"]["committed"] > before["totals"]["committed"] - declined_units
+        # Not necessarily more than before minus the declines: the free capacity left may sit out of
+        # reach of the points short of units (demand is 95 % of capacity). The LP below says whether
+        # what was served again is all that could be.
+        assert after["totals"]["committed"] >= before["totals"]["committed"] - declined_units
 
         # What is committed again is the optimum of what is left: the decliners removed, accepted
         # units fixed as lower bounds on their edges.
