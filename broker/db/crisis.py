@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.base import UTCDateTime
-from broker.db.fabrication import Keyset, RegistryRepository
+from broker.db.fabrication import Keyset, RegistryRepository, _after, _rowcount, _to
 from broker.db.models import CommitmentRow, CrisisCallRow, DeliveryPointRow, RebalanceRow, WorkshopRow
 from broker.domain.crisis import (
     CallStatus,
@@ -28,21 +27,6 @@ from broker.domain.crisis import (
     DeliveryPoint,
     Rebalance,
 )
-
-
-def _to(row: Any, kind: type[Any]) -> Any:
-    return msgspec.convert(row, kind, from_attributes=True)
-
-
-def _after(model: Any, after: Keyset | None) -> Any:
-    if after is None:
-        return True
-    return (model.created_at > after[0]) | ((model.created_at == after[0]) & (model.id > after[1]))
-
-
-async def _rowcount(session: AsyncSession, statement: Any) -> int:
-    result = await session.execute(statement.execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 class CrisisRepository:

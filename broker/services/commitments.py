@@ -22,7 +22,7 @@ from broker.domain.crisis import (
     check_progress,
 )
 from broker.errors import Conflict, NotFound
-from broker.services.crisis_allocation import emit, lost_race
+from broker.services.events import emit, lost_race
 
 
 async def my_commitment(session: AsyncSession, *, actor: Principal, commitment_id: str) -> Commitment:

@@ -36,7 +36,8 @@ from broker.domain.crisis import (
 )
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound, Rejected
-from broker.services.crisis_allocation import emit, lost_race, reallocate, suppliers_for
+from broker.services.crisis_allocation import reallocate, suppliers_for
+from broker.services.events import emit, lost_race
 from broker.services.workshops import catalogue_item
 from broker.settings import CrisisSettings
 

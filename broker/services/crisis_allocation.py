@@ -26,7 +26,6 @@ from broker.db.base import new_id
 from broker.db.crisis import CrisisRepository
 from broker.db.fabrication import WorkshopRepository
 from broker.db.models import CommitmentRow, RebalanceRow
-from broker.db.repositories import OutboxRepository
 from broker.domain.catalogue import CatalogueItem
 from broker.domain.crisis import (
     AGREED,
@@ -41,9 +40,9 @@ from broker.domain.crisis import (
     RebalanceReason,
     lag,
 )
-from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound
+from broker.services.events import emit, lost_race
 from broker.services.matching import KM_PER_DEGREE, candidate
 from broker.services.workshops import catalogue_item
 from broker.settings import CrisisSettings
@@ -67,27 +66,6 @@ class Suppliers(msgspec.Struct, frozen=True, kw_only=True):
     active: list[Supplier]
     able: int
     considered: int
-
-
-async def emit(
-    session: AsyncSession,
-    *,
-    type_: str,
-    org_id: str,
-    resource: tuple[str, str],
-    data: dict[str, object],
-    now: datetime,
-    first: bool = False,
-) -> None:
-    await OutboxRepository(session).add(
-        DomainEvent(type=type_, org_id=org_id, resource_type=resource[0], resource_id=resource[1], data=data),
-        now=now,
-        first=first,
-    )
-
-
-def lost_race(what: str) -> Conflict:
-    return Conflict(f"the {what} changed at the same time; read it again and retry", code="concurrent-update")
 
 
 async def suppliers_for(

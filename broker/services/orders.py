@@ -13,7 +13,8 @@ from broker.domain.access import Principal, Role
 from broker.domain.fabrication import Order, OrderEvent
 from broker.domain.lifecycle import ORDER_ACTIVE, OrderStatus, RequestStatus, Side, transition_order
 from broker.errors import Conflict, NotFound, Rejected
-from broker.services.requests import _emit, raise_lost_race
+from broker.services.events import emit
+from broker.services.requests import raise_lost_race
 
 PRODUCING = (OrderStatus.CONFIRMED, OrderStatus.IN_PRODUCTION, OrderStatus.READY)
 
@@ -107,7 +108,7 @@ async def move_order(
         "tracking": tracking,
         "maker_org_id": order.maker_org_id,
     }
-    await _emit(
+    await emit(
         session,
         type_="order.status_changed",
         org_id=order.buyer_org_id,
@@ -116,7 +117,7 @@ async def move_order(
         now=now,
     )
     if target == OrderStatus.DELIVERED:
-        await _emit(
+        await emit(
             session,
             type_="order.delivered",
             org_id=order.buyer_org_id,
@@ -176,7 +177,7 @@ async def report_progress(
             note=None,
         )
     )
-    await _emit(
+    await emit(
         session,
         type_="order.progress",
         org_id=order.buyer_org_id,
@@ -196,7 +197,7 @@ async def flag_late_orders(session: AsyncSession, *, now: datetime) -> int:
     for order in await repo.overdue(now, open_statuses):
         if await repo.mark_late(order.id):
             flagged += 1
-            await _emit(
+            await emit(
                 session,
                 type_="order.late",
                 org_id=order.buyer_org_id,

@@ -23,7 +23,8 @@ from broker.domain.fabrication import Order, Quote, Request, Workshop
 from broker.domain.lifecycle import OrderStatus, QuoteStatus, RequestStatus, check_quote
 from broker.errors import Conflict, NotFound, Rejected
 from broker.services import matching as matching_service
-from broker.services.requests import _emit, get_request, raise_lost_race
+from broker.services.events import emit
+from broker.services.requests import get_request, raise_lost_race
 from broker.services.workshops import my_workshop
 
 QUOTE_VALIDITY_DEFAULT = timedelta(days=30)
@@ -49,7 +50,7 @@ async def decline_invitation(
     invitation.decline_reason = reason
     request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
     assert request is not None
-    await _emit(
+    await emit(
         session,
         type_="invitation.declined",
         org_id=request.org_id,
@@ -126,7 +127,7 @@ async def submit_quote(
         await RequestRepository(session).set_status(
             request_id, expected=[RequestStatus.OPEN], status=RequestStatus.QUOTING, now=now
         )
-    await _emit(
+    await emit(
         session,
         type_="quote.submitted",
         org_id=request.org_id,
@@ -155,7 +156,7 @@ async def withdraw_quote(session: AsyncSession, *, actor: Principal, quote_id: s
         raise_lost_race("quote")
     request = await RequestRepository(session).get(quote.request_id, scope_org_id=None)
     assert request is not None
-    await _emit(
+    await emit(
         session,
         type_="quote.withdrawn",
         org_id=request.org_id,
@@ -271,7 +272,7 @@ async def award(
                 note=justification,
             )
         )
-        await _emit(
+        await emit(
             session,
             type_="quote.accepted",
             org_id=row.maker_org_id,
@@ -281,7 +282,7 @@ async def award(
         )
         # Order events are the buyer's; they name the maker's organisation so that delivery can
         # notify both parties.
-        await _emit(
+        await emit(
             session,
             type_="order.created",
             org_id=row.buyer_org_id,

@@ -16,15 +16,14 @@ from adapters.procurement.rules import check_chorus_references
 from broker.db.base import new_id
 from broker.db.fabrication import InvitationRepository, Keyset, QuoteRepository, RequestRepository, WorkshopRepository
 from broker.db.models import InvitationRow, RequestRow
-from broker.db.repositories import OutboxRepository
 from broker.domain.access import Principal
 from broker.domain.catalogue import ProcessStep
-from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
 from broker.domain.lifecycle import RequestStatus, check_request
-from broker.errors import Conflict, NotFound, Rejected
+from broker.errors import NotFound, Rejected
 from broker.services import matching as matching_service
+from broker.services.events import emit, lost_race
 from broker.services.workshops import catalogue_item
 from broker.settings import MatchingSettings
 
@@ -44,23 +43,6 @@ class NewRequest(msgspec.Struct, frozen=True, kw_only=True):
     allow_split: bool
     max_distance_km: float | None
     procurement: Procurement
-
-
-async def _emit(
-    session: AsyncSession,
-    *,
-    type_: str,
-    org_id: str,
-    resource: tuple[str, str],
-    data: dict[str, object],
-    now: datetime,
-    first: bool = False,
-) -> None:
-    await OutboxRepository(session).add(
-        DomainEvent(type=type_, org_id=org_id, resource_type=resource[0], resource_id=resource[1], data=data),
-        now=now,
-        first=first,
-    )
 
 
 async def create_request(
@@ -139,7 +121,7 @@ async def create_request(
     )
     RequestRepository(session).add(row)
     request = msgspec.convert(row, Request, from_attributes=True)
-    await _emit(
+    await emit(
         session,
         type_="request.created",
         org_id=actor.org_id,
@@ -253,7 +235,7 @@ async def _invite(session: AsyncSession, matched: Matched, *, settings: Matching
                 created_at=now,
             )
         )
-        await _emit(
+        await emit(
             session,
             type_="invitation.created",
             org_id=matched.invited_orgs[inc.workshop_id],
@@ -268,7 +250,7 @@ async def _invite(session: AsyncSession, matched: Matched, *, settings: Matching
                 "reasons": list(inc.reasons),
             },
         )
-    await _emit(
+    await emit(
         session,
         type_="request.matched",
         org_id=request.org_id,
@@ -314,7 +296,7 @@ async def cancel_request(session: AsyncSession, *, actor: Principal, request_id:
     ):
         raise_lost_race("request")
     await QuoteRepository(session).reject_others(request_id, keep=[])
-    await _emit(
+    await emit(
         session,
         type_="request.cancelled",
         org_id=request.org_id,
@@ -326,7 +308,7 @@ async def cancel_request(session: AsyncSession, *, actor: Principal, request_id:
 
 
 def raise_lost_race(what: str) -> None:
-    raise Conflict(f"the {what} changed at the same time; read it again and retry", code="concurrent-update")
+    raise lost_race(what)
 
 
 async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
@@ -342,7 +324,7 @@ async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
         closed += 1
         if request.status == RequestStatus.OPEN:
             await repo.set_status(request.id, expected=[RequestStatus.OPEN], status=RequestStatus.CLOSED, now=now)
-        await _emit(
+        await emit(
             session,
             type_="request.window_closed",
             org_id=request.org_id,

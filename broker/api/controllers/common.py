@@ -15,7 +15,8 @@ Limit = Annotated[
     QueryParameter(name="limit", ge=1, description="page size: default 50, values over 200 are reduced to 200"),
 ]
 Cursor = Annotated[
-    str | None, QueryParameter(name="cursor", min_length=1, max_length=512, description="opaque cursor from `next_cursor`")
+    str | None,
+    QueryParameter(name="cursor", min_length=1, max_length=512, description="opaque cursor from `next_cursor`"),
 ]
 
 

@@ -47,7 +47,9 @@ class CommuneController(Controller):
     async def by_postcode(
         self,
         ctx: NamedDependency[RequestContext],
-        postcode: Annotated[str, QueryParameter(name="postcode", min_length=1, max_length=16, description="5-digit postcode")],
+        postcode: Annotated[
+            str, QueryParameter(name="postcode", min_length=1, max_length=16, description="5-digit postcode")
+        ],
     ) -> CommuneList:
         if not is_postcode(postcode):
             raise Rejected(f"postcode {postcode!r} is not 5 digits", pointer=None, code="validation-error")
