@@ -26,6 +26,32 @@ class RunningBroker:
     log: Path
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc), to check that none is left after a stop."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (child / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(child.name))
+                frontier.append(int(child.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -43,7 +43,7 @@ from broker.domain.crisis import (
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound
 from broker.services.events import emit, lost_race
-from broker.services.matching import KM_PER_DEGREE, candidate
+from broker.services.matching import KM_PER_DEGREE, candidate, match_steps
 from broker.services.workshops import catalogue_item
 from broker.settings import CrisisSettings
 from matching.constraints import evaluate
@@ -103,16 +103,7 @@ async def suppliers_for(
     machines = await repo.machines(ids)
     declared = await repo.capacities(ids, item.slug)
     probe = matching.MatchRequest(
-        steps=tuple(
-            matching.Step(
-                process=s.process,
-                material=s.material,
-                thickness_mm=s.thickness_mm,
-                part_size_mm=s.part_size_mm,
-                minutes_per_unit=s.minutes_per_unit,
-            )
-            for s in item.steps
-        ),
+        steps=match_steps(item.steps),
         quantity=1,
         deadline=deadline,
         delivery_lat=0.0,

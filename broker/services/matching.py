@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import matching
 from broker.db.fabrication import RegistryRepository, WorkshopRepository
-from broker.domain.catalogue import CatalogueItem
+from broker.domain.catalogue import CatalogueItem, ProcessStep
 from broker.domain.fabrication import Machine, Request, Workshop
 from broker.settings import MatchingSettings
 
@@ -26,18 +27,23 @@ def weights(settings: MatchingSettings) -> matching.MatchWeights:
     )
 
 
+def match_steps(steps: Sequence[ProcessStep]) -> tuple[matching.Step, ...]:
+    """A bill of process as the matcher reads it."""
+    return tuple(
+        matching.Step(
+            process=s.process,
+            material=s.material,
+            thickness_mm=s.thickness_mm,
+            part_size_mm=s.part_size_mm,
+            minutes_per_unit=s.minutes_per_unit,
+        )
+        for s in steps
+    )
+
+
 def match_request(request: Request) -> matching.MatchRequest:
     return matching.MatchRequest(
-        steps=tuple(
-            matching.Step(
-                process=s.process,
-                material=s.material,
-                thickness_mm=s.thickness_mm,
-                part_size_mm=s.part_size_mm,
-                minutes_per_unit=s.minutes_per_unit,
-            )
-            for s in request.steps
-        ),
+        steps=match_steps(request.steps),
         quantity=request.quantity,
         deadline=request.deadline,
         delivery_lat=request.delivery_lat,

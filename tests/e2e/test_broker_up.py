@@ -10,39 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
+from support_server import alive, descendants
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child in Path("/proc").glob("[0-9]*"):
-            try:
-                stat = (child / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(child.name))
-                frontier.append(int(child.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_broker_up_serves_and_stops_cleanly(tmp_path):
@@ -76,12 +52,12 @@ def test_broker_up_serves_and_stops_cleanly(tmp_path):
             headers={"Authorization": f"Bearer {key}"}, timeout=10,
         )
         assert created.status_code == 201, created.text
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         assert len(tree) >= 3  # redis-server, API server, worker
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         time.sleep(0.5)
-        assert [pid for pid in tree if _alive(pid)] == []
+        assert [pid for pid in tree if alive(pid)] == []
     finally:
         if proc.poll() is None:
             proc.kill()

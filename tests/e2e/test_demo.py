@@ -10,35 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from support_server import alive, descendants
 
 from broker.demo import data
 
 DEMO_LIMIT_S = 120
-
-
-def _children(pid: int) -> set[int]:
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(entry.name))
-                frontier.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
@@ -55,7 +32,7 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     seen: set[int] = set()
     try:
         while proc.poll() is None and time.monotonic() - started < DEMO_LIMIT_S:
-            seen |= _children(proc.pid)
+            seen |= descendants(proc.pid)
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         log.seek(0)
@@ -71,7 +48,7 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     # Every process it started is gone: redis-server, the API, the worker.
     assert len(seen) >= 3, seen
     time.sleep(0.5)
-    assert [pid for pid in seen if _alive(pid)] == []
+    assert [pid for pid in seen if alive(pid)] == []
     assert elapsed < DEMO_LIMIT_S
 
     summary = json.loads(summary_path.read_text())
@@ -132,12 +109,12 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            seen |= _children(proc.pid)
+            seen |= descendants(proc.pid)
             if "ready in" in (tmp_path / "demo.log").read_text():
                 break
             time.sleep(0.2)
         time.sleep(1)  # in the middle of seeding
-        seen |= _children(proc.pid)
+        seen |= descendants(proc.pid)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
     finally:
@@ -149,4 +126,4 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path):
     assert "interrupted" in output and "Traceback" not in output, output
     assert len(seen) >= 4, seen  # redis-server, the API (and its granian worker), the worker
     time.sleep(0.5)
-    assert [pid for pid in seen if _alive(pid)] == []
+    assert [pid for pid in seen if alive(pid)] == []
