@@ -83,7 +83,9 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     rebalances = crisis["rebalances"]  # usually one; two if the worker ran between the declines
     assert rebalances and all(r["reason"] == "decline" for r in rebalances)
     moved = sum(r["units_moved"] for r in rebalances)
-    assert moved > 0 and rebalances[-1]["unmet_after"] == t["unmet"]
+    # A decline that lands after the last rebalance that moved units can only add to the unmet
+    # (a rebalance that finds nothing to move records no row), so the final unmet is at least that.
+    assert moved > 0 and rebalances[-1]["unmet_after"] <= t["unmet"]
     assert t["unmet"] == crisis["first_allocation"]["unmet"] + crisis["declined"]["units"] - moved
     assert 10 <= crisis["workshops_involved"] <= crisis["commitments"]
     assert crisis["km"] > 0 and crisis["unit_km"] / t["delivered"] <= story.max_distance_km
