@@ -32,13 +32,13 @@ class InjectedCrash(RuntimeError):
     pass
 
 
-_wake = context.wake_relay
+_signal = context.signal_after_commit
 
 
-async def _wake_or_crash(redis: Any) -> bool:
-    if _rng.random() < API_RATE and await redis.incr("fault:injected:api") <= BUDGET:
+async def _signal_or_crash(queue: Any, jobs: Any, *, wake_relay: bool) -> bool:
+    if wake_relay and _rng.random() < API_RATE and await queue._redis.incr("fault:injected:api") <= BUDGET:
         raise InjectedCrash("injected: the API died after its commit, before waking the relay")
-    return await _wake(redis)
+    return await _signal(queue, jobs, wake_relay=wake_relay)
 
 
 _enqueue_many = enqueue.Enqueuer.enqueue_many
@@ -54,7 +54,7 @@ async def _enqueue_or_crash(self: enqueue.Enqueuer, jobs: Any, **kwargs: Any) ->
     return await _enqueue_many(self, jobs, **kwargs)
 
 
-context.wake_relay = _wake_or_crash  # type: ignore[assignment]
+context.signal_after_commit = _signal_or_crash  # type: ignore[assignment]
 enqueue.Enqueuer.enqueue_many = _enqueue_or_crash  # type: ignore[method-assign]
 
 

@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, build_problem, problem_for_broker_error
 from broker.api.runtime import Runtime
 from broker.api.security import SAFE_METHODS, request_id
-from broker.db.base import new_id
 from broker.db.constraints import conflict_for
-from broker.db.models import AuditLogRow, IdempotencyRow
+from broker.db.models import IdempotencyRow
 from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
-from broker.services.webhooks import wake_relay
+from broker.services.jobs import Job, JobQueue
 
 _KEY = re.compile(r'^(?:"([A-Za-z0-9_:.\-]{1,255})"|([A-Za-z0-9_:.\-]{1,255}))$')
 
@@ -97,6 +96,13 @@ class RequestContext:
         self.idem: _Idem | None = None
         # Run after the commit succeeded and before the answer is sent (e.g. cache invalidation).
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        # Queued after the commit, in the round trip that wakes the relay (see `signal_after_commit`).
+        self.jobs: list[Job] = []
+
+    def enqueue_after_commit(self, function: str, *args: object, job_id: str) -> None:
+        """Queue a worker job once this request's transaction has committed (never before: the job
+        must find what the request wrote)."""
+        self.jobs.append(Job(function, args, job_id))
 
     @property
     def geocoder(self) -> Any:
@@ -137,19 +143,16 @@ class RequestContext:
     async def _store(self, status: int, content_type: str, content: bytes) -> None:
         assert self.idem is not None
         IdempotencyRepository(self.session).add(
-            IdempotencyRow(
-                id=new_id(),
-                org_id=self.principal.org_id,
-                method=self.request.method,
-                route=self.idem.route,
-                key=self.idem.key,
-                fingerprint=self.idem.fingerprint,
-                status_code=status,
-                content_type=content_type,
-                body=content,
-                created_at=self.now,
-                expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
-            )
+            org_id=self.principal.org_id,
+            method=self.request.method,
+            route=self.idem.route,
+            key=self.idem.key,
+            fingerprint=self.idem.fingerprint,
+            status_code=status,
+            content_type=content_type,
+            body=content,
+            created_at=self.now,
+            expires_at=self.now + timedelta(hours=self.runtime.settings.idempotency_ttl_hours),
         )
 
     async def store_failure(self, problem: ProblemDetails) -> None:
@@ -165,18 +168,16 @@ class RequestContext:
     def _audit(self) -> None:
         principal = self.principal
         AuditRepository(self.session).add(
-            AuditLogRow(
-                at=self.now,
-                org_id=principal.org_id,
-                api_key_id=principal.key_id,
-                key_prefix=principal.key_prefix,
-                role=principal.role,
-                action=f"{self.request.method} {self.request.scope.get('path_template', '')}",
-                resource_type=self.resource[0] if self.resource else None,
-                resource_id=self.resource[1] if self.resource else None,
-                status_code=self.status,
-                request_id=self.request_id,
-            )
+            at=self.now,
+            org_id=principal.org_id,
+            api_key_id=principal.key_id,
+            key_prefix=principal.key_prefix,
+            role=principal.role,
+            action=f"{self.request.method} {self.request.scope.get('path_template', '')}",
+            resource_type=self.resource[0] if self.resource else None,
+            resource_id=self.resource[1] if self.resource else None,
+            status_code=self.status,
+            request_id=self.request_id,
         )
 
 
@@ -231,10 +232,15 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
             conflict = _conflict(exc)
             await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
             raise conflict from exc
-        if ctx.session.info.pop(OUTBOX_WRITTEN, False):  # events committed: the relay sends them now
-            await wake_relay(runtime.redis)
+        # events committed: the relay sends them now; jobs queued: the worker runs them now
+        await signal_after_commit(runtime.jobs, ctx.jobs, wake_relay=ctx.session.info.pop(OUTBOX_WRITTEN, False))
         for hook in ctx.after_commit:
             await hook()
+
+
+async def signal_after_commit(queue: JobQueue, jobs: list[Job], *, wake_relay: bool) -> bool:
+    """One Redis round trip for what a committed request hands to the workers (never raises)."""
+    return await queue.signal(jobs, wake_relay=wake_relay)
 
 
 def _conflict(exc: IntegrityError) -> BrokerError:

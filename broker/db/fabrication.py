@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.base import new_id
@@ -30,6 +30,8 @@ from broker.domain.catalogue import CatalogueItem
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
 
 Keyset = tuple[datetime, str]
+
+REQUEST_TABLE = RequestRow.__table__
 
 
 def _to(row: Any, kind: type[Any]) -> Any:
@@ -211,8 +213,10 @@ class RequestRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: RequestRow) -> None:
-        self.session.add(row)
+    async def insert(self, values: dict[str, Any]) -> Request:
+        """One Core INSERT (no ORM bookkeeping: this is the busiest write of the API)."""
+        await self.session.execute(insert(REQUEST_TABLE), [values])
+        return msgspec.convert(values, Request)
 
     async def get(self, request_id: str, *, scope_org_id: str | None) -> Request | None:
         query = select(RequestRow).where(RequestRow.id == request_id)
@@ -233,6 +237,49 @@ class RequestRepository:
             .values(match_state="running", updated_at=now)
         )
         return await _rowcount(self.session, statement) == 1
+
+    async def many(self, request_ids: Sequence[str]) -> list[Request]:
+        if not request_ids:
+            return []
+        query = select(RequestRow).where(RequestRow.id.in_(request_ids))
+        return [_to(r, Request) for r in (await self.session.execute(query)).scalars()]
+
+    async def claim_matches(self, request_ids: Sequence[str], *, now: datetime) -> dict[str, str]:
+        """``pending → running`` for each of ``request_ids`` still pending, in one statement: the
+        ones this transaction won, with their status (compare-and-set, like ``claim_match``)."""
+        if not request_ids:
+            return {}
+        statement = (
+            update(REQUEST_TABLE)
+            .where(REQUEST_TABLE.c.id.in_(request_ids), REQUEST_TABLE.c.match_state == "pending")
+            .values(match_state="running", updated_at=now)
+            .returning(REQUEST_TABLE.c.id, REQUEST_TABLE.c.status)
+        )
+        return {row.id: row.status for row in await self.session.execute(statement)}
+
+    async def store_matches(self, results: Sequence[tuple[str, dict[str, Any]]], *, now: datetime) -> None:
+        """Each request's result and ``done``, as one executemany."""
+        if not results:
+            return
+        statement = (
+            update(REQUEST_TABLE)
+            .where(REQUEST_TABLE.c.id == bindparam("b_id"))
+            .values(match_state="done", match_result=bindparam("b_result"), updated_at=now)
+        )
+        await self.session.execute(statement, [{"b_id": i, "b_result": r} for i, r in results])
+
+    async def pending_match_ids(self, *, limit: int, first: str | None = None) -> list[str]:
+        """Requests waiting for their matching, oldest first (``first`` leads when still pending)."""
+        query = (
+            select(RequestRow.id)
+            .where(RequestRow.match_state == "pending")
+            .order_by(RequestRow.created_at)
+            .limit(limit)
+        )
+        ids = list((await self.session.execute(query)).scalars())
+        if first is not None and first not in ids:
+            ids = [first, *ids[: limit - 1]]
+        return ids
 
     async def store_match(self, request_id: str, result: dict[str, Any], *, now: datetime) -> None:
         statement = (
@@ -293,8 +340,9 @@ class InvitationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: InvitationRow) -> None:
-        self.session.add(row)
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(InvitationRow.__table__), rows)
 
     async def for_request(self, request_id: str) -> list[InvitationRow]:
         query = select(InvitationRow).where(InvitationRow.request_id == request_id).order_by(InvitationRow.rank)

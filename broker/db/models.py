@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -190,6 +191,15 @@ class CatalogueItemRow(Base):
 
 class RequestRow(Base):
     __tablename__ = "fab_request"
+    __table_args__ = (
+        # What the matching jobs look for: the few requests not matched yet, oldest first.
+        Index(
+            "ix_fab_request_match_pending",
+            "created_at",
+            postgresql_where=text("match_state = 'pending'"),
+            sqlite_where=text("match_state = 'pending'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)

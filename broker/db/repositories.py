@@ -10,10 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.base import new_id, ordered_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
+from broker.db.pending import buffer_insert
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
 
 Keyset = tuple[datetime, str]
+
+AUDIT_TABLE = AuditLogRow.__table__
+IDEMPOTENCY_TABLE = IdempotencyRow.__table__
+OUTBOX_TABLE = OutboxRow.__table__
 
 
 def _organisation(row: OrganizationRow) -> Organisation:
@@ -113,8 +118,9 @@ class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, row: AuditLogRow) -> None:
-        self.session.add(row)
+    def add(self, **values: object) -> None:
+        """Written with the transaction (see ``broker.db.pending``)."""
+        buffer_insert(self.session, AUDIT_TABLE, values)
 
     async def page(self, *, scope_org_id: str | None, after_id: int | None, limit: int) -> list[AuditLogRow]:
         query = select(AuditLogRow).order_by(AuditLogRow.id).limit(limit)
@@ -142,9 +148,9 @@ class IdempotencyRepository:
     async def drop(self, record_id: str) -> None:
         await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == record_id))
 
-    def add(self, row: IdempotencyRow) -> None:
+    def add(self, **values: object) -> None:
         """Inserted with the transaction; a concurrent duplicate fails its commit on the unique key."""
-        self.session.add(row)
+        buffer_insert(self.session, IDEMPOTENCY_TABLE, {"id": new_id(), **values})
 
     async def purge(self, *, now: datetime) -> int:
         result = await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
@@ -159,8 +165,9 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, event: DomainEvent, *, now: datetime, first: bool = False) -> OutboxRow:
-        """Append ``event`` with the next per-resource ``sequence`` (consumers order by it).
+    async def add(self, event: DomainEvent, *, now: datetime, first: bool = False) -> None:
+        """Append ``event`` with the next per-resource ``sequence`` (consumers order by it), written
+        with the transaction (see ``broker.db.pending``).
 
         ``first=True`` for the event that creates its resource in this transaction (sequence 1, no query).
         """
@@ -173,20 +180,34 @@ class OutboxRepository:
                     )
                 )
             ).scalar_one()
-        row = OutboxRow(
-            id=ordered_id(),
-            created_at=now,
-            org_id=event.org_id,
-            partner_org_id=partner if isinstance(partner := event.data.get("maker_org_id"), str) else None,
-            type=event.type,
-            resource_type=event.resource_type,
-            resource_id=event.resource_id,
-            sequence=(last or 0) + 1,
-            payload=dict(event.data),
-            state="pending",
-            attempts=0,
-            available_at=now,
+        self.add_row(event, now=now, sequence=(last or 0) + 1)
+
+    async def last_sequences(self, resource_type: str, resource_ids: list[str]) -> dict[str, int]:
+        """The last ``sequence`` of each resource that has events (one query for a batch)."""
+        if not resource_ids:
+            return {}
+        query = (
+            select(OutboxRow.resource_id, func.max(OutboxRow.sequence))
+            .where(OutboxRow.resource_type == resource_type, OutboxRow.resource_id.in_(resource_ids))
+            .group_by(OutboxRow.resource_id)
         )
-        self.session.add(row)
+        return {rid: int(last) for rid, last in (await self.session.execute(query)).all()}
+
+    def add_row(self, event: DomainEvent, *, now: datetime, sequence: int) -> None:
+        """Append ``event`` with a ``sequence`` the caller knows (batches read theirs in one query)."""
+        partner = event.data.get("maker_org_id")
+        buffer_insert(self.session, OUTBOX_TABLE, {
+            "id": ordered_id(),
+            "created_at": now,
+            "org_id": event.org_id,
+            "partner_org_id": partner if isinstance(partner, str) else None,
+            "type": event.type,
+            "resource_type": event.resource_type,
+            "resource_id": event.resource_id,
+            "sequence": sequence,
+            "payload": dict(event.data),
+            "state": "pending",
+            "attempts": 0,
+            "available_at": now,
+        })
         self.session.info[OUTBOX_WRITTEN] = True
-        return row

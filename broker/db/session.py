@@ -59,7 +59,8 @@ class Database:
             if settings.application_name and self.dialect == "postgresql":
                 connect_args["server_settings"] = {"application_name": settings.application_name}
             self.write_engine = create_async_engine(
-                settings.url, echo=settings.echo, pool_size=settings.pool_size, pool_pre_ping=True,
+                settings.url, echo=settings.echo, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+                pool_pre_ping=True,
                 connect_args=connect_args,
             )
             self.read_engine = self.write_engine

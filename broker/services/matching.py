@@ -120,8 +120,12 @@ class CandidateCache:
         #: Catalogue items by slug: an item is only ever added, never changed, so it stays valid.
         self.catalogue: dict[str, CatalogueItem] = {}
 
-    async def index(self, session: AsyncSession, item_slug: str | None) -> matching.CandidateIndex:
-        version = await RegistryRepository(session).current()
+    async def index(
+        self, session: AsyncSession, item_slug: str | None, *, version: int | None = None
+    ) -> matching.CandidateIndex:
+        """The index for ``item_slug`` at the registry's current ``version`` (read here unless given)."""
+        if version is None:
+            version = await RegistryRepository(session).current()
         entry = self._entries.get(item_slug)
         if entry is not None and entry[0] == version:
             return entry[1]
@@ -159,6 +163,28 @@ async def run(
         counts["out_of_radius"] = counts.get("out_of_radius", 0) + outside
         result = msgspec.structs.replace(result, exclusion_counts=counts, considered=result.considered + outside)
     return result
+
+
+async def run_many(
+    session: AsyncSession,
+    requests: Sequence[Request],
+    *,
+    now: datetime,
+    settings: MatchingSettings,
+    cache: CandidateCache | None = None,
+) -> list[matching.MatchResult]:
+    """``run`` for a batch, reading the registry version once."""
+    if cache is None:
+        return [await run(session, r, now=now, settings=settings) for r in requests]
+    version = await RegistryRepository(session).current()
+    match_weights = weights(settings)
+    results = []
+    for request in requests:
+        index = await cache.index(session, request.item_slug, version=version)
+        results.append(
+            matching.match(match_request(request), index, now=now, weights=match_weights, limit=50, explain_limit=50)
+        )
+    return results
 
 
 async def gross_capacity(session: AsyncSession, request: Request, workshop_id: str, *, now: datetime) -> int | None:

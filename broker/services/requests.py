@@ -15,9 +15,10 @@ from adapters.procurement.base import Address, Buyer, ChorusRequirement
 from adapters.procurement.rules import check_chorus_references
 from broker.db.base import new_id
 from broker.db.fabrication import InvitationRepository, Keyset, QuoteRepository, RequestRepository, WorkshopRepository
-from broker.db.models import InvitationRow, RequestRow
+from broker.db.repositories import OutboxRepository
 from broker.domain.access import Principal
 from broker.domain.catalogue import ProcessStep
+from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
 from broker.domain.lifecycle import RequestStatus, check_request
@@ -93,39 +94,39 @@ async def create_request(
             raise Rejected("give either a catalogue `item` or a `custom` spec with steps", pointer="/custom")
         name, steps, certifications = new.custom_name, new.custom_steps, new.custom_certifications
     quote_deadline = min(now + timedelta(hours=new.quote_window_hours), new.deadline)
-    row = RequestRow(
-        id=new_id(),
-        org_id=actor.org_id,
-        item_slug=new.item,
-        name=name,
-        steps=[msgspec.to_builtins(s) for s in steps],
-        certifications_required=list(certifications),
-        quantity=new.quantity,
-        deadline=new.deadline,
-        delivery_insee=commune.insee,
-        delivery_address=new.delivery_address,
-        delivery_lat=commune.lat,
-        delivery_lon=commune.lon,
-        budget_cents=new.budget_cents,
-        min_quotes=new.min_quotes,
-        quote_window_hours=new.quote_window_hours,
-        quote_deadline=quote_deadline,
-        window_closed=False,
-        allow_split=new.allow_split,
-        max_distance_km=new.max_distance_km,
-        procurement=msgspec.to_builtins(new.procurement),
-        status=RequestStatus.OPEN,
-        match_state="pending",
-        created_at=now,
-        updated_at=now,
-    )
-    RequestRepository(session).add(row)
-    request = msgspec.convert(row, Request, from_attributes=True)
+    repo = RequestRepository(session)
+    request = await repo.insert({
+        "id": new_id(),
+        "org_id": actor.org_id,
+        "item_slug": new.item,
+        "name": name,
+        "steps": [msgspec.to_builtins(s) for s in steps],
+        "certifications_required": list(certifications),
+        "quantity": new.quantity,
+        "deadline": new.deadline,
+        "delivery_insee": commune.insee,
+        "delivery_address": new.delivery_address,
+        "delivery_lat": commune.lat,
+        "delivery_lon": commune.lon,
+        "budget_cents": new.budget_cents,
+        "min_quotes": new.min_quotes,
+        "quote_window_hours": new.quote_window_hours,
+        "quote_deadline": quote_deadline,
+        "window_closed": False,
+        "allow_split": new.allow_split,
+        "max_distance_km": new.max_distance_km,
+        "procurement": msgspec.to_builtins(new.procurement),
+        "status": RequestStatus.OPEN.value,
+        "match_state": "pending",
+        "award_justification": None,
+        "created_at": now,
+        "updated_at": now,
+    })
     await emit(
         session,
         type_="request.created",
         org_id=actor.org_id,
-        resource=("request", row.id),
+        resource=("request", request.id),
         data=_summary(request),
         now=now,
         first=True,
@@ -133,11 +134,11 @@ async def create_request(
     if not match_now:
         return request, None
     # Inline mode: matching runs in the request's transaction and the answer carries the invitations.
-    await session.flush()
-    computed = await _compute(session, request, settings=settings, now=now, cache=cache)
-    invited = await _invite(session, computed, settings=settings, now=now)
-    await session.refresh(row)
-    return msgspec.convert(row, Request, from_attributes=True), invited
+    (computed,) = await _compute(session, [request], settings=settings, now=now, cache=cache)
+    invited = await record_matches(session, matched=[computed], settings=settings, now=now)
+    found = await repo.get(request.id, scope_org_id=None)
+    assert found is not None
+    return found, invited[request.id]
 
 
 def _summary(request: Request) -> dict[str, object]:
@@ -160,6 +161,21 @@ class Matched(msgspec.Struct, frozen=True, kw_only=True):
     invited_orgs: dict[str, str]
 
 
+async def compute_matches(
+    session: AsyncSession,
+    *,
+    request_ids: list[str],
+    settings: MatchingSettings,
+    now: datetime,
+    cache: matching_service.CandidateCache | None = None,
+) -> list[Matched]:
+    """Reads only (a reader session is fine, so SQLite's write lock is not held while matching
+    runs): the matching of each of ``request_ids`` still ``pending``."""
+    requests = await RequestRepository(session).many(request_ids)
+    pending = [r for r in requests if r.match_state == "pending"]
+    return await _compute(session, pending, settings=settings, now=now, cache=cache)
+
+
 async def compute_match(
     session: AsyncSession,
     *,
@@ -168,30 +184,100 @@ async def compute_match(
     now: datetime,
     cache: matching_service.CandidateCache | None = None,
 ) -> Matched | None:
-    """Reads only (a reader session is fine, so SQLite's write lock is not held while matching
-    runs): the matching of a request still ``pending``, or None when there is nothing to do."""
-    request = await RequestRepository(session).get(request_id, scope_org_id=None)
-    if request is None or request.match_state != "pending":
-        return None
-    return await _compute(session, request, settings=settings, now=now, cache=cache)
+    """``compute_matches`` of one request, or None when there is nothing to do."""
+    found = await compute_matches(session, request_ids=[request_id], settings=settings, now=now, cache=cache)
+    return found[0] if found else None
+
+
+async def record_matches(
+    session: AsyncSession, *, matched: list[Matched], settings: MatchingSettings, now: datetime
+) -> dict[str, int]:
+    """Write computed matchings in the caller's transaction, in a few statements whatever their
+    number: ``pending → done`` (compare-and-set), the results, the invitations and their events.
+    Of two jobs for one request (a retry, the sweep and the queued job, two workers) one writes it
+    and the other leaves it out of the answer (request id → invited count). A request cancelled in
+    the meantime is marked done with no invitation (0)."""
+    repo = RequestRepository(session)
+    won = await repo.claim_matches([m.request.id for m in matched], now=now)
+    if not won:
+        return {}
+    outbox = OutboxRepository(session)
+    sequences = await outbox.last_sequences("request", list(won))
+    results: list[tuple[str, dict[str, Any]]] = []
+    invitations: list[dict[str, Any]] = []
+    invited_counts: dict[str, int] = {}
+    for m in matched:
+        request, result = m.request, m.result
+        status = won.get(request.id)
+        if status is None:
+            continue
+        if status != RequestStatus.OPEN:
+            results.append((request.id, {"included": [], "excluded": [], "eligible": 0}))
+            invited_counts[request.id] = 0
+            continue
+        results.append((request.id, msgspec.to_builtins(result)))
+        invited = result.included[: settings.invitations]
+        invited_counts[request.id] = len(invited)
+        summary = _summary(request)
+        for inc in invited:
+            invitation_id = new_id()
+            reasons = list(inc.reasons)
+            invitations.append({
+                "id": invitation_id,
+                "request_id": request.id,
+                "workshop_id": inc.workshop_id,
+                "rank": inc.rank,
+                "score": inc.score,
+                "distance_km": inc.distance_km,
+                "capacity_units": inc.capacity_units,
+                "reasons": reasons,
+                "status": "invited",
+                "decline_reason": None,
+                "created_at": now,
+            })
+            outbox.add_row(
+                DomainEvent(
+                    type="invitation.created",
+                    org_id=m.invited_orgs[inc.workshop_id],
+                    resource_type="invitation",
+                    resource_id=invitation_id,
+                    data={
+                        "id": invitation_id,
+                        "request": summary,
+                        "rank": inc.rank,
+                        "distance_km": round(inc.distance_km, 1),
+                        "reasons": reasons,
+                    },
+                ),
+                now=now,
+                sequence=1,
+            )
+        outbox.add_row(
+            DomainEvent(
+                type="request.matched",
+                org_id=request.org_id,
+                resource_type="request",
+                resource_id=request.id,
+                data={
+                    "id": request.id,
+                    "eligible": result.eligible,
+                    "invited": len(invited),
+                    "exclusion_counts": dict(result.exclusion_counts),
+                },
+            ),
+            now=now,
+            sequence=sequences.get(request.id, 0) + 1,
+        )
+    await repo.store_matches(results, now=now)
+    await InvitationRepository(session).insert_many(invitations)
+    return invited_counts
 
 
 async def record_match(
     session: AsyncSession, *, matched: Matched, settings: MatchingSettings, now: datetime
 ) -> int | None:
-    """Write a computed matching in the caller's transaction: ``pending → done`` (compare-and-set),
-    the result, the invitations and their events. Of two jobs for one request (a retry, the sweep
-    and the queued job, two workers) one writes and the other gets None. A request cancelled in
-    the meantime is marked done with no invitation (0)."""
-    repo = RequestRepository(session)
-    request_id = matched.request.id
-    if not await repo.claim_match(request_id, now=now):
-        return None
-    current = await repo.get(request_id, scope_org_id=None)
-    if current is None or current.status != RequestStatus.OPEN:
-        await repo.store_match(request_id, {"included": [], "excluded": [], "eligible": 0}, now=now)
-        return 0
-    return await _invite(session, matched, settings=settings, now=now)
+    """``record_matches`` of one: the invited count, or None when another job wrote it first."""
+    return (await record_matches(session, matched=[matched], settings=settings, now=now)).get(matched.request.id)
 
 
 async def pending_matches(session: AsyncSession, *, older_than: datetime, limit: int = 100) -> list[str]:
@@ -199,71 +285,32 @@ async def pending_matches(session: AsyncSession, *, older_than: datetime, limit:
     return await RequestRepository(session).pending_matches(older_than=older_than, limit=limit)
 
 
+async def pending_match_batch(session: AsyncSession, *, limit: int, first: str | None = None) -> list[str]:
+    """The next requests to match together (``first`` among them when it is still pending)."""
+    return await RequestRepository(session).pending_match_ids(limit=limit, first=first)
+
+
 async def _compute(
     session: AsyncSession,
-    request: Request,
+    requests: list[Request],
     *,
     settings: MatchingSettings,
     now: datetime,
     cache: matching_service.CandidateCache | None,
-) -> Matched:
-    result = await matching_service.run(session, request, now=now, settings=settings, cache=cache)
-    invited = result.included[: settings.invitations]
-    workshops = await WorkshopRepository(session).many([i.workshop_id for i in invited])
-    return Matched(request=request, result=result, invited_orgs={k: w.org_id for k, w in workshops.items()})
-
-
-async def _invite(session: AsyncSession, matched: Matched, *, settings: MatchingSettings, now: datetime) -> int:
-    request, result = matched.request, matched.result
-    await RequestRepository(session).store_match(request.id, msgspec.to_builtins(result), now=now)
-    invited = result.included[: settings.invitations]
-    invitations = InvitationRepository(session)
-    summary = _summary(request)
-    for inc in invited:
-        invitation_id = new_id()
-        invitations.add(
-            InvitationRow(
-                id=invitation_id,
-                request_id=request.id,
-                workshop_id=inc.workshop_id,
-                rank=inc.rank,
-                score=inc.score,
-                distance_km=inc.distance_km,
-                capacity_units=inc.capacity_units,
-                reasons=list(inc.reasons),
-                status="invited",
-                created_at=now,
-            )
+) -> list[Matched]:
+    if not requests:
+        return []
+    results = await matching_service.run_many(session, requests, now=now, settings=settings, cache=cache)
+    invited_ids = {i.workshop_id for result in results for i in result.included[: settings.invitations]}
+    orgs = {k: w.org_id for k, w in (await WorkshopRepository(session).many(sorted(invited_ids))).items()}
+    return [
+        Matched(
+            request=request,
+            result=result,
+            invited_orgs={i.workshop_id: orgs[i.workshop_id] for i in result.included[: settings.invitations]},
         )
-        await emit(
-            session,
-            type_="invitation.created",
-            org_id=matched.invited_orgs[inc.workshop_id],
-            resource=("invitation", invitation_id),
-            now=now,
-            first=True,
-            data={
-                "id": invitation_id,
-                "request": summary,
-                "rank": inc.rank,
-                "distance_km": round(inc.distance_km, 1),
-                "reasons": list(inc.reasons),
-            },
-        )
-    await emit(
-        session,
-        type_="request.matched",
-        org_id=request.org_id,
-        resource=("request", request.id),
-        now=now,
-        data={
-            "id": request.id,
-            "eligible": result.eligible,
-            "invited": len(invited),
-            "exclusion_counts": dict(result.exclusion_counts),
-        },
-    )
-    return len(invited)
+        for request, result in zip(requests, results, strict=True)
+    ]
 
 
 def _scope(actor: Principal) -> str | None:

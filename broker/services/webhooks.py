@@ -37,6 +37,7 @@ from broker.db.webhooks import WebhookRepository
 from broker.domain.access import Principal
 from broker.domain.events import DomainEvent
 from broker.errors import Conflict, NotFound, Rejected
+from broker.services.jobs import RELAY_WAKE_KEY as RELAY_WAKE_KEY  # the workers read it here
 
 log = logging.getLogger("broker.webhooks")
 
@@ -71,7 +72,6 @@ CLOCK_START = timedelta(hours=24)
 #: Events that also reach a person by e-mail (the notify job): the event's organisation is told.
 NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted", "webhook_endpoint.disabled"})
 #: The list a worker's relay blocks on (BLPOP): the API pushes to it after a commit that wrote events.
-RELAY_WAKE_KEY = "broker:relay:wake"
 WAKE_TIMEOUT_S = 0.25
 _wake_warned_at = 0.0
 

@@ -549,7 +549,20 @@ def _pg_url() -> str | None:
     return os.environ.get("BROKER_BENCH_DATABASE_URL") or os.environ.get("BROKER_TEST_DATABASE_URL") or None
 
 
+def check_ref_pool() -> None:
+    """The reference apps must get the broker's default PostgreSQL pool, or the ratio compares pools."""
+    import ref_apps
+
+    from broker.settings import DatabaseSettings
+
+    broker = DatabaseSettings()
+    if (broker.pool_size, broker.max_overflow) != (ref_apps.POOL_SIZE, ref_apps.MAX_OVERFLOW):
+        raise RuntimeError(f"ref_apps pool {ref_apps.POOL_SIZE}+{ref_apps.MAX_OVERFLOW} != the broker's default "
+                           f"{broker.pool_size}+{broker.max_overflow}: update tests/bench/ref_apps.py")
+
+
 def run_bench(quick: bool) -> dict[str, Any]:
+    check_ref_pool()
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="broker-bench-http-"))
     run_id = secrets.token_hex(4)

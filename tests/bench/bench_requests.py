@@ -67,6 +67,7 @@ from bench_http import (  # noqa: E402
     _safe,
     _stop,
     _version,
+    check_ref_pool,
     durations,
     granian,
     pg_database,
@@ -437,6 +438,7 @@ def _bench_backend(backend: str, broker_url: str, ref_url: str, redis: str, work
 
 
 def run_bench(quick: bool) -> dict[str, Any]:
+    check_ref_pool()
     started = time.monotonic()
     with suppress(ImportError):
         from run import ensure_wrk

@@ -1,37 +1,77 @@
 """Matching as the worker's job: ``match_request`` is enqueued by the API after a request commits
 (``_job_id`` ``match:<id>``); ``sweep_matches`` runs every few seconds and matches what a lost job
 left ``pending`` (Redis down at enqueue, a job dropped). Both go through the compare-and-set of
-``record_match``, so a request is matched and invited once however often it is tried."""
+``record_matches``, so a request is matched and invited once however often it is tried.
+
+A job matches its own request together with the others waiting (up to ``BATCH``), one batch at a
+time per worker process: the computing happens on a reader, the writing in one short transaction
+of a few statements for the whole batch. Under load that is what keeps up with the API (one write
+transaction per batch instead of per request; on SQLite, one take of the write lock); the jobs of
+the requests a batch already matched then end at once."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from broker.services.requests import compute_match, pending_matches, record_match
+from broker.services.requests import compute_matches, pending_match_batch, pending_matches, record_matches
 
 SWEEP_AFTER = timedelta(seconds=5)  # younger requests belong to their enqueued job
+BATCH = 64  # requests matched and written together
+_RECENT = 4096  # ids of requests this process matched lately: their own jobs need no query
+
+
+def _state(ctx: dict[str, Any]) -> tuple[asyncio.Lock, OrderedDict[str, int]]:
+    if "match_lock" not in ctx:
+        ctx["match_lock"] = asyncio.Lock()
+        ctx["matched_recently"] = OrderedDict()
+    return ctx["match_lock"], ctx["matched_recently"]
 
 
 async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
-    """Match on a reader (SQLite's write lock stays free meanwhile), then write it in one short
-    transaction."""
+    """Match ``request_id`` (with whatever else is pending); the number it invited, or None when
+    another job or worker matched it."""
+    lock, recent = _state(ctx)
+    async with lock:
+        if request_id in recent:
+            return None
+        async with ctx["db"].reader() as session:
+            ids = await pending_match_batch(session, limit=BATCH, first=request_id)
+        invited = await _match_batch(ctx, ids)
+        return invited.get(request_id)
+
+
+async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str, int]:
+    """Match on a reader (SQLite's write lock stays free meanwhile), then write the batch in one
+    short transaction."""
+    if not request_ids:
+        return {}
     settings = ctx["settings"].matching
     async with ctx["db"].reader() as session:
-        matched = await compute_match(
-            session, request_id=request_id, settings=settings, now=datetime.now(UTC), cache=ctx["candidates"]
+        matched = await compute_matches(
+            session, request_ids=request_ids, settings=settings, now=datetime.now(UTC), cache=ctx["candidates"]
         )
-    if matched is None:
-        return None
+    if not matched:
+        return {}
     async with ctx["db"].writer() as session:
-        invited = await record_match(session, matched=matched, settings=settings, now=datetime.now(UTC))
+        invited = await record_matches(session, matched=matched, settings=settings, now=datetime.now(UTC))
         await session.commit()
+    _, recent = _state(ctx)
+    for request_id in invited:
+        recent[request_id] = 1
+    while len(recent) > _RECENT:
+        recent.popitem(last=False)
     return invited
 
 
 async def sweep_matches(ctx: dict[str, Any]) -> int:
     async with ctx["db"].reader() as session:
         ids = await pending_matches(session, older_than=datetime.now(UTC) - SWEEP_AFTER)
-    for request_id in ids:
-        await match_request(ctx, request_id)
-    return len(ids)
+    lock, _ = _state(ctx)
+    done = 0
+    for start in range(0, len(ids), BATCH):
+        async with lock:
+            done += len(await _match_batch(ctx, ids[start : start + BATCH]))
+    return done

@@ -346,9 +346,7 @@ class CommitmentController(Controller):
         c = await commitment_service.decline(
             ctx.session, actor=ctx.principal, commitment_id=commitment_id, reason=data.reason, now=ctx.now
         )
-        ctx.after_commit.append(
-            lambda: ctx.runtime.jobs.enqueue(REBALANCE_CRISIS_CALL, c.call_id, job_id=f"rebalance:{c.call_id}:{c.id}")
-        )
+        ctx.enqueue_after_commit(REBALANCE_CRISIS_CALL, c.call_id, job_id=f"rebalance:{c.call_id}:{c.id}")
         body = (await _maker_view(ctx, [c]))[0]
         return await ctx.respond(body, status=200, resource=("commitment", c.id))
 

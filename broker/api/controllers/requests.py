@@ -103,9 +103,7 @@ class RequestController(Controller):
             match_now=settings.inline,
         )
         if invited is None:
-            ctx.after_commit.append(
-                lambda: ctx.runtime.jobs.enqueue(MATCH_REQUEST, request.id, job_id=f"match:{request.id}")
-            )
+            ctx.enqueue_after_commit(MATCH_REQUEST, request.id, job_id=f"match:{request.id}")
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 
     @get("/", opt=access(Role.BUYER, Role.ADMIN), operation_id="list_requests", responses=problems(400, 401, 403, 429))

@@ -138,8 +138,7 @@ class BuyerController(Controller):
         new_request, invited = created
         ctx.resource = ("request", new_request.id)
         if invited is None:  # matching runs in the worker, right after the commit
-            ctx.after_commit.append(lambda: ctx.runtime.jobs.enqueue(
-                MATCH_REQUEST, new_request.id, job_id=f"match:{new_request.id}"))
+            ctx.enqueue_after_commit(MATCH_REQUEST, new_request.id, job_id=f"match:{new_request.id}")
             message = "Demande publiée : la recherche des ateliers capables de la fabriquer est en cours."
         elif invited:
             message = f"Demande publiée : {invited} atelier(s) invité(s) à chiffrer."

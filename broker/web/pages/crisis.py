@@ -208,8 +208,7 @@ class CommitmentPages(Controller):
             ctx.status = 422
             return await _commitments_page(request, ctx, failed=(commitment_id, form), status=422)
         ctx.resource = ("commitment", commitment_id)
-        ctx.after_commit.append(lambda: ctx.runtime.jobs.enqueue(
-            REBALANCE_CRISIS_CALL, done.call_id, job_id=f"rebalance:{done.call_id}:{done.id}"))
+        ctx.enqueue_after_commit(REBALANCE_CRISIS_CALL, done.call_id, job_id=f"rebalance:{done.call_id}:{done.id}")
         return redirect(request, "/app/engagements", flash="Engagement décliné : les unités sont proposées à "
                         "d'autres ateliers.")
 
