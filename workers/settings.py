@@ -24,7 +24,7 @@ from workers.enqueue import Enqueuer
 from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis, watch_crisis_lags
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
-from workers.jobs.matching import match_request, sweep_matches
+from workers.jobs.matching import MatchBatches, match_request, sweep_matches
 from workers.jobs.notifications import notify
 from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhooks, relay_outbox, relay_waker
 
@@ -73,6 +73,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["notifier"] = notifier(settings.notifications)
         ctx["relay_waker"] = asyncio.create_task(relay_waker(ctx))
         ctx["candidates"] = CandidateCache()
+        ctx["match_batches"] = MatchBatches()
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -23,19 +23,28 @@ BATCH = 64  # requests matched and written together
 _RECENT = 4096  # ids of requests this process matched lately: their own jobs need no query
 
 
-def _state(ctx: dict[str, Any]) -> tuple[asyncio.Lock, OrderedDict[str, int]]:
-    if "match_lock" not in ctx:
-        ctx["match_lock"] = asyncio.Lock()
-        ctx["matched_recently"] = OrderedDict()
-    return ctx["match_lock"], ctx["matched_recently"]
+class MatchBatches:
+    """One per worker process, made at start-up (``ctx["match_batches"]``; arq hands each job a
+    copy of the start-up ctx, so state made inside a job would not be shared): one batch at a time,
+    and the requests matched lately."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.recent: OrderedDict[str, None] = OrderedDict()
+
+    def done(self, request_ids: list[str]) -> None:
+        for request_id in request_ids:
+            self.recent[request_id] = None
+        while len(self.recent) > _RECENT:
+            self.recent.popitem(last=False)
 
 
 async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
     """Match ``request_id`` (with whatever else is pending); the number it invited, or None when
     another job or worker matched it."""
-    lock, recent = _state(ctx)
-    async with lock:
-        if request_id in recent:
+    batches: MatchBatches = ctx["match_batches"]
+    async with batches.lock:
+        if request_id in batches.recent:
             return None
         async with ctx["db"].reader() as session:
             ids = await pending_match_batch(session, limit=BATCH, first=request_id)
@@ -58,20 +67,15 @@ async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str,
     async with ctx["db"].writer() as session:
         invited = await record_matches(session, matched=matched, settings=settings, now=datetime.now(UTC))
         await session.commit()
-    _, recent = _state(ctx)
-    for request_id in invited:
-        recent[request_id] = 1
-    while len(recent) > _RECENT:
-        recent.popitem(last=False)
+    ctx["match_batches"].done(list(invited))
     return invited
 
 
 async def sweep_matches(ctx: dict[str, Any]) -> int:
     async with ctx["db"].reader() as session:
         ids = await pending_matches(session, older_than=datetime.now(UTC) - SWEEP_AFTER)
-    lock, _ = _state(ctx)
     done = 0
     for start in range(0, len(ids), BATCH):
-        async with lock:
+        async with ctx["match_batches"].lock:
             done += len(await _match_batch(ctx, ids[start : start + BATCH]))
     return done

@@ -17,7 +17,7 @@ from broker.db.models import InvitationRow, OutboxRow, RequestRow
 from broker.db.session import Database
 from broker.services.jobs import MATCH_REQUEST
 from broker.services.matching import CandidateCache
-from workers.jobs.matching import match_request, sweep_matches
+from workers.jobs.matching import MatchBatches, match_request, sweep_matches
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def settings(settings):  # the conftest's, with matching in the worker as in pro
 @pytest.fixture
 async def job_ctx(settings):
     database = Database(settings.db)
-    yield {"db": database, "settings": settings, "candidates": CandidateCache()}
+    yield {"db": database, "settings": settings, "candidates": CandidateCache(), "match_batches": MatchBatches()}
     await database.dispose()
 
 
@@ -81,13 +81,36 @@ async def test_request_is_queued_then_matched_once(client, admin_key, redis_clie
 async def test_two_jobs_at_once_invite_once(client, admin_key, job_ctx):
     buyer = await _scene(client, admin_key)
     created = await _post_request(client, buyer)
-    other = {**job_ctx, "db": Database(job_ctx["settings"].db)}
+    other = {**job_ctx, "db": Database(job_ctx["settings"].db), "match_batches": MatchBatches()}  # another worker
     try:
         results = await asyncio.gather(match_request(job_ctx, created["id"]), match_request(other, created["id"]))
     finally:
         await other["db"].dispose()
     assert sorted(results, key=lambda r: r is None) == [3, None]
     assert await _counts(job_ctx["db"], created["id"]) == (3, 1)
+
+
+async def test_one_worker_matches_its_queued_requests_in_one_batch(client, admin_key, job_ctx, monkeypatch):
+    """arq runs up to max_jobs jobs at once, each with its own copy of the start-up ctx: they must
+    still share one batch (the first computes and writes all; the others find theirs done)."""
+    import workers.jobs.matching as jobs
+
+    buyer = await _scene(client, admin_key)
+    created = [await _post_request(client, buyer) for _ in range(5)]
+    computed: list[int] = []
+    real = jobs.compute_matches
+
+    async def counting(session, **kwargs):
+        found = await real(session, **kwargs)
+        computed.append(len(found))
+        return found
+
+    monkeypatch.setattr(jobs, "compute_matches", counting)
+    results = await asyncio.gather(*(match_request({**job_ctx, "job_id": c["id"]}, c["id"]) for c in created))
+    assert computed == [5]
+    assert sorted(results, key=lambda r: r is None) == [3, None, None, None, None]
+    for c in created:
+        assert await _counts(job_ctx["db"], c["id"]) == (3, 1)
 
 
 async def test_sweep_matches_what_a_lost_job_left(client, admin_key, job_ctx, redis_client):
