@@ -16,6 +16,11 @@ from broker.domain.fabrication import Machine, Request, Workshop
 from broker.settings import MatchingSettings
 
 KM_PER_DEGREE = 111.32
+#: What a request's stored matching shows (``GET /v1/requests/{id}/matches``): the best included
+#: workshops and the nearest excluded ones, each with its reasons (every exclusion is counted by
+#: reason anyway). The excluded explanations were half of matching's CPU at 50.
+SHOWN_INCLUDED = 50
+SHOWN_EXCLUDED = 20
 
 
 def weights(settings: MatchingSettings) -> matching.MatchWeights:
@@ -152,11 +157,21 @@ async def run(
     if cache is not None:
         index = await cache.index(session, request.item_slug)
         return matching.match(
-            match_request(request), index, now=now, weights=weights(settings), limit=50, explain_limit=50
+            match_request(request),
+            index,
+            now=now,
+            weights=weights(settings),
+            limit=SHOWN_INCLUDED,
+            explain_limit=SHOWN_EXCLUDED,
         )
     candidates, outside = await candidates_for(session, request)
     result = matching.match(
-        match_request(request), candidates, now=now, weights=weights(settings), limit=50, explain_limit=50
+        match_request(request),
+        candidates,
+        now=now,
+        weights=weights(settings),
+        limit=SHOWN_INCLUDED,
+        explain_limit=SHOWN_EXCLUDED,
     )
     if outside:
         counts = dict(result.exclusion_counts)
@@ -182,7 +197,14 @@ async def run_many(
     for request in requests:
         index = await cache.index(session, request.item_slug, version=version)
         results.append(
-            matching.match(match_request(request), index, now=now, weights=match_weights, limit=50, explain_limit=50)
+            matching.match(
+                match_request(request),
+                index,
+                now=now,
+                weights=match_weights,
+                limit=SHOWN_INCLUDED,
+                explain_limit=SHOWN_EXCLUDED,
+            )
         )
     return results
 
