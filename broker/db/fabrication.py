@@ -26,6 +26,7 @@ from broker.db.models import (
     WorkshopCapacityRow,
     WorkshopRow,
 )
+from broker.db.pending import buffer_insert
 from broker.domain.catalogue import CatalogueItem
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
 
@@ -213,9 +214,10 @@ class RequestRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert(self, values: dict[str, Any]) -> Request:
-        """One Core INSERT (no ORM bookkeeping: this is the busiest write of the API)."""
-        await self.session.execute(insert(REQUEST_TABLE), [values])
+    def add(self, values: dict[str, Any]) -> Request:
+        """Written with the transaction's other new rows (``broker.db.pending``: no ORM bookkeeping,
+        this is the busiest write of the API)."""
+        buffer_insert(self.session, REQUEST_TABLE, values)
         return msgspec.convert(values, Request)
 
     async def get(self, request_id: str, *, scope_org_id: str | None) -> Request | None:

@@ -18,9 +18,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     # SQLite admits one writer at a time: the write engine keeps one connection, so this process's
     # writers queue in the pool (fair, no busy-sleeping) and only other processes meet busy_timeout.
-    pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {}
+    # Readers get a pool as large as the requests served at once: a connection opened past it (a
+    # thread, a file, four PRAGMAs) costs more than the query. Sessions always end their transaction
+    # (commit, or rollback on close), so the pool's own rollback on check-in is one more trip to the
+    # connection's thread for nothing; on the writer it would even hold the next writer back.
+    pool = (
+        {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {"pool_size": 30, "max_overflow": 10}
+    )
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool
+        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None, **pool
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -59,7 +65,10 @@ class Database:
             if settings.application_name and self.dialect == "postgresql":
                 connect_args["server_settings"] = {"application_name": settings.application_name}
             self.write_engine = create_async_engine(
-                settings.url, echo=settings.echo, pool_size=settings.pool_size, max_overflow=settings.max_overflow,
+                settings.url,
+                echo=settings.echo,
+                pool_size=settings.pool_size,
+                max_overflow=settings.max_overflow,
                 pool_pre_ping=True,
                 connect_args=connect_args,
             )

@@ -95,7 +95,7 @@ async def create_request(
         name, steps, certifications = new.custom_name, new.custom_steps, new.custom_certifications
     quote_deadline = min(now + timedelta(hours=new.quote_window_hours), new.deadline)
     repo = RequestRepository(session)
-    request = await repo.insert({
+    request = repo.add({
         "id": new_id(),
         "org_id": actor.org_id,
         "item_slug": new.item,
