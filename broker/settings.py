@@ -14,8 +14,10 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     # PostgreSQL connections kept open per process, and how many more it may open under a burst.
     # A request holds one from its first query to its commit, so the API's pool should cover the
     # requests it serves at once: connections opened and closed past the pool cost more than the
-    # request (with 10 + 10, POST /v1/requests under 32 clients ran ~25 % slower than with 30 + 10).
-    pool_size: int = 30
+    # request (with 10 + 10, POST /v1/requests under 32 clients ran ~25 % slower than with 30 + 10;
+    # 20 + 10 is as fast now that a request holds its connection for fewer round trips). An API and a
+    # worker at 30 each stay well within PostgreSQL's default max_connections (100).
+    pool_size: int = 20
     max_overflow: int = 10
     echo: bool = False
     # PostgreSQL's application_name of this process's connections (pg_stat_activity); e.g. to tell
