@@ -40,6 +40,15 @@ class OrganisationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def with_contact(self, org_ids: list[str]) -> set[str]:
+        """Those of ``org_ids`` that gave a contact address."""
+        if not org_ids:
+            return set()
+        query = select(OrganizationRow.id).where(
+            OrganizationRow.id.in_(sorted(set(org_ids))), OrganizationRow.contact_email.is_not(None)
+        )
+        return set((await self.session.execute(query)).scalars())
+
     async def add(
         self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime, contact_email: str | None = None
     ) -> Organisation:

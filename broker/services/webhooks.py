@@ -31,7 +31,7 @@ from adapters.webhooks.ssrf import parse_url
 from broker.db.base import new_id
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
-from broker.db.repositories import OutboxRepository
+from broker.db.repositories import OrganisationRepository, OutboxRepository
 from broker.db.session import Database
 from broker.db.webhooks import WebhookRepository
 from broker.domain.access import Principal
@@ -74,6 +74,16 @@ NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted
 #: The list a worker's relay blocks on (BLPOP): the API pushes to it after a commit that wrote events.
 WAKE_TIMEOUT_S = 0.25
 _wake_warned_at = 0.0
+
+
+async def to_notify(session: AsyncSession, events: list[OutboxRow]) -> list[str]:
+    """The events among ``events`` that send an e-mail: a notified type, for an organisation that
+    gave a contact address (a job for the others would find nothing to send)."""
+    candidates = [e for e in events if e.type in NOTIFY_TYPES]
+    if not candidates:
+        return []
+    reachable = await OrganisationRepository(session).with_contact([e.org_id for e in candidates])
+    return [e.id for e in candidates if e.org_id in reachable]
 
 
 def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:

@@ -58,7 +58,7 @@ async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
             never = await queue.absent(list(ticks))
             await webhooks.release(session, [d for marker in never for d in ticks[marker]], now=now)
         claimed = await webhooks.relay(session, now=now, skip_locked=not db.is_sqlite, limit=CLAIM)
-        notify = again + [row.id for row in claimed if row.type in webhooks.NOTIFY_TYPES]
+        notify = again + await webhooks.to_notify(session, claimed)
         if notify:
             await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in notify])
         due = await webhooks.due(session, now=now, skip_locked=not db.is_sqlite, lease=lease, limit=DUE)
