@@ -85,6 +85,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.worker_nice > 0:
+        os.nice(settings.worker_nice)  # see Settings.worker_nice
     from workers.settings import worker_settings
 
     Worker(**worker_settings(settings)).run()

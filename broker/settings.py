@@ -106,6 +106,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Total time one delivery attempt may take (connect ≤ 5 s and read ≤ 15 s within it); the
     # delivery job's timeout and the lease after which a lost job is replaced derive from it.
     webhooks_timeout_s: float = 30.0
+    # The worker's CPU priority (nice) on a machine it shares with the API: under a burst the
+    # requests people wait for come first, and matching and webhooks (asynchronous anyway) catch up
+    # after. 0 leaves it equal; separate machines or containers make it moot.
+    worker_nice: int = 10
 
 
 # environment variable -> (group or None, field)
@@ -135,6 +139,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_SECRET_KEY": (None, "secret_key"),
     "BROKER_BOOTSTRAP_ADMIN_KEY": (None, "bootstrap_admin_key"),
     "BROKER_LOG_LEVEL": (None, "log_level"),
+    "BROKER_WORKER_NICE": (None, "worker_nice"),
     "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
     "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
     "BROKER_WEBHOOKS_TIMEOUT_S": (None, "webhooks_timeout_s"),

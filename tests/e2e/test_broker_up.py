@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from support_server import alive, descendants
@@ -19,6 +20,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_broker_up_serves_and_stops_cleanly(tmp_path):
@@ -54,6 +63,10 @@ def test_broker_up_serves_and_stops_cleanly(tmp_path):
         assert created.status_code == 201, created.text
         tree = descendants(proc.pid)
         assert len(tree) >= 3  # redis-server, API server, worker
+        # The worker yields the CPU to the API (BROKER_WORKER_NICE, 10 by default); the API does not.
+        nice = [(_cmdline(pid).split(), _nice(pid)) for pid in tree]
+        assert [n for argv, n in nice if argv[-1] == "worker"] == [10], nice
+        assert {n for argv, n in nice if "granian" in argv} == {0}, nice
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         time.sleep(0.5)
