@@ -310,7 +310,8 @@ def count_rows(url: str) -> dict[str, int]:
 
 @contextmanager
 def worker(env: dict[str, str], workdir: Path, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The arq worker, as `broker worker` runs it: matching (the default mode) happens there."""
+    """The arq worker, as `broker worker` runs it (at its default nice, BROKER_WORKER_NICE=10: the
+    API comes first on a shared machine): matching (the default mode) happens there."""
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "broker.cli", "worker"], env=_clean_env(env), cwd=ROOT,
@@ -493,6 +494,7 @@ def run_bench(quick: bool) -> dict[str, Any]:
         "problems": problems,
         "setup": {
             "server": "granian --interface asgi --factory --workers 1 (same for every app)",
+            "worker": "python -m broker.cli worker, as deployed (nice 10, BROKER_WORKER_NICE)",
             "granian": _version("granian"), "litestar": _version("litestar"), "sqlalchemy": _version("sqlalchemy"),
             "python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
             "load": (details[0]["load"] if details else "wrk") + " (separate process)", "connections": CONNECTIONS,
