@@ -6,15 +6,20 @@ with a dense thickness column per material, so capability is elementwise work on
 Envelopes and thicknesses are also kept in float32 when that is exact (whole or half millimetres):
 comparing them with a threshold rounded up to float32 gives the float64 answer at half the memory
 traffic. Positions get a float32 copy for a conservative first distance test (`coarse`).
+
+What a booking changes (reserved units, on-time rate, recent wins) is kept apart: `with_bookings`
+swaps those columns into a copy that shares everything else, so an award costs no rebuild.
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
@@ -28,10 +33,17 @@ I8Array = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]
 U64Array = npt.NDArray[np.uint64]
 F32Array = npt.NDArray[np.float32]
+#: What a booking changes for one workshop: (reserved units, on-time rate or None, recent wins).
+Bookings = tuple[int, float | None, int]
 
 #: Chord error bound of float32 unit vectors (3 components, half an ulp of 1 each, plus rounding).
 COARSE_CHORD_SLACK = 2e-7
 COARSE_RELATIVE_SLACK = 1e-6
+
+
+def booking_columns(c: Candidate) -> tuple[float, float, float]:
+    """A candidate's `reserved`, `on_time` (NaN when unknown) and `recent_wins` (clamped at 0) row."""
+    return (c.reserved_units, math.nan if c.on_time_rate is None else c.on_time_rate, max(0, c.recent_wins))
 
 
 def ceil_f32(value: float) -> np.float32:
@@ -153,14 +165,34 @@ class CandidateIndex:
         self.units_per_day: FloatArray = np.array(
             [math.nan if c.units_per_day is None else c.units_per_day for c in rows], dtype=np.float64
         )
-        self.reserved: FloatArray = np.array([c.reserved_units for c in rows], dtype=np.float64)
-        self.on_time: FloatArray = np.array(
-            [math.nan if c.on_time_rate is None else c.on_time_rate for c in rows], dtype=np.float64
-        )
-        self.recent_wins: FloatArray = np.array([max(0, c.recent_wins) for c in rows], dtype=np.float64)
+        booked = np.array([booking_columns(c) for c in rows], dtype=np.float64).reshape(n, 3)
+        self.reserved: FloatArray = np.ascontiguousarray(booked[:, 0])
+        self.on_time: FloatArray = np.ascontiguousarray(booked[:, 1])
+        self.recent_wins: FloatArray = np.ascontiguousarray(booked[:, 2])
         self._build_certifications(rows)
         self._build_machines(rows)
         self.tree = cKDTree(xyz) if n else None
+
+    def with_bookings(self, bookings: Mapping[str, Bookings]) -> CandidateIndex:
+        """This index with the given workshops' reserved units, on-time rates and recent wins (ids it
+        does not hold are ignored, workshops not given keep theirs): the same as rebuilding it from
+        the updated candidates, but only those three columns and the changed candidates are new;
+        the positions, machines, certifications and tree are shared (none is ever mutated)."""
+        rows = list(self.candidates)
+        changed: list[int] = []
+        for r, cand in enumerate(rows):
+            new = bookings.get(cand.workshop_id)
+            if new is not None and new != (cand.reserved_units, cand.on_time_rate, cand.recent_wins):
+                rows[r] = msgspec.structs.replace(cand, reserved_units=new[0], on_time_rate=new[1], recent_wins=new[2])
+                changed.append(r)
+        if not changed:
+            return self
+        out = copy.copy(self)
+        out.candidates = tuple(rows)
+        out.reserved, out.on_time, out.recent_wins = self.reserved.copy(), self.on_time.copy(), self.recent_wins.copy()
+        for r in changed:
+            out.reserved[r], out.on_time[r], out.recent_wins[r] = booking_columns(rows[r])
+        return out
 
     def _build_certifications(self, rows: Sequence[Candidate]) -> None:
         vocab = sorted({c for cand in rows for c in cand.certifications})

@@ -370,5 +370,5 @@ class CrisisRepository:
         await _rowcount(self.session, statement)
 
     async def bookings_changed(self) -> None:
-        """Once per transaction that booked or released: cached candidate indexes are stale."""
-        await RegistryRepository(self.session).bump()
+        """Once per transaction that booked or released: cached candidate indexes refresh their bookings."""
+        await RegistryRepository(self.session).bump(RegistryRepository.BOOKINGS)

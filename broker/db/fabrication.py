@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import bindparam, case, func, insert, select, update
@@ -50,6 +50,14 @@ async def _rowcount(session: AsyncSession, statement: Any) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def _plain(session: AsyncSession, query: Any) -> list[dict[str, Any]]:
+    """Rows as dicts, for one ``msgspec.convert`` of them all: for the large reads, where ORM
+    objects (or ``Row._asdict``) cost more than the query."""
+    result = await session.execute(query)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 class WorkshopRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -84,7 +92,24 @@ class WorkshopRepository:
         return {r.id: _to(r, Workshop) for r in (await self.session.execute(query)).scalars()}
 
     async def everything(self) -> list[Workshop]:
-        return [_to(r, Workshop) for r in (await self.session.execute(select(WorkshopRow))).scalars()]
+        """Every workshop, as plain rows converted in one call (no ORM objects: this is the whole
+        registry, loaded when a cached candidate index is rebuilt)."""
+        return msgspec.convert(await _plain(self.session, select(WorkshopRow.__table__)), list[Workshop])
+
+    async def bookings(self) -> dict[str, tuple[int, float | None, int]]:
+        """What bookings change, per workshop: reserved units, on-time rate (as
+        ``Workshop.on_time_rate``: None before the first delivery), recent wins."""
+        query = select(
+            WorkshopRow.id,
+            WorkshopRow.reserved_units,
+            WorkshopRow.orders_delivered,
+            WorkshopRow.orders_on_time,
+            WorkshopRow.recent_wins,
+        )
+        return {
+            i: (reserved, None if delivered == 0 else on_time / delivered, wins)
+            for i, reserved, delivered, on_time, wins in await self.session.execute(query)
+        }
 
     async def within_box(self, *, lat_min: float, lat_max: float, lon_min: float, lon_max: float) -> list[Workshop]:
         query = select(WorkshopRow).where(
@@ -101,13 +126,13 @@ class WorkshopRepository:
         out: dict[str, list[Machine]] = {w: [] for w in workshop_ids}
         if not workshop_ids:
             return out
-        query = select(MachineRow).order_by(MachineRow.created_at, MachineRow.id)
+        columns = [MachineRow.__table__.c[name] for name in Machine.__struct_fields__]
+        query = select(*columns).order_by(MachineRow.created_at, MachineRow.id)
         if len(workshop_ids) < 500:
             query = query.where(MachineRow.workshop_id.in_(list(workshop_ids)))
-        wanted = set(workshop_ids)
-        for row in (await self.session.execute(query)).scalars():
-            if row.workshop_id in wanted:
-                out[row.workshop_id].append(_to(row, Machine))
+        rows = [row for row in await _plain(self.session, query) if row["workshop_id"] in out]
+        for machine in msgspec.convert(rows, list[Machine]):
+            out[machine.workshop_id].append(machine)
         return out
 
     async def capacities(self, workshop_ids: Sequence[str], item_slug: str) -> dict[str, float]:
@@ -159,7 +184,7 @@ class WorkshopRepository:
         )
         booked = await _rowcount(self.session, statement) == 1
         if booked:
-            await RegistryRepository(self.session).bump()
+            await RegistryRepository(self.session).bump(RegistryRepository.BOOKINGS)
         return booked
 
     async def release(self, workshop_id: str, units: int, *, delivered_on_time: bool | None = None) -> None:
@@ -169,29 +194,44 @@ class WorkshopRepository:
             values["orders_delivered"] = WorkshopRow.orders_delivered + 1
             values["orders_on_time"] = WorkshopRow.orders_on_time + (1 if delivered_on_time else 0)
         await _rowcount(self.session, update(WorkshopRow).where(WorkshopRow.id == workshop_id).values(**values))
-        await RegistryRepository(self.session).bump()
+        await RegistryRepository(self.session).bump(RegistryRepository.BOOKINGS)
+
+
+class RegistryVersion(NamedTuple):
+    """The two counters of what matching reads: ``workshops`` moves with what a candidate index is
+    built from (profiles, machines, capacities, verification, pause), ``bookings`` with what awards,
+    releases and crisis commitments change (reserved units, recent wins, deliveries on time), which
+    a cached index refreshes without a rebuild."""
+
+    workshops: int
+    bookings: int
 
 
 class RegistryRepository:
-    """The version counter of what matching reads (see RegistryVersionRow)."""
+    """The version counters of what matching reads (see RegistryVersionRow, RegistryVersion)."""
 
-    NAME = "workshops"
+    WORKSHOPS = "workshops"
+    BOOKINGS = "bookings"
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def bump(self) -> None:
+    async def bump(self, name: str = WORKSHOPS) -> None:
         statement = (
             update(RegistryVersionRow)
-            .where(RegistryVersionRow.name == self.NAME)
+            .where(RegistryVersionRow.name == name)
             .values(version=RegistryVersionRow.version + 1)
         )
         if await _rowcount(self.session, statement) == 0:
-            self.session.add(RegistryVersionRow(name=self.NAME, version=1))
+            self.session.add(RegistryVersionRow(name=name, version=1))
 
-    async def current(self) -> int:
-        query = select(RegistryVersionRow.version).where(RegistryVersionRow.name == self.NAME)
-        return int((await self.session.execute(query)).scalar_one_or_none() or 0)
+    async def current(self) -> RegistryVersion:
+        """Both counters, in one query."""
+        query = select(RegistryVersionRow.name, RegistryVersionRow.version).where(
+            RegistryVersionRow.name.in_((self.WORKSHOPS, self.BOOKINGS))
+        )
+        found = dict((await self.session.execute(query)).all())
+        return RegistryVersion(workshops=int(found.get(self.WORKSHOPS, 0)), bookings=int(found.get(self.BOOKINGS, 0)))
 
 
 class CatalogueRepository:
