@@ -72,7 +72,13 @@ async def test_call_allocates_and_makers_accept_decline_and_report(client, admin
     assert all(c["status"] == "proposed" for c in detail["commitments"])
 
     by_workshop = {shop["id"]: key for shop, key in makers}
-    first, second = detail["commitments"][0], detail["commitments"][1]
+    # `second` (declined below) serves the most urgent point, from another workshop than `first`:
+    # its units then go to another maker's proposal for a less urgent point. Declining one for the
+    # least urgent point may rightly move nothing (every workshop is fully booked: 600 of 650).
+    priority = {p["id"]: p["priority"] for p in detail["delivery_points"]}
+    commitments = sorted(detail["commitments"], key=lambda c: (priority[c["delivery_point"]], c["id"]))
+    second = commitments[0]
+    first = next(c for c in commitments if c["workshop_id"] != second["workshop_id"])
     owner = by_workshop[first["workshop_id"]]
     stranger = next(k for w, k in by_workshop.items() if w != first["workshop_id"])
     # Someone else's commitment does not exist for them.
