@@ -3,6 +3,7 @@ Redis, prints the admin key once, and one SIGINT stops the whole process tree.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -72,8 +73,11 @@ def test_broker_up_serves_and_stops_cleanly(tmp_path):
         time.sleep(0.5)
         assert [pid for pid in tree if alive(pid)] == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a failed assertion: stop the whole tree, not only `broker up`
+            for pid in [*descendants(proc.pid), proc.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait(timeout=10)
         log.close()
 
     # A second start keeps the data and does not print a new key.
