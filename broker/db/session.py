@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -13,6 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from broker.settings import DatabaseSettings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _json_encode(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+#: JSON columns through msgspec (several times faster than the json module both ways: matching
+#: results, outbox payloads and machine specs are most of what is read and written).
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_encode, "json_deserializer": msgspec.json.decode}
 
 
 def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
@@ -26,7 +36,12 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
         {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if immediate else {"pool_size": 30, "max_overflow": 10}
     )
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None, **pool
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_reset_on_return=None,
+        **JSON_CODEC,
+        **pool,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -70,6 +85,7 @@ class Database:
                 pool_size=settings.pool_size,
                 max_overflow=settings.max_overflow,
                 pool_pre_ping=True,
+                **JSON_CODEC,
                 connect_args=connect_args,
             )
             self.read_engine = self.write_engine
