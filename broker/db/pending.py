@@ -21,11 +21,12 @@ import sqlite3
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, exc, insert
+from sqlalchemy import Table, bindparam, event, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
-from sqlalchemy.util import await_only
+
+from broker.db.sqlite import on_thread
 
 _KEY = "broker.pending_inserts"
 #: Above this many bound values a single PostgreSQL statement is not worth it (its limit is 32,767).
@@ -111,11 +112,7 @@ def _write_sqlite(connection: Connection, pending: Pending) -> None:
         for sql, params in batches:
             db.executemany(sql, params)
 
-    driver = connection.connection.driver_connection  # the aiosqlite connection
-    try:
-        await_only(driver._execute(run, driver._conn))
-    except sqlite3.Error as error:  # as SQLAlchemy would have raised it (IntegrityError, OperationalError…)
-        raise exc.DBAPIError.instance(batches[0][0], None, error, sqlite3.Error) from error
+    on_thread(connection, run, statement=batches[0][0])
 
 
 @event.listens_for(Session, "do_orm_execute")

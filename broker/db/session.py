@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from broker.db.sqlite import begin_immediate, on_thread
 from broker.settings import DatabaseSettings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -55,11 +56,18 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    if immediate:
+        take_write_lock = begin_immediate(SQLITE_BUSY_TIMEOUT_MS)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin_immediate(conn: Any) -> None:
+            on_thread(conn, take_write_lock, statement="BEGIN IMMEDIATE")
+
+    else:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 
