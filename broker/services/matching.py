@@ -165,17 +165,24 @@ async def run(
     """Match over every workshop: from the process's cached index when given (the API), else
     loading the workshops within reach (a bounding box) for this one request."""
     if cache is not None:
-        index = await cache.index(session, request.item_slug)
-        return matching.match(
-            match_request(request),
-            index,
-            now=now,
-            weights=weights(settings),
-            limit=SHOWN_INCLUDED,
-            explain_limit=SHOWN_EXCLUDED,
-        )
+        return _match(request, await cache.index(session, request.item_slug), now=now, settings=settings)
     candidates, outside = await candidates_for(session, request)
-    result = matching.match(
+    result = _match(request, candidates, now=now, settings=settings)
+    if outside:
+        counts = dict(result.exclusion_counts)
+        counts["out_of_radius"] = counts.get("out_of_radius", 0) + outside
+        result = msgspec.structs.replace(result, exclusion_counts=counts, considered=result.considered + outside)
+    return result
+
+
+def _match(
+    request: Request,
+    candidates: matching.CandidateIndex | Sequence[matching.Candidate],
+    *,
+    now: datetime,
+    settings: MatchingSettings,
+) -> matching.MatchResult:
+    return matching.match(
         match_request(request),
         candidates,
         now=now,
@@ -183,11 +190,6 @@ async def run(
         limit=SHOWN_INCLUDED,
         explain_limit=SHOWN_EXCLUDED,
     )
-    if outside:
-        counts = dict(result.exclusion_counts)
-        counts["out_of_radius"] = counts.get("out_of_radius", 0) + outside
-        result = msgspec.structs.replace(result, exclusion_counts=counts, considered=result.considered + outside)
-    return result
 
 
 async def run_many(
@@ -202,21 +204,10 @@ async def run_many(
     if cache is None:
         return [await run(session, r, now=now, settings=settings) for r in requests]
     version = await RegistryRepository(session).current()
-    match_weights = weights(settings)
-    results = []
-    for request in requests:
-        index = await cache.index(session, request.item_slug, version=version)
-        results.append(
-            matching.match(
-                match_request(request),
-                index,
-                now=now,
-                weights=match_weights,
-                limit=SHOWN_INCLUDED,
-                explain_limit=SHOWN_EXCLUDED,
-            )
-        )
-    return results
+    return [
+        _match(request, await cache.index(session, request.item_slug, version=version), now=now, settings=settings)
+        for request in requests
+    ]
 
 
 async def gross_capacity(session: AsyncSession, request: Request, workshop_id: str, *, now: datetime) -> int | None:
