@@ -20,6 +20,8 @@ DELIVER = "deliver_webhooks"
 DELIVERY_BATCH = 25  # deliveries per job: their POSTs go out together, one transaction records them
 CLAIM = 200  # events claimed per relay pass
 DUE = 500  # deliveries enqueued per relay pass
+#: Between two passes started by wake-ups (an event waits at most this much longer).
+RELAY_MIN_INTERVAL_S = 0.05
 RELAY_BUDGET_S = 10.0  # passes of one relay run (the cron job's timeout is 30 s)
 NOTIFY = "notify"
 
@@ -104,10 +106,16 @@ async def relay_waker(ctx: dict[str, Any]) -> None:
                 await asyncio.sleep(1)
 
     listener = asyncio.create_task(listen())
+    last = -RELAY_MIN_INTERVAL_S
     try:
         while True:
             await wake.wait()
+            # Under a burst, wake-ups come faster than passes: one pass per interval at most relays
+            # them together (on SQLite each pass is a write transaction the API waits for).
+            if (pause := last + RELAY_MIN_INTERVAL_S - time.monotonic()) > 0:
+                await asyncio.sleep(pause)
             wake.clear()
+            last = time.monotonic()
             try:
                 await relay_outbox(ctx)
             except asyncio.CancelledError:
