@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.base import new_id
@@ -27,12 +28,15 @@ from broker.db.models import (
     WorkshopRow,
 )
 from broker.db.pending import buffer_insert
+from broker.db.repositories import OUTBOX_TABLE, last_sequences, outbox_row
 from broker.domain.catalogue import CatalogueItem
+from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
 
 Keyset = tuple[datetime, str]
 
 REQUEST_TABLE = RequestRow.__table__
+INVITATION_TABLE = InvitationRow.__table__
 
 
 def _to(row: Any, kind: type[Any]) -> Any:
@@ -250,6 +254,77 @@ class CatalogueRepository:
         self.session.add(row)
 
 
+def claim_matches(request_ids: Sequence[str], *, now: datetime) -> Any:
+    """``pending → running`` of those still pending, returning their id and status."""
+    return (
+        update(REQUEST_TABLE)
+        .where(REQUEST_TABLE.c.id.in_(request_ids), REQUEST_TABLE.c.match_state == "pending")
+        .values(match_state="running", updated_at=now)
+        .returning(REQUEST_TABLE.c.id, REQUEST_TABLE.c.status)
+    )
+
+
+#: A request's matching result, and ``done`` (an executemany of `store_match_rows`).
+STORE_MATCH = (
+    update(REQUEST_TABLE)
+    .where(REQUEST_TABLE.c.id == bindparam("b_id"))
+    .values(match_state="done", match_result=bindparam("b_result"), updated_at=bindparam("b_at"))
+)
+
+
+def store_match_rows(results: Sequence[tuple[str, dict[str, Any]]], *, now: datetime) -> list[dict[str, Any]]:
+    return [{"b_id": i, "b_result": r, "b_at": now} for i, r in results]
+
+
+class PreparedMatch(NamedTuple):
+    """A request's matching as rows, built before the write transaction: the result, its
+    invitations and their events, and its ``request.matched`` event (sequenced at the write)."""
+
+    request_id: str
+    result: dict[str, Any]
+    invitations: list[dict[str, Any]]
+    invitation_events: list[dict[str, Any]]
+    matched_event: DomainEvent
+
+
+#: The result stored for a request cancelled before its matching was written.
+NO_MATCH: dict[str, Any] = {"included": [], "excluded": [], "eligible": 0}
+
+
+def write_matches(connection: Connection, prepared: Sequence[PreparedMatch], *, now: datetime) -> dict[str, int]:
+    """One transaction's statements for a batch of matchings, whatever its size (sync, so that on
+    SQLite it runs whole on the writer thread: `Database.write`): ``pending → running`` for those
+    still pending (compare-and-set: of two jobs for one request one writes it, the other leaves it
+    out), the events' sequences, then every result, invitation and event. A request cancelled in
+    the meantime is marked done with no invitation. Returns request id → invited count."""
+    by_id = {p.request_id: p for p in prepared}
+    won = {row.id: row.status for row in connection.execute(claim_matches(list(by_id), now=now))}
+    if not won:
+        return {}
+    sequences = {rid: int(last) for rid, last in connection.execute(last_sequences("request", list(won)))}
+    results: list[tuple[str, dict[str, Any]]] = []
+    invitations: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    invited: dict[str, int] = {}
+    for request_id, status in won.items():
+        if status != "open":
+            results.append((request_id, NO_MATCH))
+            invited[request_id] = 0
+            continue
+        match = by_id[request_id]
+        results.append((request_id, match.result))
+        invitations += match.invitations
+        events += match.invitation_events
+        events.append(outbox_row(match.matched_event, now=now, sequence=sequences.get(request_id, 0) + 1))
+        invited[request_id] = len(match.invitations)
+    connection.execute(STORE_MATCH, store_match_rows(results, now=now))
+    if invitations:
+        connection.execute(insert(INVITATION_TABLE), invitations)
+    if events:
+        connection.execute(insert(OUTBOX_TABLE), events)
+    return invited
+
+
 class RequestRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -285,30 +360,6 @@ class RequestRepository:
             return []
         query = select(RequestRow).where(RequestRow.id.in_(request_ids))
         return [_to(r, Request) for r in (await self.session.execute(query)).scalars()]
-
-    async def claim_matches(self, request_ids: Sequence[str], *, now: datetime) -> dict[str, str]:
-        """``pending → running`` for each of ``request_ids`` still pending, in one statement: the
-        ones this transaction won, with their status (compare-and-set, like ``claim_match``)."""
-        if not request_ids:
-            return {}
-        statement = (
-            update(REQUEST_TABLE)
-            .where(REQUEST_TABLE.c.id.in_(request_ids), REQUEST_TABLE.c.match_state == "pending")
-            .values(match_state="running", updated_at=now)
-            .returning(REQUEST_TABLE.c.id, REQUEST_TABLE.c.status)
-        )
-        return {row.id: row.status for row in await self.session.execute(statement)}
-
-    async def store_matches(self, results: Sequence[tuple[str, dict[str, Any]]], *, now: datetime) -> None:
-        """Each request's result and ``done``, as one executemany."""
-        if not results:
-            return
-        statement = (
-            update(REQUEST_TABLE)
-            .where(REQUEST_TABLE.c.id == bindparam("b_id"))
-            .values(match_state="done", match_result=bindparam("b_result"), updated_at=now)
-        )
-        await self.session.execute(statement, [{"b_id": i, "b_result": r} for i, r in results])
 
     async def pending_match_ids(self, *, limit: int, first: str | None = None) -> list[str]:
         """Requests waiting for their matching, oldest first (``first`` leads when still pending)."""
@@ -381,10 +432,6 @@ class RequestRepository:
 class InvitationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(InvitationRow.__table__), rows)
 
     async def for_request(self, request_id: str) -> list[InvitationRow]:
         query = select(InvitationRow).where(InvitationRow.request_id == request_id).order_by(InvitationRow.rank)

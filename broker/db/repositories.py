@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from broker.db.base import new_id, ordered_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
@@ -140,19 +142,27 @@ class AuditRepository:
         return list((await self.session.execute(query)).scalars().all())
 
 
+def _idempotency_query(org_id: str, method: str, route: str, key: str) -> Select[Any]:
+    return select(IdempotencyRow).where(
+        IdempotencyRow.org_id == org_id,
+        IdempotencyRow.method == method,
+        IdempotencyRow.route == route,
+        IdempotencyRow.key == key,
+    )
+
+
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def find(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
         """The record under this key, expired or not (the caller drops an expired one)."""
-        query = select(IdempotencyRow).where(
-            IdempotencyRow.org_id == org_id,
-            IdempotencyRow.method == method,
-            IdempotencyRow.route == route,
-            IdempotencyRow.key == key,
-        )
-        return (await self.session.execute(query)).scalar_one_or_none()
+        return (await self.session.execute(_idempotency_query(org_id, method, route, key))).scalar_one_or_none()
+
+    @staticmethod
+    def find_now(session: Session, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+        """``find`` in a sync session (`Database.read_now`)."""
+        return session.execute(_idempotency_query(org_id, method, route, key)).scalar_one_or_none()
 
     async def drop(self, record_id: str) -> None:
         await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == record_id))
@@ -168,6 +178,34 @@ class IdempotencyRepository:
 
 #: ``session.info`` flag: this unit of work wrote outbox rows (after its commit, wake the relay).
 OUTBOX_WRITTEN = "broker.outbox_written"
+
+
+def last_sequences(resource_type: str, resource_ids: list[str]) -> Select[Any]:
+    """The last ``sequence`` of each of these resources that has events."""
+    return (
+        select(OutboxRow.resource_id, func.max(OutboxRow.sequence))
+        .where(OutboxRow.resource_type == resource_type, OutboxRow.resource_id.in_(resource_ids))
+        .group_by(OutboxRow.resource_id)
+    )
+
+
+def outbox_row(event: DomainEvent, *, now: datetime, sequence: int) -> dict[str, Any]:
+    """The outbox row of ``event`` (pending, available now), as INSERT takes it."""
+    partner = event.data.get("maker_org_id")
+    return {
+        "id": ordered_id(),
+        "created_at": now,
+        "org_id": event.org_id,
+        "partner_org_id": partner if isinstance(partner, str) else None,
+        "type": event.type,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "sequence": sequence,
+        "payload": dict(event.data),
+        "state": "pending",
+        "attempts": 0,
+        "available_at": now,
+    }
 
 
 class OutboxRepository:
@@ -195,28 +233,10 @@ class OutboxRepository:
         """The last ``sequence`` of each resource that has events (one query for a batch)."""
         if not resource_ids:
             return {}
-        query = (
-            select(OutboxRow.resource_id, func.max(OutboxRow.sequence))
-            .where(OutboxRow.resource_type == resource_type, OutboxRow.resource_id.in_(resource_ids))
-            .group_by(OutboxRow.resource_id)
-        )
-        return {rid: int(last) for rid, last in (await self.session.execute(query)).all()}
+        return {rid: int(last) for rid, last in (await self.session.execute(last_sequences(resource_type,
+                                                                                           resource_ids))).all()}
 
     def add_row(self, event: DomainEvent, *, now: datetime, sequence: int) -> None:
         """Append ``event`` with a ``sequence`` the caller knows (batches read theirs in one query)."""
-        partner = event.data.get("maker_org_id")
-        buffer_insert(self.session, OUTBOX_TABLE, {
-            "id": ordered_id(),
-            "created_at": now,
-            "org_id": event.org_id,
-            "partner_org_id": partner if isinstance(partner, str) else None,
-            "type": event.type,
-            "resource_type": event.resource_type,
-            "resource_id": event.resource_id,
-            "sequence": sequence,
-            "payload": dict(event.data),
-            "state": "pending",
-            "attempts": 0,
-            "available_at": now,
-        })
+        buffer_insert(self.session, OUTBOX_TABLE, outbox_row(event, now=now, sequence=sequence))
         self.session.info[OUTBOX_WRITTEN] = True

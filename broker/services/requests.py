@@ -8,14 +8,24 @@ from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 import matching
 from adapters.geocoding.base import Geocoder
 from adapters.procurement.base import Address, Buyer, ChorusRequirement
 from adapters.procurement.rules import check_chorus_references
 from broker.db.base import new_id
-from broker.db.fabrication import InvitationRepository, Keyset, QuoteRepository, RequestRepository, WorkshopRepository
-from broker.db.repositories import OutboxRepository
+from broker.db.fabrication import (
+    Keyset,
+    PreparedMatch,
+    QuoteRepository,
+    RequestRepository,
+    WorkshopRepository,
+    write_matches,
+)
+from broker.db.pending import flush_pending
+from broker.db.repositories import OUTBOX_WRITTEN, outbox_row
+from broker.db.session import Database
 from broker.domain.access import Principal
 from broker.domain.catalogue import ProcessStep
 from broker.domain.events import DomainEvent
@@ -189,36 +199,14 @@ async def compute_match(
     return found[0] if found else None
 
 
-async def record_matches(
-    session: AsyncSession, *, matched: list[Matched], settings: MatchingSettings, now: datetime
-) -> dict[str, int]:
-    """Write computed matchings in the caller's transaction, in a few statements whatever their
-    number: ``pending → done`` (compare-and-set), the results, the invitations and their events.
-    Of two jobs for one request (a retry, the sweep and the queued job, two workers) one writes it
-    and the other leaves it out of the answer (request id → invited count). A request cancelled in
-    the meantime is marked done with no invitation (0)."""
-    repo = RequestRepository(session)
-    won = await repo.claim_matches([m.request.id for m in matched], now=now)
-    if not won:
-        return {}
-    outbox = OutboxRepository(session)
-    sequences = await outbox.last_sequences("request", list(won))
-    results: list[tuple[str, dict[str, Any]]] = []
-    invitations: list[dict[str, Any]] = []
-    invited_counts: dict[str, int] = {}
+def prepare_matches(matched: list[Matched], *, settings: MatchingSettings, now: datetime) -> list[PreparedMatch]:
+    """The rows of these matchings, built outside the write transaction (`write_matches`)."""
+    prepared = []
     for m in matched:
         request, result = m.request, m.result
-        status = won.get(request.id)
-        if status is None:
-            continue
-        if status != RequestStatus.OPEN:
-            results.append((request.id, {"included": [], "excluded": [], "eligible": 0}))
-            invited_counts[request.id] = 0
-            continue
-        results.append((request.id, msgspec.to_builtins(result)))
         invited = result.included[: settings.invitations]
-        invited_counts[request.id] = len(invited)
         summary = _summary(request)
+        invitations, events = [], []
         for inc in invited:
             invitation_id = new_id()
             reasons = list(inc.reasons)
@@ -235,42 +223,63 @@ async def record_matches(
                 "decline_reason": None,
                 "created_at": now,
             })
-            outbox.add_row(
-                DomainEvent(
-                    type="invitation.created",
-                    org_id=m.invited_orgs[inc.workshop_id],
-                    resource_type="invitation",
-                    resource_id=invitation_id,
-                    data={
-                        "id": invitation_id,
-                        "request": summary,
-                        "rank": inc.rank,
-                        "distance_km": round(inc.distance_km, 1),
-                        "reasons": reasons,
-                    },
-                ),
-                now=now,
-                sequence=1,
-            )
-        outbox.add_row(
-            DomainEvent(
-                type="request.matched",
-                org_id=request.org_id,
-                resource_type="request",
-                resource_id=request.id,
+            event = DomainEvent(
+                type="invitation.created",
+                org_id=m.invited_orgs[inc.workshop_id],
+                resource_type="invitation",
+                resource_id=invitation_id,
                 data={
-                    "id": request.id,
-                    "eligible": result.eligible,
-                    "invited": len(invited),
-                    "exclusion_counts": dict(result.exclusion_counts),
+                    "id": invitation_id,
+                    "request": summary,
+                    "rank": inc.rank,
+                    "distance_km": round(inc.distance_km, 1),
+                    "reasons": reasons,
                 },
-            ),
-            now=now,
-            sequence=sequences.get(request.id, 0) + 1,
+            )
+            events.append(outbox_row(event, now=now, sequence=1))
+        matched_event = DomainEvent(
+            type="request.matched",
+            org_id=request.org_id,
+            resource_type="request",
+            resource_id=request.id,
+            data={
+                "id": request.id,
+                "eligible": result.eligible,
+                "invited": len(invited),
+                "exclusion_counts": dict(result.exclusion_counts),
+            },
         )
-    await repo.store_matches(results, now=now)
-    await InvitationRepository(session).insert_many(invitations)
-    return invited_counts
+        prepared.append(PreparedMatch(request.id, msgspec.to_builtins(result), invitations, events, matched_event))
+    return prepared
+
+
+async def record_matches(
+    session: AsyncSession, *, matched: list[Matched], settings: MatchingSettings, now: datetime
+) -> dict[str, int]:
+    """Write computed matchings in the session's transaction (`write_matches`): ``pending → done``
+    (compare-and-set), the results, the invitations and their events. Of two jobs for one request
+    (a retry, the sweep and the queued job, two workers) one writes it and the other leaves it out
+    of the answer (request id → invited count). A request cancelled in the meantime is marked done
+    with no invitation (0). The worker writes its batches through `Database.write` instead."""
+    prepared = prepare_matches(matched, settings=settings, now=now)
+
+    def write(sync_session: Session) -> dict[str, int]:
+        flush_pending(sync_session)  # the request itself, when it was created in this transaction
+        return write_matches(sync_session.connection(), prepared, now=now)
+
+    invited = await session.run_sync(write)
+    if invited:
+        session.info[OUTBOX_WRITTEN] = True
+    return invited
+
+
+async def write_match_batch(
+    db: Database, *, matched: list[Matched], settings: MatchingSettings, now: datetime
+) -> dict[str, int]:
+    """`record_matches` as a transaction of its own (`Database.write`: on SQLite the write lock is
+    held only while SQLite works, not while the worker's event loop runs other jobs)."""
+    prepared = prepare_matches(matched, settings=settings, now=now)
+    return await db.write(lambda connection: write_matches(connection, prepared, now=now))
 
 
 async def record_match(

@@ -1,7 +1,7 @@
 """Matching as the worker's job: ``match_request`` is enqueued by the API after a request commits
 (``_job_id`` ``match:<id>``); ``sweep_matches`` runs every few seconds and matches what a lost job
 left ``pending`` (Redis down at enqueue, a job dropped). Both go through the compare-and-set of
-``record_matches``, so a request is matched and invited once however often it is tried.
+``write_matches``, so a request is matched and invited once however often it is tried.
 
 A job matches its own request together with the others waiting (up to ``BATCH``), one batch at a
 time per worker process: the computing happens on a reader, the writing in one short transaction
@@ -16,7 +16,8 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from broker.services.requests import compute_matches, pending_match_batch, pending_matches, record_matches
+from broker.services.requests import compute_matches, pending_match_batch, pending_matches, write_match_batch
+from broker.services.webhooks import wake_relay
 
 SWEEP_AFTER = timedelta(seconds=5)  # younger requests belong to their enqueued job
 BATCH = 64  # requests matched and written together
@@ -54,7 +55,8 @@ async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
 
 async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str, int]:
     """Match on a reader (SQLite's write lock stays free meanwhile), then write the batch in one
-    short transaction."""
+    short transaction, its rows built beforehand (on SQLite the write lock is held only while
+    SQLite works: `Database.write`)."""
     if not request_ids:
         return {}
     settings = ctx["settings"].matching
@@ -64,10 +66,10 @@ async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str,
         )
     if not matched:
         return {}
-    async with ctx["db"].writer() as session:
-        invited = await record_matches(session, matched=matched, settings=settings, now=datetime.now(UTC))
-        await session.commit()
+    invited = await write_match_batch(ctx["db"], matched=matched, settings=settings, now=datetime.now(UTC))
     ctx["match_batches"].done(list(invited))
+    if invited:  # the invitations' events are committed: relay them now
+        await wake_relay(ctx["redis"])
     return invited
 
 

@@ -17,6 +17,7 @@ from broker.db.models import InvitationRow, OutboxRow, RequestRow
 from broker.db.session import Database
 from broker.services.jobs import MATCH_REQUEST
 from broker.services.matching import CandidateCache
+from broker.services.webhooks import RELAY_WAKE_KEY
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
 
 
@@ -26,9 +27,10 @@ def settings(settings):  # the conftest's, with matching in the worker as in pro
 
 
 @pytest.fixture
-async def job_ctx(settings):
+async def job_ctx(settings, redis_client):
     database = Database(settings.db)
-    yield {"db": database, "settings": settings, "candidates": CandidateCache(), "match_batches": MatchBatches()}
+    yield {"db": database, "settings": settings, "candidates": CandidateCache(), "match_batches": MatchBatches(),
+           "redis": redis_client}
     await database.dispose()
 
 
@@ -68,7 +70,9 @@ async def test_request_is_queued_then_matched_once(client, admin_key, redis_clie
     # Queued on arq's queue, under the request's own job id, with the id as its only argument.
     assert await redis_client.exists(f"arq:job:match:{created['id']}")
 
+    await redis_client.delete(RELAY_WAKE_KEY)
     assert await match_request(job_ctx, created["id"]) == 3
+    assert await redis_client.llen(RELAY_WAKE_KEY) == 1  # the invitations' events: relay them now
     assert await match_request(job_ctx, created["id"]) is None  # a retry: nothing to do
     assert await _counts(job_ctx["db"], created["id"]) == (3, 1)
     done = (await client.get(f"/v1/requests/{created['id']}/matches", headers=bearer(buyer))).json()
