@@ -6,10 +6,59 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, func, literal, or_, select, update
+from sqlalchemy import Integer, case, func, insert, literal, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+
+DELIVERY_TABLE = WebhookDeliveryRow.__table__
+
+
+def claim_events(connection: Connection, event_ids: Sequence[str], *, now: datetime) -> set[str]:
+    """``pending → relayed`` for those of ``event_ids`` still pending, in one compare-and-set UPDATE
+    … RETURNING: of two relays that read the same events each claims a part, never one twice."""
+    if not event_ids:
+        return set()
+    return set(connection.execute(
+        update(OutboxRow.__table__)
+        .where(OutboxRow.id.in_(list(event_ids)), OutboxRow.state == "pending")
+        .values(state="relayed", claimed_at=now, attempts=OutboxRow.attempts + 1)
+        .returning(OutboxRow.id)
+    ).scalars())
+
+
+def insert_deliveries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        connection.execute(insert(DELIVERY_TABLE), rows)
+
+
+def take_due_deliveries(
+    connection: Connection, *, now: datetime, lease: timedelta, limit: int, skip_locked: bool
+) -> list[tuple[str, int]]:
+    """Deliveries whose next attempt is due and that no job holds (never enqueued, or its lease
+    expired: the job was lost or its worker killed), taken by compare-and-set so that two relays
+    never enqueue one twice: marked enqueued now. Returns (id, attempts) pairs."""
+    free = or_(WebhookDeliveryRow.enqueued_at.is_(None), WebhookDeliveryRow.enqueued_at <= now - lease)
+    query = (
+        select(WebhookDeliveryRow.id, WebhookDeliveryRow.attempts)
+        .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_attempt_at <= now, free)
+        .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    due = [(i, a) for i, a in connection.execute(query).all()]
+    if not due:
+        return []
+    won = set(connection.execute(
+        update(DELIVERY_TABLE)
+        .where(DELIVERY_TABLE.c.id.in_([i for i, _ in due]), DELIVERY_TABLE.c.state == "pending",
+               or_(DELIVERY_TABLE.c.enqueued_at.is_(None), DELIVERY_TABLE.c.enqueued_at <= now - lease))
+        .values(enqueued_at=now)
+        .returning(DELIVERY_TABLE.c.id)
+    ).scalars())
+    return [(i, a) for i, a in due if i in won]
 
 
 class WebhookRepository:
@@ -30,58 +79,15 @@ class WebhookRepository:
             query = query.where(WebhookEndpointRow.status == "active")
         return list((await self.session.execute(query.order_by(WebhookEndpointRow.created_at))).scalars())
 
-    async def claim_outbox(self, *, now: datetime, limit: int, skip_locked: bool) -> list[OutboxRow]:
-        """Pending events, oldest first, each claimed once even with several relays: the selected
-        rows are locked (SKIP LOCKED on PostgreSQL; the writer's BEGIN IMMEDIATE on SQLite) and the
-        claim is one compare-and-set UPDATE … RETURNING over all of them."""
+    async def pending_events(self, *, now: datetime, limit: int) -> list[OutboxRow]:
+        """Events waiting for the relay, oldest first (read only: `claim_events` takes them)."""
         query = (
             select(OutboxRow)
             .where(OutboxRow.state == "pending", OutboxRow.available_at <= now)
             .order_by(OutboxRow.created_at, OutboxRow.id)
             .limit(limit)
         )
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True)
-        rows = list((await self.session.execute(query)).scalars())
-        if not rows:
-            return []
-        won = set(
-            (await self.session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_([r.id for r in rows]), OutboxRow.state == "pending")
-                .values(state="relayed", claimed_at=now, attempts=OutboxRow.attempts + 1)
-                .returning(OutboxRow.id)
-                .execution_options(synchronize_session=False)
-            )).scalars()
-        )
-        return [r for r in rows if r.id in won]
-
-    async def due_deliveries(
-        self, *, now: datetime, lease: timedelta, limit: int, skip_locked: bool
-    ) -> list[tuple[str, int]]:
-        """Deliveries whose next attempt is due and that no job holds (never enqueued, or its lease
-        expired: the job was lost or its worker killed), taken by compare-and-set so that two relays
-        never enqueue one twice: marked enqueued now. Returns (id, attempts) pairs."""
-        free = or_(WebhookDeliveryRow.enqueued_at.is_(None), WebhookDeliveryRow.enqueued_at <= now - lease)
-        query = (
-            select(WebhookDeliveryRow.id, WebhookDeliveryRow.attempts)
-            .where(WebhookDeliveryRow.state == "pending", WebhookDeliveryRow.next_attempt_at <= now, free)
-            .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
-            .limit(limit)
-        )
-        if skip_locked:
-            query = query.with_for_update(skip_locked=True)
-        due = [(i, a) for i, a in (await self.session.execute(query)).all()]
-        if not due:
-            return []
-        won = set((await self.session.execute(
-            update(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.id.in_([i for i, _ in due]), WebhookDeliveryRow.state == "pending", free)
-            .values(enqueued_at=now)
-            .returning(WebhookDeliveryRow.id)
-            .execution_options(synchronize_session=False)
-        )).scalars())
-        return [(i, a) for i, a in due if i in won]
+        return list((await self.session.execute(query)).scalars())
 
     async def enqueued_between(self, start: datetime, end: datetime, limit: int) -> list[tuple[str, int, datetime]]:
         """Pending deliveries enqueued in [start, end]: (id, attempts, enqueued_at), oldest first."""

@@ -16,12 +16,13 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import msgspec
 from cryptography.fernet import Fernet
 from redis.exceptions import RedisError
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.webhooks.base import DeliveryPolicy, Outcome
@@ -33,7 +34,7 @@ from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, W
 from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
 from broker.db.repositories import OrganisationRepository, OutboxRepository
 from broker.db.session import Database
-from broker.db.webhooks import WebhookRepository
+from broker.db.webhooks import WebhookRepository, claim_events, insert_deliveries, take_due_deliveries
 from broker.domain.access import Principal
 from broker.domain.events import DomainEvent
 from broker.errors import Conflict, NotFound, Rejected
@@ -228,37 +229,57 @@ def envelope(row: OutboxRow) -> bytes:
     return msgspec.json.encode({"type": row.type, "timestamp": row.created_at, "data": data})
 
 
-async def relay(session: AsyncSession, *, now: datetime, skip_locked: bool, limit: int = 200) -> list[OutboxRow]:
-    """Claim committed events and fan them out into delivery rows for the endpoints of every party
-    that subscribed to the type. Returns the claimed events."""
-    repo = WebhookRepository(session)
-    claimed = await repo.claim_outbox(now=now, limit=limit, skip_locked=skip_locked)
-    if not claimed:
-        return []
-    parties = {p for row in claimed for p in (row.org_id, row.partner_org_id) if p}
-    endpoints = await repo.endpoints_of(sorted(parties))
-    by_org: dict[str, list[WebhookEndpointRow]] = {}
-    for endpoint in endpoints:
-        by_org.setdefault(endpoint.org_id, []).append(endpoint)
-    for row in claimed:
+class RelayPlan(NamedTuple):
+    """What a relay pass will claim, read beforehand without a lock: the events, the delivery rows
+    each fans out to (every subscribed endpoint of every party), and the events that send an e-mail."""
+
+    event_ids: list[str]
+    deliveries: dict[str, list[dict[str, Any]]]
+    notify: list[str]
+
+
+async def plan_relay(db: Database, *, now: datetime, limit: int = 200) -> RelayPlan:
+    """The next pending events (at most ``limit``), on a reader."""
+    async with db.reader() as session:
+        repo = WebhookRepository(session)
+        events = await repo.pending_events(now=now, limit=limit)
+        if not events:
+            return RelayPlan([], {}, [])
+        parties = {p for row in events for p in (row.org_id, row.partner_org_id) if p}
+        by_org: dict[str, list[WebhookEndpointRow]] = {}
+        for endpoint in await repo.endpoints_of(sorted(parties)):
+            by_org.setdefault(endpoint.org_id, []).append(endpoint)
+        notify = await to_notify(session, events)
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    for row in events:
         body: bytes | None = None
         for org in {row.org_id, row.partner_org_id} - {None}:
             for endpoint in by_org.get(org, ()):  # type: ignore[arg-type]
                 if endpoint.event_types and row.type not in endpoint.event_types:
                     continue
                 body = body or envelope(row)
-                repo.add(WebhookDeliveryRow(
-                    id=new_id(), endpoint_id=endpoint.id, outbox_id=row.id, org_id=endpoint.org_id,
-                    webhook_id="msg_" + row.id.replace("-", ""), event_type=row.type, payload=body,
-                    state="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
-                ))
-    return claimed
+                deliveries.setdefault(row.id, []).append({
+                    "id": new_id(), "endpoint_id": endpoint.id, "outbox_id": row.id, "org_id": endpoint.org_id,
+                    "webhook_id": "msg_" + row.id.replace("-", ""), "event_type": row.type, "payload": body,
+                    "state": "pending", "attempts": 0, "next_attempt_at": now, "enqueued_at": None,
+                    "last_status": None, "created_at": now, "updated_at": now,
+                })
+    return RelayPlan([row.id for row in events], deliveries, notify)
 
 
-async def due(
-    session: AsyncSession, *, now: datetime, skip_locked: bool, lease: timedelta = LEASE, limit: int = 500
-) -> list[tuple[str, int]]:
-    return await WebhookRepository(session).due_deliveries(now=now, lease=lease, limit=limit, skip_locked=skip_locked)
+def commit_relay(
+    connection: Connection, plan: RelayPlan, *, now: datetime, skip_locked: bool, lease: timedelta = LEASE,
+    due_limit: int = 500,
+) -> tuple[int, list[tuple[str, int]]]:
+    """The relay pass's one write transaction (sync: `Database.write`, so that on SQLite the write
+    lock is held only while SQLite works): claim the planned events still pending (compare-and-set),
+    insert the deliveries of those claimed, and take the deliveries due for enqueueing. Returns the
+    number claimed and the due (id, attempts)."""
+    claimed = claim_events(connection, plan.event_ids, now=now)
+    rows = [d for event_id in plan.event_ids if event_id in claimed for d in plan.deliveries.get(event_id, ())]
+    insert_deliveries(connection, rows)
+    return len(claimed), take_due_deliveries(connection, now=now, lease=lease, limit=due_limit,
+                                             skip_locked=skip_locked)
 
 
 def tick_marker(enqueued_at: datetime) -> str:

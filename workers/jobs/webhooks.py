@@ -37,8 +37,9 @@ async def relay_outbox(ctx: dict[str, Any]) -> int:
     expires, or at once when Redis shows the job was never queued (its pass left no marker) or that
     Redis itself came back empty.
 
-    Notifications have no row of their own: their jobs (``notify:<outbox id>``) are queued before
-    the claim commits, so a Redis failure leaves the events pending for the next pass."""
+    Notifications have no row of their own: their jobs (``notify:<outbox id>``, a job id Redis
+    keeps once) are queued before the claim, so a Redis failure leaves the events pending for the
+    next pass."""
     started = time.monotonic()
     total, first = 0, True
     while True:
@@ -50,21 +51,31 @@ async def relay_outbox(ctx: dict[str, Any]) -> int:
 
 
 async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
+    """One pass: recovery first when Redis lost its data or (first pass of a run) lost some jobs;
+    then read the next events without a lock, queue their notifications, and claim them with their
+    deliveries and the due deliveries in one short write (`webhooks.commit_relay`); then queue the
+    due deliveries' jobs."""
     db, queue = ctx["db"], ctx["enqueue"]
     lease = ctx.get("lease", webhooks.LEASE)
-    lost = check and await queue.lost_data()
     now = datetime.now(UTC)
-    async with db.writer() as session:
-        again = await webhooks.after_redis_loss(session, now=now) if lost else []
-        if check and not lost and (ticks := await webhooks.in_flight(session, now=now, lease=lease)):
-            never = await queue.absent(list(ticks))
-            await webhooks.release(session, [d for marker in never for d in ticks[marker]], now=now)
-        claimed = await webhooks.relay(session, now=now, skip_locked=not db.is_sqlite, limit=CLAIM)
-        notify = again + await webhooks.to_notify(session, claimed)
-        if notify:
-            await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in notify])
-        due = await webhooks.due(session, now=now, skip_locked=not db.is_sqlite, lease=lease, limit=DUE)
-        await session.commit()
+    if check and await queue.lost_data():
+        async with db.writer() as session:
+            again = await webhooks.after_redis_loss(session, now=now)
+            if again:
+                await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in again])
+            await session.commit()
+    elif check:
+        async with db.reader() as session:
+            ticks = await webhooks.in_flight(session, now=now, lease=lease)
+        if ticks and (never := await queue.absent(list(ticks))):
+            async with db.writer() as session:
+                await webhooks.release(session, [d for marker in never for d in ticks[marker]], now=now)
+                await session.commit()
+    plan = await webhooks.plan_relay(db, now=now, limit=CLAIM)
+    if plan.notify:  # before the claim: a Redis failure leaves the events pending for the next pass
+        await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in plan.notify])
+    claimed, due = await db.write(lambda connection: webhooks.commit_relay(
+        connection, plan, now=now, skip_locked=not db.is_sqlite, lease=lease, due_limit=DUE))
     if due:
         ids = [d for d, _attempts in due]
         run = f"deliveries:{int(now.timestamp() * 1000)}:{secrets.token_hex(3)}"
@@ -72,7 +83,7 @@ async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
                 for k in range(0, len(ids), DELIVERY_BATCH)]
         await queue.enqueue_many(jobs, marker=webhooks.tick_marker(now),
                                  marker_ttl_ms=int((lease.total_seconds() + 60) * 1000))
-    return len(claimed), len(due)
+    return claimed, len(due)
 
 
 async def relay_waker(ctx: dict[str, Any]) -> None:
