@@ -374,14 +374,6 @@ class RequestRepository:
             ids = [first, *ids[: limit - 1]]
         return ids
 
-    async def store_match(self, request_id: str, result: dict[str, Any], *, now: datetime) -> None:
-        statement = (
-            update(RequestRow)
-            .where(RequestRow.id == request_id)
-            .values(match_state="done", match_result=result, updated_at=now)
-        )
-        await _rowcount(self.session, statement)
-
     async def pending_matches(self, *, older_than: datetime, limit: int) -> list[str]:
         query = (
             select(RequestRow.id)

@@ -97,10 +97,10 @@ class Database:
                 self.write_thread = WriteThread(
                     settings.url, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, echo=settings.echo, **JSON_CODEC
                 )
-                read_now = sync_engine(
+                self._read_now_engine = sync_engine(
                     settings.url, busy_timeout_ms=SQLITE_READ_NOW_BUSY_TIMEOUT_MS, echo=settings.echo, **JSON_CODEC
                 )
-                self._read_now = sessionmaker(read_now, expire_on_commit=False)
+                self._read_now = sessionmaker(self._read_now_engine, expire_on_commit=False)
         else:
             connect_args: dict[str, Any] = {}
             if settings.application_name and self.dialect == "postgresql":
@@ -157,7 +157,7 @@ class Database:
         if self.write_thread is not None:
             await self.write_thread.close()
         if self._read_now is not None:
-            self._read_now.kw["bind"].dispose()
+            self._read_now_engine.dispose()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

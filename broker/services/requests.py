@@ -70,8 +70,8 @@ async def create_request(
     """Validate and store the request with its ``request.created`` event, in the caller's
     transaction. With ``match_now`` matching and the invitations happen in that transaction too and
     the count of invited workshops is returned; otherwise the request stays ``match_state=pending``
-    (None is returned) and the caller has the matching job run after the commit (`compute_match`,
-    then `record_match`)."""
+    (None is returned) and the caller has the matching job run after the commit (`compute_matches`,
+    then `write_match_batch`)."""
     if new.deadline <= now:
         raise Rejected("the deadline must be in the future", pointer="/deadline")
     commune = geocoder.commune(new.delivery_insee)
@@ -186,19 +186,6 @@ async def compute_matches(
     return await _compute(session, pending, settings=settings, now=now, cache=cache)
 
 
-async def compute_match(
-    session: AsyncSession,
-    *,
-    request_id: str,
-    settings: MatchingSettings,
-    now: datetime,
-    cache: matching_service.CandidateCache | None = None,
-) -> Matched | None:
-    """``compute_matches`` of one request, or None when there is nothing to do."""
-    found = await compute_matches(session, request_ids=[request_id], settings=settings, now=now, cache=cache)
-    return found[0] if found else None
-
-
 def prepare_matches(matched: list[Matched], *, settings: MatchingSettings, now: datetime) -> list[PreparedMatch]:
     """The rows of these matchings, built outside the write transaction (`write_matches`)."""
     prepared = []
@@ -280,13 +267,6 @@ async def write_match_batch(
     held only while SQLite works, not while the worker's event loop runs other jobs)."""
     prepared = prepare_matches(matched, settings=settings, now=now)
     return await db.write(lambda connection: write_matches(connection, prepared, now=now))
-
-
-async def record_match(
-    session: AsyncSession, *, matched: Matched, settings: MatchingSettings, now: datetime
-) -> int | None:
-    """``record_matches`` of one: the invited count, or None when another job wrote it first."""
-    return (await record_matches(session, matched=[matched], settings=settings, now=now)).get(matched.request.id)
 
 
 async def pending_matches(session: AsyncSession, *, older_than: datetime, limit: int = 100) -> list[str]:
