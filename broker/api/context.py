@@ -210,7 +210,7 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 async with runtime.db.reader() as reader:
                     found = await IdempotencyRepository(reader).find(**lookup)
             else:
-                found = await IdempotencyRepository(ctx.session).find(**lookup)
+                found = await IdempotencyRepository(ctx.session).find_first(**lookup)
             if found is not None and found.expires_at <= ctx.now:  # past its 24 h: the key is free again
                 await IdempotencyRepository(ctx.session).drop(found.id)
                 found = None

@@ -9,7 +9,9 @@ autoflush) or at commit. A rollback drops them with everything else.
 How they go is the one thing that differs per database, because the round trips are what a
 request pays for:
 - PostgreSQL: one statement for all the tables (``WITH p0 AS (INSERT …), p1 AS (INSERT …)
-  INSERT …``), so one round trip whatever the number of tables;
+  INSERT …``), so one round trip whatever the number of tables; at the commit of a transaction
+  that wrote nothing else and has not begun on the server, that statement runs on its own
+  (`broker.db.postgres.outside_transaction`): atomic by itself, without BEGIN and COMMIT;
 - SQLite: at the commit of a transaction that wrote nothing else, the whole transaction (BEGIN
   IMMEDIATE, the INSERTs, COMMIT) in one trip to the writer thread (`broker.db.sqlite.WriteThread`):
   SQLite's one write lock is held only while SQLite works, and the requests of the process no
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.util import await_only
 
+from broker.db.postgres import outside_transaction
 from broker.db.sqlite import WRITE_THREAD, on_thread, raw
 
 _KEY = "broker.pending_inserts"
@@ -74,7 +77,13 @@ def _write(session: Session, *, commit: bool = False) -> None:
     if name == "sqlite":
         _write_sqlite(connection, pending)
     elif name == "postgresql" and sum(len(r) * len(r[0]) for r in pending.values()) <= _ONE_STATEMENT_MAX_PARAMS:
-        _write_one_statement(connection, pending)
+        if commit and not (session.new or session.dirty or session.deleted):
+            # Nothing else to write: when no statement has begun the transaction yet (the
+            # Idempotency-Key lookup runs outside it), this one statement is the transaction.
+            with outside_transaction(connection):
+                _write_one_statement(connection, pending)
+        else:
+            _write_one_statement(connection, pending)
     else:
         for table, rows in pending.items():
             connection.execute(insert(table), rows)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from broker.db.base import new_id, ordered_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
 from broker.db.pending import buffer_insert
+from broker.db.postgres import outside_transaction
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
 
@@ -163,6 +164,17 @@ class IdempotencyRepository:
     def find_now(session: Session, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
         """``find`` in a sync session (`Database.read_now`)."""
         return session.execute(_idempotency_query(org_id, method, route, key)).scalar_one_or_none()
+
+    async def find_first(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+        """``find`` as the session's first statement. On PostgreSQL it runs outside the transaction
+        (`broker.db.postgres.outside_transaction`): no BEGIN for it, and a request that then only
+        appends rows commits them as one statement."""
+
+        def lookup(session: Session) -> IdempotencyRow | None:
+            with outside_transaction(session.connection()):
+                return self.find_now(session, org_id=org_id, method=method, route=route, key=key)
+
+        return await self.session.run_sync(lookup)
 
     async def drop(self, record_id: str) -> None:
         await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == record_id))

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.db.postgres import ping_in_one_trip
 from broker.db.sqlite import (
     WRITE_THREAD,
     WriteThread,
@@ -114,6 +115,8 @@ class Database:
                 **JSON_CODEC,
                 connect_args=connect_args,
             )
+            if url.get_driver_name() == "asyncpg":
+                ping_in_one_trip(self.write_engine)
             self.read_engine = self.write_engine
         self.writer = async_sessionmaker(
             self.write_engine,
