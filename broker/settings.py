@@ -12,13 +12,14 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     url: str = "sqlite+aiosqlite:///./var/broker.db"
     # PostgreSQL connections kept open per process, and how many more it may open under a burst.
-    # A request holds one from its first query to its commit, so the API's pool should cover the
-    # requests it serves at once: connections opened and closed past the pool cost more than the
-    # request (with 10 + 10, POST /v1/requests under 32 clients ran ~25 % slower than with 30 + 10;
-    # 20 + 10 is as fast now that a request holds its connection for fewer round trips). An API and a
-    # worker at 30 each stay well within PostgreSQL's default max_connections (100).
-    pool_size: int = 20
-    max_overflow: int = 10
+    # The pool should cover the requests a process serves at once: a connection opened past it is
+    # closed when it comes back, and opening one costs more than a request (a server process, the
+    # session's set-up, every statement prepared again). Measured on POST /v1/requests under 32
+    # clients: with 20 + 10 the API opened ~10 connections a second and PostgreSQL spent 0.80 ms of
+    # CPU per request; with 32 + 8, none and 0.55 ms. An API and a worker at 40 each stay within
+    # PostgreSQL's default max_connections (100).
+    pool_size: int = 32
+    max_overflow: int = 8
     echo: bool = False
     # PostgreSQL's application_name of this process's connections (pg_stat_activity); e.g. to tell
     # the API from the workers, or a fault test's processes from everything else.

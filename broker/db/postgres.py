@@ -5,7 +5,7 @@ SQLAlchemy's work per statement), and a request's CPU is what bounds the API. SQ
 adapter sends BEGIN lazily, with the first statement of a transaction; two things build on that:
 
 - `ping_in_one_trip`: ``pool_pre_ping`` tests a connection with one empty statement instead of
-  BEGIN, the statement and ROLLBACK;
+  BEGIN, the statement and ROLLBACK, and not at all when it was in use half a second ago;
 - `outside_transaction`: statements that need no transaction (the Idempotency-Key lookup before a
   handler runs; a transaction made of one INSERT statement) run on their own, and the next
   statement still begins the transaction as usual. A transaction that only appends rows (see
@@ -14,20 +14,48 @@ adapter sends BEGIN lazily, with the first statement of a transaction; two thing
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+#: A connection that came back to the pool this recently is not pinged at its next checkout (as
+#: HikariCP's ``aliveBypassWindowMs``, 500 ms by default): under load every checkout then skips the
+#: round trip, and a connection idle for longer is tested as before.
+PING_BYPASS_S = 0.5
+
 
 def ping_in_one_trip(engine: AsyncEngine) -> None:
-    """``pool_pre_ping`` (still on, RELIABILITY R7.2) in one round trip. SQLAlchemy's asyncpg ping
-    wraps its empty statement in BEGIN and ROLLBACK (for PgBouncer's transaction mode): three round
-    trips at every checkout. Errors and disconnects are reported as before (by ``ping``)."""
+    """``pool_pre_ping`` (still on, RELIABILITY R7.2) in one round trip, and none for a connection
+    back in the pool less than `PING_BYPASS_S` ago. SQLAlchemy's asyncpg ping wraps its empty
+    statement in BEGIN and ROLLBACK (for PgBouncer's transaction mode): three round trips at every
+    checkout. Errors and disconnects are reported as before (by ``ping``). A connection the server
+    drops within the bypass window fails its next statement instead: the pool is invalidated and the
+    API answers 503 (the client retries with its Idempotency-Key), as for a drop mid-request."""
+    returned: dict[int, float] = {}  # id of a pooled DBAPI connection -> when it came back
+    pool_events = engine.sync_engine.pool
+
+    @event.listens_for(pool_events, "checkin")
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            returned[id(dbapi_connection)] = time.monotonic()
+
+    @event.listens_for(pool_events, "close")
+    def _closed(dbapi_connection: Any, _record: Any) -> None:
+        returned.pop(id(dbapi_connection), None)  # its id may be reused by a new object
+
+    @event.listens_for(pool_events, "close_detached")
+    def _closed_detached(dbapi_connection: Any) -> None:
+        returned.pop(id(dbapi_connection), None)
 
     def do_ping(dbapi_connection: Any) -> bool:
+        back_at = returned.pop(id(dbapi_connection), None)
+        if back_at is not None and time.monotonic() - back_at < PING_BYPASS_S:
+            return True
         dbapi_connection.autocommit = True
         try:
             dbapi_connection.ping()

@@ -167,12 +167,19 @@ class IdempotencyRepository:
 
     async def find_first(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
         """``find`` as the session's first statement. On PostgreSQL it runs outside the transaction
-        (`broker.db.postgres.outside_transaction`): no BEGIN for it, and a request that then only
-        appends rows commits them as one statement."""
+        (`broker.db.postgres.outside_transaction`): no BEGIN for it, the connection is not held
+        through the handler, and a request that then only appends rows commits them as one
+        statement."""
 
         def lookup(session: Session) -> IdempotencyRow | None:
-            with outside_transaction(session.connection()):
-                return self.find_now(session, org_id=org_id, method=method, route=route, key=key)
+            with outside_transaction(session.connection()) as alone:
+                found = self.find_now(session, org_id=org_id, method=method, route=route, key=key)
+            if alone:
+                # Nothing is open on the server: the connection goes back to the pool while the
+                # handler works (held through it, the requests served at once needed more
+                # connections than the pool keeps, and the pool opened and closed them all along).
+                session.close()
+            return found
 
         return await self.session.run_sync(lookup)
 

@@ -30,8 +30,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # the broker's default pool on PostgreSQL (BROKER_DATABASE_POOL_SIZE, BROKER_DATABASE_MAX_OVERFLOW);
 # bench_http checks that they still agree
-POOL_SIZE = 20
-MAX_OVERFLOW = 10
+POOL_SIZE = 32
+MAX_OVERFLOW = 8
 
 
 class Health(msgspec.Struct):
