@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -223,7 +224,10 @@ class RequestRow(Base):
     procurement: Mapped[dict[str, object]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(20), index=True)
     match_state: Mapped[str] = mapped_column(String(10))
-    match_result: Mapped[dict[str, object] | None] = mapped_column(JSONType, nullable=True)
+    # json, not jsonb, on PostgreSQL: written whole once per request by the worker and read whole,
+    # never queried inside; json stores the text as it comes (with lz4 where the server has it,
+    # migration 0009), where jsonb parsed and pglz-compressed ~20 KB per request (~4x the CPU).
+    match_result: Mapped[dict[str, object] | None] = mapped_column(JSON(), nullable=True)
     award_justification: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -235,7 +239,8 @@ class InvitationRow(Base):
     __table_args__ = (UniqueConstraint("request_id", "workshop_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"), index=True)
+    # no index of its own: the unique (request_id, workshop_id) serves lookups by request
+    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"))
     workshop_id: Mapped[str] = mapped_column(ForeignKey("workshop.id"), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)

@@ -21,6 +21,7 @@ from broker.db.fabrication import (
     QuoteRepository,
     RequestRepository,
     WorkshopRepository,
+    encode_result,
     write_matches,
 )
 from broker.db.pending import flush_pending
@@ -236,7 +237,7 @@ def prepare_matches(matched: list[Matched], *, settings: MatchingSettings, now: 
                 "exclusion_counts": dict(result.exclusion_counts),
             },
         )
-        prepared.append(PreparedMatch(request.id, msgspec.to_builtins(result), invitations, events, matched_event))
+        prepared.append(PreparedMatch(request.id, encode_result(result), invitations, events, matched_event))
     return prepared
 
 
