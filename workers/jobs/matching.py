@@ -16,8 +16,8 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from broker.services.jobs import match_job_id, settle_batch
 from broker.services.requests import compute_matches, pending_match_batch, pending_matches, write_match_batch
-from broker.services.webhooks import wake_relay
 
 SWEEP_AFTER = timedelta(seconds=5)  # younger requests belong to their enqueued job
 BATCH = 64  # requests matched and written together
@@ -49,11 +49,11 @@ async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
             return None
         async with ctx["db"].reader() as session:
             ids = await pending_match_batch(session, limit=BATCH, first=request_id)
-        invited = await _match_batch(ctx, ids)
+        invited = await _match_batch(ctx, ids, own=request_id)
         return invited.get(request_id)
 
 
-async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str, int]:
+async def _match_batch(ctx: dict[str, Any], request_ids: list[str], own: str | None = None) -> dict[str, int]:
     """Match on a reader (SQLite's write lock stays free meanwhile), then write the batch in one
     short transaction, its rows built beforehand (on SQLite the write lock is held only while
     SQLite works: `Database.write`)."""
@@ -68,8 +68,10 @@ async def _match_batch(ctx: dict[str, Any], request_ids: list[str]) -> dict[str,
         return {}
     invited = await write_match_batch(ctx["db"], matched=matched, settings=settings, now=datetime.now(UTC))
     ctx["match_batches"].done(list(invited))
-    if invited:  # the invitations' events are committed: relay them now
-        await wake_relay(ctx["redis"])
+    # The other requests' queued jobs have nothing left to do: off the queue; and the invitations'
+    # events are committed: relay them now.
+    others = [match_job_id(request_id) for request_id in invited if request_id != own]
+    await settle_batch(ctx["redis"], others, wake_relay=bool(invited))
     return invited
 
 

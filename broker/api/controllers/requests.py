@@ -45,7 +45,7 @@ from broker.domain.lifecycle import RequestStatus
 from broker.errors import Rejected
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
-from broker.services.jobs import MATCH_REQUEST
+from broker.services.jobs import MATCH_REQUEST, match_job_id
 
 Id = Annotated[str, PathParameter(max_length=64)]
 
@@ -103,7 +103,7 @@ class RequestController(Controller):
             match_now=settings.inline,
         )
         if invited is None:
-            ctx.enqueue_after_commit(MATCH_REQUEST, request.id, job_id=f"match:{request.id}")
+            ctx.enqueue_after_commit(MATCH_REQUEST, request.id, job_id=match_job_id(request.id))
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 
     @get("/", opt=access(Role.BUYER, Role.ADMIN), operation_id="list_requests", responses=problems(400, 401, 403, 429))

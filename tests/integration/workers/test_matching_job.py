@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from arq.constants import job_key_prefix
 from factories import FAB_LAB, bearer, make_siret, make_workshop, tenant
 from sqlalchemy import func, select, update
 
 from broker.db.models import InvitationRow, OutboxRow, RequestRow
 from broker.db.session import Database
-from broker.services.jobs import MATCH_REQUEST
+from broker.services.jobs import MATCH_REQUEST, QUEUE, match_job_id
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import RELAY_WAKE_KEY
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
@@ -115,6 +116,26 @@ async def test_one_worker_matches_its_queued_requests_in_one_batch(client, admin
     assert sorted(results, key=lambda r: r is None) == [3, None, None, None, None]
     for c in created:
         assert await _counts(job_ctx["db"], c["id"]) == (3, 1)
+
+
+async def test_a_batch_takes_the_jobs_it_did_off_the_queue(client, admin_key, job_ctx, redis_client):
+    """One job matches the 4 queued requests; the other 3 jobs leave the queue (the worker never
+    starts them) and their keys expire within a minute; its own job is left to arq."""
+    buyer = await _scene(client, admin_key)
+    created = [await _post_request(client, buyer) for _ in range(4)]
+    job_ids = [match_job_id(c["id"]) for c in created]
+    assert all([await redis_client.zscore(QUEUE, j) for j in job_ids])  # queued by the API
+    assert await match_request(job_ctx, created[0]["id"]) == 3
+    for c in created:
+        assert await _counts(job_ctx["db"], c["id"]) == (3, 1)
+    assert await redis_client.zscore(QUEUE, job_ids[0]) is not None  # its own: arq removes it at its end
+    assert await redis_client.pttl(job_key_prefix + job_ids[0]) > 3_600_000
+    for job_id in job_ids[1:]:
+        assert await redis_client.zscore(QUEUE, job_id) is None
+        assert 0 < await redis_client.pttl(job_key_prefix + job_id) <= 60_000
+    # A worker that had already taken one of them still ends it at once, with nothing written.
+    assert await match_request(job_ctx, created[1]["id"]) is None
+    assert await _counts(job_ctx["db"], created[1]["id"]) == (3, 1)
 
 
 async def test_sweep_matches_what_a_lost_job_left(client, admin_key, job_ctx, redis_client):
