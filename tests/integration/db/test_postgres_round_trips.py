@@ -1,0 +1,187 @@
+"""PostgreSQL: what the server receives (broker/db/postgres.py, broker/db/pending.py).
+
+A POST that only appends rows is the Idempotency-Key SELECT and one ``WITH p0 AS (INSERT …)``
+statement, without BEGIN or COMMIT; a handler that changes ORM objects still writes inside
+BEGIN … COMMIT; the pool's pre-ping is one ``;`` (no BEGIN/ROLLBACK around it), skipped for a
+connection back in the pool less than ``PING_BYPASS_S`` ago, and still replaces a connection the
+server closed.
+
+The statements are recorded in the order the server answers them: asyncpg's query logger (added
+to every connection the engine opens) sees what the driver sends by itself (BEGIN, COMMIT,
+ROLLBACK, the ping's ``;``) but not the prepared statements SQLAlchemy runs; those come from
+SQLAlchemy's ``after_cursor_execute``. Both record when the statement has completed (the logger
+through ``call_soon``: `Trips.take` lets those reports run first), and one request's statements run
+one after the other."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from factories import bearer, make_siret, tenant
+from litestar.testing import AsyncTestClient
+from sqlalchemy import event, text
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from support_stack import PG_URL, engine_for
+
+from broker.app import create_app
+from broker.db.postgres import PING_BYPASS_S
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="round trips to PostgreSQL need BROKER_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["postgresql"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def settings(settings):  # matching in the worker, as in production: the POST only appends rows
+    return msgspec.structs.replace(settings, matching=msgspec.structs.replace(settings.matching, inline=False))
+
+
+class Trips:
+    """The statements ``engine``'s connections send, in order (see the module's docstring)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.seen: list[str] = []
+        self.loops: set[asyncio.AbstractEventLoop] = set()
+        event.listen(engine.sync_engine.pool, "connect", self._connected)
+        event.listen(engine.sync_engine, "after_cursor_execute", self._statement)
+
+    def _connected(self, _dbapi_connection: Any, record: Any) -> None:
+        self.loops.add(asyncio.get_running_loop())  # AsyncTestClient runs the app on a loop of its own
+        record.driver_connection.add_query_logger(self._logged)
+
+    def _logged(self, query: Any) -> None:
+        self.seen.append(query.query.strip())
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.append(statement.strip())
+
+    async def take(self) -> list[str]:
+        """The statements seen since the last call, once the logger's reports queued on each
+        connection's loop have run."""
+        for loop in self.loops:
+            if loop is asyncio.get_running_loop():
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop))
+        seen, self.seen = self.seen, []
+        return seen
+
+
+def verb(statement: str) -> str:
+    """``BEGIN;`` -> BEGIN, ``SELECT …`` -> SELECT; the empty statement (the ping) stays ``;``."""
+    return statement.split(None, 1)[0].rstrip(";").upper() or ";"
+
+
+@pytest.fixture
+async def trips_and_client(settings, admin_key):
+    app = create_app(settings)
+    trips = Trips(app.state.runtime.db.write_engine)  # before the app opens any connection
+    async with AsyncTestClient(app=app) as client:
+        yield trips, client
+
+
+async def _count(db, sql: str, **params: object) -> int:
+    async with db.reader() as session:
+        return int((await session.execute(text(sql), params)).scalar_one())
+
+
+async def test_append_only_post_is_the_lookup_and_one_insert(trips_and_client, admin_key, db):
+    """POST /v1/requests with an Idempotency-Key sends the key's SELECT, then one WITH … INSERT
+    statement for the request, its event, its audit row and the key's record: no BEGIN, COMMIT or
+    ROLLBACK (pings aside). Its replay and the key reused with another body still behave."""
+    trips, client = trips_and_client
+    org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
+    body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
+            "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
+            "procurement": {"buyer_siret": make_siret()}}
+    # the first request caches the buyer's key and the catalogue item (each a read in a transaction)
+    assert (await client.post("/v1/requests", json=body, headers=bearer(buyer))).status_code == 201
+    await trips.take()
+
+    headers = {**bearer(buyer), "Idempotency-Key": "one-statement-1"}
+    first = await client.post("/v1/requests", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    seen = [s for s in await trips.take() if s != ";"]
+    assert [verb(s) for s in seen] == ["SELECT", "WITH"], seen
+    assert "FROM idempotency_record" in seen[0]
+    for table in ("fab_request", "outbox_event", "audit_log", "idempotency_record"):
+        assert f"INSERT INTO {table} " in seen[1], table
+    request_id = first.json()["id"]
+    assert await _count(db, "SELECT count(*) FROM fab_request WHERE id = :id", id=request_id) == 1
+    assert await _count(db, "SELECT count(*) FROM outbox_event WHERE resource_id = :id", id=request_id) >= 1
+    assert await _count(db, "SELECT count(*) FROM audit_log WHERE resource_id = :id", id=request_id) == 1
+    assert await _count(db, "SELECT count(*) FROM idempotency_record WHERE key = 'one-statement-1'") == 1
+
+    again = await client.post("/v1/requests", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["id"] == request_id
+    other = await client.post("/v1/requests", json={**body, "quantity": 301}, headers=headers)
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("/problems/idempotency-key-reused")
+    assert await _count(db, "SELECT count(*) FROM fab_request WHERE org_id = :org", org=org["id"]) == 2
+    assert [verb(s) for s in await trips.take() if s != ";"] == ["SELECT", "SELECT"]  # each replay: its lookup
+
+
+async def test_orm_writes_after_the_lookup_run_in_a_transaction(trips_and_client, admin_key, db):
+    """POST /v1/organizations (a new ORM object) with an Idempotency-Key: the lookup runs alone,
+    then BEGIN, every write, COMMIT; the organisation and the key's record are there."""
+    trips, client = trips_and_client
+    await tenant(client, admin_key, "collectivite", "buyer")  # caches the admin's key
+    await trips.take()
+
+    body = {"kind": "collectivite", "name": "Commune de Vannes", "siret": make_siret(), "commune_insee": "56260"}
+    created = await client.post("/v1/organizations", json=body,
+                                headers={**bearer(admin_key), "Idempotency-Key": "orm-1"})
+    assert created.status_code == 201, created.text
+    seen = [s for s in await trips.take() if s != ";"]
+    verbs = [verb(s) for s in seen]
+    assert verbs[0] == "SELECT" and "FROM idempotency_record" in seen[0], seen
+    assert verbs[1] == "BEGIN" and verbs[-1] == "COMMIT" and "ROLLBACK" not in verbs, seen
+    assert {"INSERT", "WITH"} <= set(verbs[2:-1]) and verbs.count("BEGIN") == verbs.count("COMMIT") == 1, seen
+    org_id = created.json()["id"]
+    assert await _count(db, "SELECT count(*) FROM organization WHERE id = :id", id=org_id) == 1
+    assert await _count(db, "SELECT count(*) FROM idempotency_record WHERE key = 'orm-1'") == 1
+
+
+async def test_pre_ping_is_one_statement_and_skipped_right_after_use(db):
+    """A connection checked out again at once is not pinged; after ``PING_BYPASS_S`` idle it is,
+    with one ``;`` and nothing around it; and when the server has closed it meanwhile, that ping
+    finds out and the pool opens a new connection for the checkout."""
+    engine = db.write_engine
+    trips = Trips(engine)
+
+    async def backend_pid() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
+
+    async with engine.connect():  # a new connection: not pinged
+        pass
+    assert await trips.take() == []
+    async with engine.connect():  # back in the pool just now: not pinged
+        pass
+    assert await trips.take() == []
+    await asyncio.sleep(PING_BYPASS_S + 0.2)
+    async with engine.connect():
+        pass
+    assert await trips.take() == [";"]
+
+    pid = await backend_pid()
+    await trips.take()
+    replaced: list[BaseException | None] = []
+    event.listen(engine.sync_engine.pool, "invalidate", lambda _dbapi, _record, exc: replaced.append(exc))
+    await asyncio.sleep(PING_BYPASS_S + 0.2)
+    async with engine_for(PG_URL) as admin, admin.connect() as conn:  # type: ignore[arg-type]
+        assert (await conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid}, 5000)")).scalar_one()
+    assert await backend_pid() != pid
+    # the pre-ping found the connection gone (asyncpg had seen its socket close: no ";" sent) and the
+    # pool opened a new one, where the statement ran
+    assert [type(e) for e in replaced] == [InvalidatePoolError], replaced
+    assert [verb(s) for s in await trips.take() if s != ";"] == ["BEGIN", "SELECT", "ROLLBACK"]
