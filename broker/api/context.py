@@ -19,8 +19,7 @@ from broker.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, build_proble
 from broker.api.runtime import Runtime
 from broker.api.security import SAFE_METHODS, request_id
 from broker.db.constraints import conflict_for
-from broker.db.models import IdempotencyRow
-from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRepository
+from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRecord, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
 from broker.services.jobs import Job, JobQueue
@@ -55,7 +54,7 @@ class IdempotencyKeyInFlight(Conflict):
 class Replay(Exception):
     """The stored response for this key and body; the exception table sends it as it was."""
 
-    def __init__(self, row: IdempotencyRow) -> None:
+    def __init__(self, row: IdempotencyRecord) -> None:
         super().__init__("replay")
         self.row = row
 
@@ -258,7 +257,7 @@ def _conflict(exc: IntegrityError) -> BrokerError:
     return conflict
 
 
-def problem_for_replay_row(row: IdempotencyRow) -> Response[bytes]:
+def problem_for_replay_row(row: IdempotencyRecord) -> Response[bytes]:
     return Response(
         content=row.body,
         status_code=row.status_code,

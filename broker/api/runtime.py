@@ -31,6 +31,14 @@ class RateDecision:
 
 KEYS_GENERATION = "broker:api-keys:generation"
 
+#: Count a request in its window (KEYS[1], expiring after ARGV[1] s) and read the key-cache
+#: generation (KEYS[2]; "0" before the first revocation), atomically.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('GET', KEYS[2]) or '0'}
+"""
+
 
 class RateLimiter:
     """Fixed one-minute window per API key (by its public prefix), counted atomically in Redis
@@ -41,17 +49,16 @@ class RateLimiter:
         self.redis = redis
         self.limit = limit_per_minute
         self._warned_at = 0.0
+        # One command (EVALSHA; redis-py loads the script again after a Redis restart), where
+        # MULTI/INCR/EXPIRE/GET/EXEC were five commands and five replies for every request.
+        self._hit = redis.register_script(_HIT)
 
     async def hit(self, key_prefix: str) -> RateDecision | None:
         now = time.time()
         window = int(now // 60)
         bucket = f"broker:rl:{key_prefix}:{window}"
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(bucket)
-                pipe.expire(bucket, 120)
-                pipe.get(KEYS_GENERATION)
-                count, _, generation = await pipe.execute()
+            count, generation = await self._hit(keys=[bucket, KEYS_GENERATION], args=[120])
         except (RedisError, OSError) as exc:
             if now - self._warned_at > 30:
                 log.warning("rate limiter: Redis unavailable, failing open (%s)", type(exc).__name__)
@@ -63,7 +70,7 @@ class RateLimiter:
             limit=self.limit,
             remaining=max(0, self.limit - count),
             reset_s=reset,
-            keys_generation=generation or b"0",
+            keys_generation=generation,
         )
 
 

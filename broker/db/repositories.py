@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Row, Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -143,35 +143,42 @@ class AuditRepository:
         return list((await self.session.execute(query)).scalars().all())
 
 
-def _idempotency_query(org_id: str, method: str, route: str, key: str) -> Select[Any]:
-    return select(IdempotencyRow).where(
-        IdempotencyRow.org_id == org_id,
-        IdempotencyRow.method == method,
-        IdempotencyRow.route == route,
-        IdempotencyRow.key == key,
-    )
+#: The Idempotency-Key lookup, built once: a Core SELECT by the unique key (no ORM object to make;
+#: it runs before every idempotent write, and its construction and loading were most of its cost).
+IDEMPOTENCY_LOOKUP = select(IDEMPOTENCY_TABLE).where(
+    IDEMPOTENCY_TABLE.c.org_id == bindparam("org_id"),
+    IDEMPOTENCY_TABLE.c.method == bindparam("method"),
+    IDEMPOTENCY_TABLE.c.route == bindparam("route"),
+    IDEMPOTENCY_TABLE.c.key == bindparam("key"),
+)
+
+#: A stored answer: the ``idempotency_record`` row (id, fingerprint, status_code, content_type,
+#: body, expires_at…).
+IdempotencyRecord = Row[Any]
 
 
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def find(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+    async def find(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRecord | None:
         """The record under this key, expired or not (the caller drops an expired one)."""
-        return (await self.session.execute(_idempotency_query(org_id, method, route, key))).scalar_one_or_none()
+        params = {"org_id": org_id, "method": method, "route": route, "key": key}
+        return (await self.session.execute(IDEMPOTENCY_LOOKUP, params)).first()
 
     @staticmethod
-    def find_now(session: Session, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+    def find_now(session: Session, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRecord | None:
         """``find`` in a sync session (`Database.read_now`)."""
-        return session.execute(_idempotency_query(org_id, method, route, key)).scalar_one_or_none()
+        params = {"org_id": org_id, "method": method, "route": route, "key": key}
+        return session.connection().execute(IDEMPOTENCY_LOOKUP, params).first()
 
-    async def find_first(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRow | None:
+    async def find_first(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRecord | None:
         """``find`` as the session's first statement. On PostgreSQL it runs outside the transaction
         (`broker.db.postgres.outside_transaction`): no BEGIN for it, the connection is not held
         through the handler, and a request that then only appends rows commits them as one
         statement."""
 
-        def lookup(session: Session) -> IdempotencyRow | None:
+        def lookup(session: Session) -> IdempotencyRecord | None:
             with outside_transaction(session.connection()) as alone:
                 found = self.find_now(session, org_id=org_id, method=method, route=route, key=key)
             if alone:
