@@ -6,13 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, Row, case, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 
 DELIVERY_TABLE = WebhookDeliveryRow.__table__
+#: What the relay reads of a pending event (`WebhookRepository.pending_events`): all but its payload.
+PENDING_EVENT_COLUMNS = (
+    OutboxRow.id, OutboxRow.created_at, OutboxRow.org_id, OutboxRow.partner_org_id, OutboxRow.type,
+    OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.sequence,
+)
 
 
 def claim_events(connection: Connection, event_ids: Sequence[str], *, now: datetime) -> set[str]:
@@ -79,15 +84,24 @@ class WebhookRepository:
             query = query.where(WebhookEndpointRow.status == "active")
         return list((await self.session.execute(query.order_by(WebhookEndpointRow.created_at))).scalars())
 
-    async def pending_events(self, *, now: datetime, limit: int) -> list[OutboxRow]:
-        """Events waiting for the relay, oldest first (read only: `claim_events` takes them)."""
+    async def pending_events(self, *, now: datetime, limit: int) -> list[Row[Any]]:
+        """Events waiting for the relay, oldest first (read only: `claim_events` takes them), without
+        their payload: the relay needs it only for the events some endpoint subscribes to
+        (`payloads`), and most have none (decoding every payload was most of a relay pass)."""
         query = (
-            select(OutboxRow)
+            select(*PENDING_EVENT_COLUMNS)
             .where(OutboxRow.state == "pending", OutboxRow.available_at <= now)
             .order_by(OutboxRow.created_at, OutboxRow.id)
             .limit(limit)
         )
-        return list((await self.session.execute(query)).scalars())
+        return list(await self.session.execute(query))
+
+    async def payloads(self, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of these events."""
+        if not event_ids:
+            return {}
+        query = select(OutboxRow.id, OutboxRow.payload).where(OutboxRow.id.in_(event_ids))
+        return {row.id: row.payload for row in await self.session.execute(query)}
 
     async def enqueued_between(self, start: datetime, end: datetime, limit: int) -> list[tuple[str, int, datetime]]:
         """Pending deliveries enqueued in [start, end]: (id, attempts, enqueued_at), oldest first."""

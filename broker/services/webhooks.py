@@ -77,7 +77,7 @@ WAKE_TIMEOUT_S = 0.25
 _wake_warned_at = 0.0
 
 
-async def to_notify(session: AsyncSession, events: list[OutboxRow]) -> list[str]:
+async def to_notify(session: AsyncSession, events: Sequence[Any]) -> list[str]:
     """The events among ``events`` that send an e-mail: a notified type, for an organisation that
     gave a contact address (a job for the others would find nothing to send)."""
     candidates = [e for e in events if e.type in NOTIFY_TYPES]
@@ -222,9 +222,10 @@ async def events(
     return await WebhookRepository(session).events_for(actor.org_id, after=after, limit=limit)
 
 
-def envelope(row: OutboxRow) -> bytes:
-    """The bytes signed and sent, encoded once (WH-3, WH-7)."""
-    data = {**row.payload, "sequence": row.sequence, "resource_type": row.resource_type,
+def envelope(row: Any, payload: dict[str, Any]) -> bytes:
+    """The bytes signed and sent, encoded once (WH-3, WH-7): ``row`` has the event's columns but
+    its payload (`PENDING_EVENT_COLUMNS`)."""
+    data = {**payload, "sequence": row.sequence, "resource_type": row.resource_type,
             "resource_id": row.resource_id}
     return msgspec.json.encode({"type": row.type, "timestamp": row.created_at, "data": data})
 
@@ -250,20 +251,25 @@ async def plan_relay(db: Database, *, now: datetime, limit: int = 200) -> RelayP
         for endpoint in await repo.endpoints_of(sorted(parties)):
             by_org.setdefault(endpoint.org_id, []).append(endpoint)
         notify = await to_notify(session, events)
+        subscribed = {
+            row.id: endpoints for row in events if (endpoints := [
+                endpoint for org in {row.org_id, row.partner_org_id} - {None}
+                for endpoint in by_org.get(org, ())  # type: ignore[arg-type]
+                if not endpoint.event_types or row.type in endpoint.event_types
+            ])
+        }
+        payloads = await repo.payloads(list(subscribed))
     deliveries: dict[str, list[dict[str, Any]]] = {}
     for row in events:
-        body: bytes | None = None
-        for org in {row.org_id, row.partner_org_id} - {None}:
-            for endpoint in by_org.get(org, ()):  # type: ignore[arg-type]
-                if endpoint.event_types and row.type not in endpoint.event_types:
-                    continue
-                body = body or envelope(row)
-                deliveries.setdefault(row.id, []).append({
-                    "id": new_id(), "endpoint_id": endpoint.id, "outbox_id": row.id, "org_id": endpoint.org_id,
-                    "webhook_id": "msg_" + row.id.replace("-", ""), "event_type": row.type, "payload": body,
-                    "state": "pending", "attempts": 0, "next_attempt_at": now, "enqueued_at": None,
-                    "last_status": None, "created_at": now, "updated_at": now,
-                })
+        if row.id not in subscribed:
+            continue
+        body = envelope(row, payloads[row.id])
+        deliveries[row.id] = [{
+            "id": new_id(), "endpoint_id": endpoint.id, "outbox_id": row.id, "org_id": endpoint.org_id,
+            "webhook_id": "msg_" + row.id.replace("-", ""), "event_type": row.type, "payload": body,
+            "state": "pending", "attempts": 0, "next_attempt_at": now, "enqueued_at": None,
+            "last_status": None, "created_at": now, "updated_at": now,
+        } for endpoint in subscribed[row.id]]
     return RelayPlan([row.id for row in events], deliveries, notify)
 
 
