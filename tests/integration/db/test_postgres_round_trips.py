@@ -185,3 +185,21 @@ async def test_pre_ping_is_one_statement_and_skipped_right_after_use(db):
     # pool opened a new one, where the statement ran
     assert [type(e) for e in replaced] == [InvalidatePoolError], replaced
     assert [verb(s) for s in await trips.take() if s != ";"] == ["BEGIN", "SELECT", "ROLLBACK"]
+
+
+async def test_statements_are_planned_for_their_values_every_time(db):
+    """A prepared statement gets no generic plan (POSTGRESQL_SESSION's plan_cache_mode): one made
+    while a table is small stays a sequential scan as the table grows. Ten Idempotency-Key lookups
+    on one connection: ten custom plans, no generic one (PostgreSQL's default: a generic plan from
+    the sixth)."""
+    from broker.db.repositories import IDEMPOTENCY_LOOKUP
+
+    params = {"org_id": "none", "method": "POST", "route": "/v1/requests", "key": "absent"}
+    async with db.write_engine.connect() as conn:
+        for _ in range(10):
+            assert (await conn.execute(IDEMPOTENCY_LOOKUP, params)).first() is None
+        plans = (await conn.execute(text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%FROM idempotency_record%' AND statement NOT LIKE '%pg_prepared_statements%'"
+        ))).all()
+    assert [tuple(p) for p in plans] == [(0, 10)]
