@@ -132,6 +132,10 @@ class Database:
             )
             if url.get_driver_name() == "asyncpg":
                 ping_in_one_trip(self.write_engine)
+                # An INSERT of many rows (a matching batch's invitations and events, a relay pass's
+                # deliveries) as multi-row statements (SQLAlchemy's "insertmanyvalues", up to 1,000
+                # rows each) instead of one execution per row: planned and run once, not per row.
+                self.write_engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
             self.read_engine = self.write_engine
         self.writer = async_sessionmaker(
             self.write_engine,
