@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import JSON, Text, bindparam, case, cast, func, insert, select, update
+from sqlalchemy import Text, bindparam, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -264,22 +264,28 @@ def claim_matches(request_ids: Sequence[str], *, now: datetime) -> Any:
     )
 
 
-#: A request's matching result, and ``done`` (an executemany of `store_match_rows`). The result
-#: comes already encoded as JSON text (`encode_result`), so it is not converted to Python objects
-#: and encoded again on its way (that was a tenth of the worker's CPU under load); PostgreSQL
-#: casts it to json, SQLite stores the text as its JSON type does.
-STORE_MATCH = {
-    "postgresql": update(REQUEST_TABLE)
+#: SQLite: a request's matching result, and ``done`` (an executemany of `store_match_rows`), after
+#: `claim_matches`. The result comes already encoded as JSON text (`encode_result`), so it is not
+#: converted to Python objects and encoded again on its way (that was a tenth of the worker's CPU
+#: under load); SQLite stores the text as its JSON type does.
+STORE_MATCH = (
+    update(REQUEST_TABLE)
     .where(REQUEST_TABLE.c.id == bindparam("b_id"))
-    .values(
-        match_state="done",
-        match_result=cast(bindparam("b_result", type_=Text()), JSON()),
-        updated_at=bindparam("b_at"),
-    ),
-    "sqlite": update(REQUEST_TABLE)
-    .where(REQUEST_TABLE.c.id == bindparam("b_id"))
-    .values(match_state="done", match_result=bindparam("b_result", type_=Text()), updated_at=bindparam("b_at")),
-}
+    .values(match_state="done", match_result=bindparam("b_result", type_=Text()), updated_at=bindparam("b_at"))
+)
+
+#: PostgreSQL: the compare-and-set and the results of a batch in one statement, so each request's
+#: row gets one new version instead of two (``pending → running``, then ``done`` with its result;
+#: every version adds an entry to each of the table's indexes). A request cancelled in the
+#: meantime gets `NO_MATCH`. Returns the id and status of the requests this batch took.
+CLAIM_AND_STORE = text("""
+UPDATE fab_request AS r
+SET match_state = 'done', updated_at = :now,
+    match_result = CASE WHEN r.status = 'open' THEN CAST(v.result AS json) ELSE CAST(:no_match AS json) END
+FROM unnest(CAST(:ids AS varchar[]), CAST(:results AS text[])) AS v(id, result)
+WHERE r.id = v.id AND r.match_state = 'pending'
+RETURNING r.id, r.status
+""")
 
 
 def encode_result(result: Any) -> str:
@@ -308,12 +314,20 @@ NO_MATCH = encode_result({"included": [], "excluded": [], "eligible": 0})
 
 def write_matches(connection: Connection, prepared: Sequence[PreparedMatch], *, now: datetime) -> dict[str, int]:
     """One transaction's statements for a batch of matchings, whatever its size (sync, so that on
-    SQLite it runs whole on the writer thread: `Database.write`): ``pending → running`` for those
-    still pending (compare-and-set: of two jobs for one request one writes it, the other leaves it
-    out), the events' sequences, then every result, invitation and event. A request cancelled in
-    the meantime is marked done with no invitation. Returns request id → invited count."""
+    SQLite it runs whole on the writer thread: `Database.write`): the compare-and-set of those
+    still pending (of two jobs for one request one writes it, the other leaves it out; on SQLite
+    ``pending → running`` and the results after, on PostgreSQL both at once: `CLAIM_AND_STORE`),
+    the events' sequences, then every invitation and event. A request cancelled in the meantime is
+    marked done with no invitation. Returns request id → invited count."""
     by_id = {p.request_id: p for p in prepared}
-    won = {row.id: row.status for row in connection.execute(claim_matches(list(by_id), now=now))}
+    stored = connection.dialect.name == "postgresql"
+    if stored:
+        ids = list(by_id)
+        claimed = connection.execute(CLAIM_AND_STORE, {
+            "now": now, "no_match": NO_MATCH, "ids": ids, "results": [by_id[i].result for i in ids]})
+    else:
+        claimed = connection.execute(claim_matches(list(by_id), now=now))
+    won = {row.id: row.status for row in claimed}
     if not won:
         return {}
     sequences = {rid: int(last) for rid, last in connection.execute(last_sequences("request", list(won)))}
@@ -332,7 +346,8 @@ def write_matches(connection: Connection, prepared: Sequence[PreparedMatch], *, 
         events += match.invitation_events
         events.append(outbox_row(match.matched_event, now=now, sequence=sequences.get(request_id, 0) + 1))
         invited[request_id] = len(match.invitations)
-    connection.execute(STORE_MATCH[connection.dialect.name], store_match_rows(results, now=now))
+    if not stored:
+        connection.execute(STORE_MATCH, store_match_rows(results, now=now))
     if invitations:
         connection.execute(insert(INVITATION_TABLE), invitations)
     if events:
@@ -360,15 +375,6 @@ class RequestRepository:
     async def match_result(self, request_id: str) -> dict[str, Any] | None:
         query = select(RequestRow.match_result).where(RequestRow.id == request_id)
         return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def claim_match(self, request_id: str, *, now: datetime) -> bool:
-        """``pending → running`` for the one job that matches the request (compare-and-set)."""
-        statement = (
-            update(RequestRow)
-            .where(RequestRow.id == request_id, RequestRow.match_state == "pending")
-            .values(match_state="running", updated_at=now)
-        )
-        return await _rowcount(self.session, statement) == 1
 
     async def many(self, request_ids: Sequence[str]) -> list[Request]:
         if not request_ids:

@@ -125,7 +125,13 @@ async def settle_batch(redis: Redis, done_job_ids: Sequence[str], *, wake_relay:
                 pipe.ltrim(RELAY_WAKE_KEY, 0, 0)
             await pipe.execute()
     except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("could not unqueue %s done job(s) or wake the relay (%s)", len(done_job_ids),
-                    type(exc).__name__)
+        global _settle_warned_at
+        if (now := time.monotonic()) - _settle_warned_at > 30:
+            log.warning("could not unqueue %s done job(s) or wake the relay (%s)", len(done_job_ids),
+                        type(exc).__name__)
+            _settle_warned_at = now
         return False
     return True
+
+
+_settle_warned_at = 0.0
