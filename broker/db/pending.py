@@ -24,6 +24,7 @@ request pays for:
 from __future__ import annotations
 
 import sqlite3
+from contextlib import nullcontext
 from functools import cache, lru_cache
 from typing import Any
 
@@ -77,12 +78,10 @@ def _write(session: Session, *, commit: bool = False) -> None:
     if name == "sqlite":
         _write_sqlite(connection, pending)
     elif name == "postgresql" and sum(len(r) * len(r[0]) for r in pending.values()) <= _ONE_STATEMENT_MAX_PARAMS:
-        if commit and not (session.new or session.dirty or session.deleted):
-            # Nothing else to write: when no statement has begun the transaction yet (the
-            # Idempotency-Key lookup runs outside it), this one statement is the transaction.
-            with outside_transaction(connection):
-                _write_one_statement(connection, pending)
-        else:
+        # At a commit with nothing else to write, and no statement yet that began the transaction
+        # (the Idempotency-Key lookup runs outside it), this one statement is the transaction.
+        alone = commit and not (session.new or session.dirty or session.deleted)
+        with outside_transaction(connection) if alone else nullcontext():
             _write_one_statement(connection, pending)
     else:
         for table, rows in pending.items():

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from broker.db.postgres import ping_in_one_trip
+from broker.db.postgres import server_settings, tune
 from broker.db.sqlite import (
     WRITE_THREAD,
     WriteThread,
@@ -29,18 +29,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: `Database.read_now` runs on the event loop: it gives up quickly rather than stall every request.
 SQLITE_READ_NOW_BUSY_TIMEOUT_MS = 250
 T = TypeVar("T")
-
-
-#: Settings of every PostgreSQL session of the broker. ``plan_cache_mode``: asyncpg prepares every
-#: statement, and PostgreSQL then plans it for the values of each execution, with the table's
-#: current size. By default it switches to one generic plan after five executions and keeps it
-#: for the life of the connection; a plan made while a table was small stays a sequential scan as
-#: it grows (until an autoanalyze, a minute or more later). Seen on a fresh database under load:
-#: the Idempotency-Key lookup and the foreign-key check of every invitation scanned their whole
-#: table. Planning each time costs a little on every statement; measured on POST /v1/requests
-#: (10,000 workshops, worker running): the API's CPU per request 2.4 -> 2.15 ms, PostgreSQL's per
-#: matched request 4.1 -> 2.8 ms.
-POSTGRESQL_SESSION = {"plan_cache_mode": "force_custom_plan"}
 
 
 def _json_encode(value: Any) -> str:
@@ -115,12 +103,7 @@ class Database:
                 )
                 self._read_now = sessionmaker(self._read_now_engine, expire_on_commit=False)
         else:
-            connect_args: dict[str, Any] = {}
-            if url.get_driver_name() == "asyncpg":
-                server_settings = dict(POSTGRESQL_SESSION)
-                if settings.application_name:
-                    server_settings["application_name"] = settings.application_name
-                connect_args["server_settings"] = server_settings
+            asyncpg = url.get_driver_name() == "asyncpg"
             self.write_engine = create_async_engine(
                 settings.url,
                 echo=settings.echo,
@@ -128,14 +111,10 @@ class Database:
                 max_overflow=settings.max_overflow,
                 pool_pre_ping=True,
                 **JSON_CODEC,
-                connect_args=connect_args,
+                connect_args={"server_settings": server_settings(settings.application_name)} if asyncpg else {},
             )
-            if url.get_driver_name() == "asyncpg":
-                ping_in_one_trip(self.write_engine)
-                # An INSERT of many rows (a matching batch's invitations and events, a relay pass's
-                # deliveries) as multi-row statements (SQLAlchemy's "insertmanyvalues", up to 1,000
-                # rows each) instead of one execution per row: planned and run once, not per row.
-                self.write_engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+            if asyncpg:
+                tune(self.write_engine)
             self.read_engine = self.write_engine
         self.writer = async_sessionmaker(
             self.write_engine,

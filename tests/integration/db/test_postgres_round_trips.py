@@ -188,7 +188,7 @@ async def test_pre_ping_is_one_statement_and_skipped_right_after_use(db):
 
 
 async def test_statements_are_planned_for_their_values_every_time(db):
-    """A prepared statement gets no generic plan (POSTGRESQL_SESSION's plan_cache_mode): one made
+    """A prepared statement gets no generic plan (`broker.db.postgres.POSTGRESQL_SESSION`): one made
     while a table is small stays a sequential scan as the table grows. Ten Idempotency-Key lookups
     on one connection: ten custom plans, no generic one (PostgreSQL's default: a generic plan from
     the sixth)."""
