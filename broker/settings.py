@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
@@ -24,6 +25,10 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     # PostgreSQL's application_name of this process's connections (pg_stat_activity); e.g. to tell
     # the API from the workers, or a fault test's processes from everything else.
     application_name: str | None = None
+    # PostgreSQL's plan_cache_mode of this process's sessions: "auto" (PostgreSQL's default: a
+    # prepared statement reuses one generic plan when it is no dearer) or "force_custom_plan" (planned
+    # for its values at every execution). See broker.db.postgres.POSTGRESQL_SESSION for the figures.
+    plan_cache_mode: Literal["auto", "force_custom_plan", "force_generic_plan"] = "auto"
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +125,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_DATABASE_MAX_OVERFLOW": ("db", "max_overflow"),
     "BROKER_DATABASE_ECHO": ("db", "echo"),
     "BROKER_DATABASE_APPLICATION_NAME": ("db", "application_name"),
+    "BROKER_DATABASE_PLAN_CACHE_MODE": ("db", "plan_cache_mode"),
     "BROKER_REDIS_URL": ("redis", "url"),
     "BROKER_HOST": ("api", "host"),
     "BROKER_PORT": ("api", "port"),

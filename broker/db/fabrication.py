@@ -26,6 +26,7 @@ from broker.db.models import (
     RequestRow,
     WorkshopCapacityRow,
     WorkshopRow,
+    is_pending,
 )
 from broker.db.pending import buffer_insert
 from broker.db.repositories import OUTBOX_TABLE, last_sequences, outbox_row
@@ -284,7 +285,8 @@ SET match_state = 'done', updated_at = :now,
     match_result = CASE WHEN r.status = 'open' THEN CAST(v.result AS json) ELSE CAST(:no_match AS json) END
 FROM unnest(CAST(:ids AS varchar[]), CAST(:results AS text[])) AS v(id, result)
 WHERE r.id = v.id AND r.match_state = 'pending'
-RETURNING r.id, r.status
+RETURNING r.id, r.status,
+    (SELECT max(o.sequence) FROM outbox_event AS o WHERE o.resource_type = 'request' AND o.resource_id = r.id)
 """)
 
 
@@ -327,10 +329,14 @@ def write_matches(connection: Connection, prepared: Sequence[PreparedMatch], *, 
             "now": now, "no_match": NO_MATCH, "ids": ids, "results": [by_id[i].result for i in ids]})
     else:
         claimed = connection.execute(claim_matches(list(by_id), now=now))
-    won = {row.id: row.status for row in claimed}
+    rows = claimed.all()
+    won = {row[0]: row[1] for row in rows}
     if not won:
         return {}
-    sequences = {rid: int(last) for rid, last in connection.execute(last_sequences("request", list(won)))}
+    if stored:  # the last sequence of each request's events came back with the claim (one probe each)
+        sequences = {row[0]: int(row[2]) for row in rows if row[2] is not None}
+    else:
+        sequences = {rid: int(last) for rid, last in connection.execute(last_sequences("request", list(won)))}
     results: list[tuple[str, str]] = []
     invitations: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -386,7 +392,7 @@ class RequestRepository:
         """Requests waiting for their matching, oldest first (``first`` leads when still pending)."""
         query = (
             select(RequestRow.id)
-            .where(RequestRow.match_state == "pending")
+            .where(is_pending(RequestRow.match_state))
             .order_by(RequestRow.created_at)
             .limit(limit)
         )
@@ -398,7 +404,7 @@ class RequestRepository:
     async def pending_matches(self, *, older_than: datetime, limit: int) -> list[str]:
         query = (
             select(RequestRow.id)
-            .where(RequestRow.status == "open", RequestRow.match_state == "pending", RequestRow.created_at < older_than)
+            .where(RequestRow.status == "open", is_pending(RequestRow.match_state), RequestRow.created_at < older_than)
             .order_by(RequestRow.created_at)
             .limit(limit)
         )

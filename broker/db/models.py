@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     Date,
     Float,
     ForeignKey,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,6 +28,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from broker.db.base import Base, JSONType, UTCDateTime, new_id
 
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+
+def is_pending(column: Any) -> ColumnElement[bool]:
+    """``column = 'pending'`` with the value written into the SQL, as the partial indexes' predicates
+    are (``ix_fab_request_match_pending``, ``ix_outbox_event_pending``): PostgreSQL cannot prove a
+    partial index's predicate from a parameter (``state = $1``), so a generic plan (made after five
+    executions of a prepared statement) would not use the index, and read and sort every row instead."""
+    return column == literal_column("'pending'")
 
 
 class OrganizationRow(Base):
@@ -96,7 +108,9 @@ class OutboxRow(Base):
     __tablename__ = "outbox_event"
     __table_args__ = (
         UniqueConstraint("resource_type", "resource_id", "sequence"),
-        Index("ix_outbox_event_state_available", "state", "available_at"),
+        # the relay's pending events in their order (migration 0010)
+        Index("ix_outbox_event_pending", "created_at", "id", postgresql_where=text("state = 'pending'"),
+              sqlite_where=text("state = 'pending'")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -6,7 +6,7 @@ adapter sends BEGIN lazily, with the first statement of a transaction; two thing
 
 - `ping_in_one_trip`: ``pool_pre_ping`` tests a connection with one empty statement instead of
   BEGIN, the statement and ROLLBACK, and not at all when it was in use half a second ago;
-- `POSTGRESQL_SESSION`: every statement planned for its values;
+- `POSTGRESQL_SESSION`: the plan cache's mode (a setting);
 - `outside_transaction`: statements that need no transaction (the Idempotency-Key lookup before a
   handler runs; a transaction made of one INSERT statement) run on their own, and the next
   statement still begins the transaction as usual. A transaction that only appends rows (see
@@ -24,16 +24,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-#: Settings of every PostgreSQL session of the broker (`server_settings`). ``plan_cache_mode``: asyncpg prepares every
-#: statement, and PostgreSQL then plans it for the values of each execution, with the table's
-#: current size. By default it switches to one generic plan after five executions and keeps it
-#: for the life of the connection; a plan made while a table was small stays a sequential scan as
-#: it grows (until an autoanalyze, a minute or more later). Seen on a fresh database under load:
-#: the Idempotency-Key lookup and the foreign-key check of every invitation scanned their whole
-#: table. Planning each time costs a little on every statement; measured on POST /v1/requests
-#: (10,000 workshops, worker running): the API's CPU per request 2.4 -> 2.15 ms, PostgreSQL's per
-#: matched request 4.1 -> 2.8 ms.
-POSTGRESQL_SESSION = {"plan_cache_mode": "force_custom_plan"}
+#: Settings of every PostgreSQL session of the broker (`server_settings`), ``plan_cache_mode`` from
+#: ``BROKER_DATABASE_PLAN_CACHE_MODE``. asyncpg prepares every statement; with ``auto`` PostgreSQL
+#: plans its first five executions for their values, then reuses one generic plan when it is no
+#: dearer. The foreign-key checks of an INSERT are such statements too, run once per row.
+#: Measured on POST /v1/requests (10,000 workshops, worker running), ``force_custom_plan`` against
+#: ``auto``: PostgreSQL's time per POST 0.84 -> 0.41 ms with auto, per matched request 4.0 -> 2.5 ms
+#: (a batch's 512 invitations: 1,024 foreign-key checks planned one by one).
+#: What ``auto`` asks of the queries: a partial index's predicate written as a literal (see
+#: `broker.db.models.is_pending`), and no generic plan that a small table makes cheap and a big one
+#: ruinous. A generic plan lives until the table's next ANALYZE (autovacuum: when a tenth of it
+#: changed, a minute at most under load), so a brand-new database that fills fast can run such a
+#: plan for a minute; ``force_custom_plan`` rules that out at the price above.
+POSTGRESQL_SESSION = {"plan_cache_mode": "auto"}
 
 
 #: A connection that came back to the pool this recently is not pinged at its next checkout (as
@@ -105,10 +108,13 @@ def outside_transaction(connection: Connection) -> Iterator[bool]:
         dbapi.autocommit = False
 
 
-def server_settings(application_name: str | None) -> dict[str, str]:
-    """asyncpg's ``server_settings`` for the broker's sessions: `POSTGRESQL_SESSION`, and the
-    process's ``application_name`` when given (pg_stat_activity)."""
+def server_settings(application_name: str | None, plan_cache_mode: str | None = None) -> dict[str, str]:
+    """asyncpg's ``server_settings`` for the broker's sessions: `POSTGRESQL_SESSION` (its
+    ``plan_cache_mode`` replaced when given), and the process's ``application_name`` when given
+    (pg_stat_activity)."""
     settings = dict(POSTGRESQL_SESSION)
+    if plan_cache_mode:
+        settings["plan_cache_mode"] = plan_cache_mode
     if application_name:
         settings["application_name"] = application_name
     return settings

@@ -111,7 +111,10 @@ class Database:
                 max_overflow=settings.max_overflow,
                 pool_pre_ping=True,
                 **JSON_CODEC,
-                connect_args={"server_settings": server_settings(settings.application_name)} if asyncpg else {},
+                connect_args=(
+                    {"server_settings": server_settings(settings.application_name, settings.plan_cache_mode)}
+                    if asyncpg else {}
+                ),
             )
             if asyncpg:
                 tune(self.write_engine)

@@ -10,7 +10,7 @@ from sqlalchemy import Integer, Row, case, func, insert, literal, or_, select, u
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, is_pending
 
 DELIVERY_TABLE = WebhookDeliveryRow.__table__
 #: What the relay reads of a pending event (`WebhookRepository.pending_events`): all but its payload.
@@ -90,7 +90,7 @@ class WebhookRepository:
         (`payloads`), and most have none (decoding every payload was most of a relay pass)."""
         query = (
             select(*PENDING_EVENT_COLUMNS)
-            .where(OutboxRow.state == "pending", OutboxRow.available_at <= now)
+            .where(is_pending(OutboxRow.state), OutboxRow.available_at <= now)
             .order_by(OutboxRow.created_at, OutboxRow.id)
             .limit(limit)
         )

@@ -251,9 +251,10 @@ async def _seed(url: str, admin_token: str, rows: dict[str, list[dict[str, Any]]
             await conn.execute(insert(OrganizationRow.__table__), [{
                 "id": buyer_org, "kind": "collectivite", "name": "Ville de Rennes (bench)", "siret": BUYER_SIRET,
                 "commune_insee": BUYER_COMMUNE, "created_at": now}])
-        if not db.is_sqlite:  # what autovacuum would have done on a live server
+        if not db.is_sqlite:  # what autovacuum would have done on a live server: the tables just
+            # filled (an ANALYZE of the empty ones would record them as empty, which autovacuum does not)
             async with db.write_engine.begin() as conn:
-                await conn.execute(text("ANALYZE"))
+                await conn.execute(text("ANALYZE organization, workshop, machine, workshop_capacity"))
         async with db.writer() as session:
             admin = await authenticate(session, token=admin_token)
             if admin is None:

@@ -30,6 +30,7 @@ from support_stack import PG_URL, engine_for
 
 from broker.app import create_app
 from broker.db.postgres import PING_BYPASS_S
+from broker.settings import DatabaseSettings
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="round trips to PostgreSQL need BROKER_TEST_DATABASE_URL")
 
@@ -187,19 +188,67 @@ async def test_pre_ping_is_one_statement_and_skipped_right_after_use(db):
     assert [verb(s) for s in await trips.take() if s != ";"] == ["BEGIN", "SELECT", "ROLLBACK"]
 
 
-async def test_statements_are_planned_for_their_values_every_time(db):
-    """A prepared statement gets no generic plan (`broker.db.postgres.POSTGRESQL_SESSION`): one made
-    while a table is small stays a sequential scan as the table grows. Ten Idempotency-Key lookups
-    on one connection: ten custom plans, no generic one (PostgreSQL's default: a generic plan from
-    the sixth)."""
+@pytest.mark.parametrize("mode", ["auto", "force_custom_plan"])
+async def test_the_plan_cache_mode_is_a_setting(settings, mode):
+    """``BROKER_DATABASE_PLAN_CACHE_MODE`` (default ``auto``) is every session's plan_cache_mode.
+    With ``force_custom_plan`` a prepared statement never gets a generic plan: ten Idempotency-Key
+    lookups on one connection are ten custom plans (with ``auto``, a generic one from the sixth on
+    when it is no dearer)."""
     from broker.db.repositories import IDEMPOTENCY_LOOKUP
+    from broker.db.session import Database
 
+    assert DatabaseSettings().plan_cache_mode == "auto"
+    db = Database(msgspec.structs.replace(settings.db, plan_cache_mode=mode))
     params = {"org_id": "none", "method": "POST", "route": "/v1/requests", "key": "absent"}
-    async with db.write_engine.connect() as conn:
-        for _ in range(10):
-            assert (await conn.execute(IDEMPOTENCY_LOOKUP, params)).first() is None
-        plans = (await conn.execute(text(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE '%FROM idempotency_record%' AND statement NOT LIKE '%pg_prepared_statements%'"
-        ))).all()
-    assert [tuple(p) for p in plans] == [(0, 10)]
+    try:
+        async with db.write_engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SHOW plan_cache_mode")).scalar() == mode
+            for _ in range(10):
+                assert (await conn.execute(IDEMPOTENCY_LOOKUP, params)).first() is None
+            plans = (await conn.execute(text(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '%FROM idempotency_record%' AND statement NOT LIKE '%pg_prepared_statements%'"
+            ))).all()
+    finally:
+        await db.dispose()
+    if mode == "force_custom_plan":
+        assert [tuple(p) for p in plans] == [(0, 10)]
+    else:
+        assert [sum(p) for p in plans] == [10]
+
+
+async def test_generic_plans_read_the_pending_rows_from_their_partial_indexes(db):
+    """The relay's pending events and the matching batches' pending requests are read from partial
+    indexes (``WHERE state = 'pending'``, ``WHERE match_state = 'pending'``). PostgreSQL cannot prove
+    such a predicate from a parameter (``state = $1``), so the queries write the value into their
+    text (`broker.db.models.is_pending`): a generic plan of the very statements the repositories
+    send uses the index."""
+    from broker.db.fabrication import RequestRepository
+    from broker.db.webhooks import WebhookRepository
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.reader() as session:
+            await WebhookRepository(session).pending_events(now=datetime.now(UTC), limit=200)
+            await RequestRepository(session).pending_match_ids(limit=64)
+    finally:
+        event.remove(db.write_engine.sync_engine, "before_cursor_execute", record)
+    events_sql, requests_sql = (next(s for s in seen if f"FROM {table}" in s) for table in ("outbox_event", "fab_request"))
+    plans = {}
+    async with db.write_engine.connect() as conn, conn.begin():
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # the index, or nothing, on a small table
+        for name, statement, args in (("pending_events", events_sql, "now(), 200"),
+                                      ("pending_requests", requests_sql, "64")):
+            await conn.exec_driver_sql(f"PREPARE {name} AS {statement}")
+            rows = (await conn.exec_driver_sql(f"EXPLAIN EXECUTE {name}({args})")).all()
+            await conn.exec_driver_sql(f"DEALLOCATE {name}")
+            plans[name] = "\n".join(r[0] for r in rows)
+        await conn.rollback()
+    assert "ix_outbox_event_pending" in plans["pending_events"], plans["pending_events"]
+    assert "ix_fab_request_match_pending" in plans["pending_requests"], plans["pending_requests"]
