@@ -49,6 +49,24 @@ def deserialize(data: bytes) -> Any:
     return msgspec.msgpack.decode(data)
 
 
+#: What a committed request hands to the workers, atomically (`JobQueue.signal`): for each job, its
+#: key (KEYS[i], SET NX with ARGV[1] ms to live) and its place on the queue (KEYS[n+1], ZADD NX
+#: with score ARGV[2]); then, when ARGV[3] is "1", one wake-up for the relay (KEYS[n+2], a list
+#: kept at one element). ARGV[4..] are each job's id and payload.
+_SIGNAL = """
+local n = #KEYS - 2
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[3 + 2 * i], 'PX', ARGV[1], 'NX')
+  redis.call('ZADD', KEYS[n + 1], 'NX', ARGV[2], ARGV[2 + 2 * i])
+end
+if ARGV[3] == '1' then
+  redis.call('LPUSH', KEYS[n + 2], '1')
+  redis.call('LTRIM', KEYS[n + 2], 0, 0)
+end
+return n
+"""
+
+
 class JobQueue:
     """Enqueues jobs on arq's queue through the process's Redis connection pool, in one round trip
     (arq's own ``enqueue_job`` takes three: WATCH, EXISTS, MULTI/EXEC)."""
@@ -56,6 +74,9 @@ class JobQueue:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._warned_at = 0.0
+        # One command (EVALSHA; redis-py loads the script again after a Redis restart) where the
+        # MULTI/EXEC pipeline was six commands and six replies for every POST /v1/requests.
+        self._signal = redis.register_script(_SIGNAL)
 
     async def enqueue(self, function: str, *args: Any, job_id: str) -> bool:
         """Queue ``function(*args)`` under ``job_id`` unless a job with that id is queued or running
@@ -85,16 +106,13 @@ class JobQueue:
         if not jobs and not wake_relay:
             return True
         now = timestamp_ms()
+        keys = [job_key_prefix + job.job_id for job in jobs] + [QUEUE, RELAY_WAKE_KEY]
+        args: list[Any] = [expires_extra_ms, now, "1" if wake_relay else "0"]
+        for job in jobs:
+            args += [job.job_id, serialize_job(job.function, job.args, {}, None, now, serializer=serialize)]
         try:
-            async with asyncio.timeout(SIGNAL_TIMEOUT_S), self._redis.pipeline(transaction=True) as pipe:
-                for job in jobs:
-                    payload = serialize_job(job.function, job.args, {}, None, now, serializer=serialize)
-                    pipe.set(job_key_prefix + job.job_id, payload, px=expires_extra_ms, nx=True)
-                    pipe.zadd(QUEUE, {job.job_id: now}, nx=True)
-                if wake_relay:
-                    pipe.lpush(RELAY_WAKE_KEY, b"1")
-                    pipe.ltrim(RELAY_WAKE_KEY, 0, 0)
-                await pipe.execute()
+            async with asyncio.timeout(SIGNAL_TIMEOUT_S):
+                await self._signal(keys=keys, args=args)
         except (RedisError, OSError, TimeoutError) as exc:
             now_s = time.monotonic()
             if now_s - self._warned_at > 30:

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from arq.constants import job_key_prefix
+from arq.constants import expires_extra_ms, job_key_prefix
+from arq.jobs import deserialize_job
 from factories import FAB_LAB, bearer, make_siret, make_workshop, tenant
 from sqlalchemy import func, select, update
 
 from broker.db.models import InvitationRow, OutboxRow, RequestRow
 from broker.db.session import Database
-from broker.services.jobs import MATCH_REQUEST, QUEUE, match_job_id
+from broker.services.jobs import MATCH_REQUEST, QUEUE, deserialize, match_job_id
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import RELAY_WAKE_KEY
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
@@ -68,8 +69,17 @@ async def test_request_is_queued_then_matched_once(client, admin_key, redis_clie
     assert created["match_state"] == "pending" and created["invited"] is None
     pending = (await client.get(f"/v1/requests/{created['id']}/matches", headers=bearer(buyer))).json()
     assert pending["state"] == "pending" and pending["included"] == []
-    # Queued on arq's queue, under the request's own job id, with the id as its only argument.
-    assert await redis_client.exists(f"arq:job:match:{created['id']}")
+    # Queued on arq's queue, under the request's own job id, with the id as its only argument, and
+    # the relay woken for request.created (`JobQueue.signal`: one script after the commit).
+    job_id = match_job_id(created["id"])
+    assert job_id == f"match:{created['id']}"
+    assert await redis_client.zscore(QUEUE, job_id) is not None
+    assert 0 < await redis_client.pttl(job_key_prefix + job_id) <= expires_extra_ms
+    job = deserialize_job(await redis_client.get(job_key_prefix + job_id), deserializer=deserialize)
+    assert (job.function, tuple(job.args)) == (MATCH_REQUEST, (created["id"],))
+    assert await redis_client.lrange(RELAY_WAKE_KEY, 0, -1) == [b"1"]
+    await _post_request(client, buyer)  # a second request: a second job, still one wake-up
+    assert await redis_client.zcard(QUEUE) == 2 and await redis_client.llen(RELAY_WAKE_KEY) == 1
 
     await redis_client.delete(RELAY_WAKE_KEY)
     assert await match_request(job_ctx, created["id"]) == 3
