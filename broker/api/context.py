@@ -19,6 +19,7 @@ from broker.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, build_proble
 from broker.api.runtime import Runtime
 from broker.api.security import SAFE_METHODS, request_id
 from broker.db.constraints import conflict_for
+from broker.db.pending import restore_pending, snapshot_pending
 from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRecord, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
@@ -93,6 +94,8 @@ class RequestContext:
         self.status = 200
         self.resource: tuple[str, str] | None = None
         self.idem: _Idem | None = None
+        # The Idempotency-Key lookup still to do (PostgreSQL defers it: `_settle_key`).
+        self.lookup: dict[str, str] | None = None
         # Run after the commit succeeded and before the answer is sent (e.g. cache invalidation).
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
         # Queued after the commit, in the round trip that wakes the relay (see `signal_after_commit`).
@@ -209,18 +212,17 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 async with runtime.db.reader() as reader:
                     found = await IdempotencyRepository(reader).find(**lookup)
             else:
-                found = await IdempotencyRepository(ctx.session).find_first(**lookup)
-            if found is not None and found.expires_at <= ctx.now:  # past its 24 h: the key is free again
-                await IdempotencyRepository(ctx.session).drop(found.id)
+                # PostgreSQL: the lookup waits for the end (`_settle_key`). A first request (nearly
+                # all of them) then costs no lookup: its record goes in with its rows, and the
+                # unique key refuses it when the key was used, concurrent duplicates included.
+                ctx.lookup = lookup
                 found = None
-            if found is not None:
-                if found.fingerprint != ctx.idem.fingerprint:
-                    raise IdempotencyKeyReused("this Idempotency-Key was used with another request body; use a new key")
-                raise Replay(found)
+            await _check_key(ctx, found)
     try:
         yield ctx
     except BrokerError as exc:
         await ctx.session.rollback()
+        await _settle_key(ctx)  # a retry of a completed request gets its first answer, not this error
         await ctx.store_failure(problem_for_broker_error(exc, ctx.request_id))
         raise
     except BaseException:
@@ -229,17 +231,57 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
     else:
         if request.method not in SAFE_METHODS:
             ctx._audit()
+        rows = snapshot_pending(ctx.session) if ctx.lookup is not None else None
         try:
             await ctx.session.commit()
         except IntegrityError as exc:
             await ctx.session.rollback()
-            conflict = _conflict(exc)
-            await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
-            raise conflict from exc
+            failure: IntegrityError | None = exc
+            if await _settle_key(ctx) and rows is not None:
+                # The key's record had expired (and is now dropped): the rows go in again, once.
+                restore_pending(ctx.session, rows)
+                try:
+                    await ctx.session.commit()
+                    failure = None
+                except IntegrityError as again:
+                    await ctx.session.rollback()
+                    failure = again
+            if failure is not None:
+                conflict = _conflict(failure)
+                await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
+                raise conflict from failure
         # events committed: the relay sends them now; jobs queued: the worker runs them now
         await signal_after_commit(runtime.jobs, ctx.jobs, wake_relay=ctx.session.info.pop(OUTBOX_WRITTEN, False))
         for hook in ctx.after_commit:
             await hook()
+
+
+async def _check_key(ctx: RequestContext, found: IdempotencyRecord | None) -> bool:
+    """Act on the record found under the request's key: replay it (same body) or refuse the key
+    (another body). One past its 24 h is dropped: the key is free again. True when one was dropped."""
+    if found is not None and found.expires_at <= ctx.now:
+        await IdempotencyRepository(ctx.session).drop(found.id)
+        return True
+    if found is not None:
+        assert ctx.idem is not None
+        if found.fingerprint != ctx.idem.fingerprint:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with another request body; use a new key")
+        raise Replay(found)
+    return False
+
+
+async def _settle_key(ctx: RequestContext) -> bool:
+    """The deferred lookup (PostgreSQL), after the handler failed or its commit broke a unique key:
+    a record under the key is replayed or refuses the request, as it would have before the handler.
+    An expired one is dropped (committed): True, and the caller may write its rows again."""
+    if ctx.lookup is None:
+        return False
+    lookup, ctx.lookup = ctx.lookup, None
+    if not await _check_key(ctx, await IdempotencyRepository(ctx.session).find(**lookup)):
+        await ctx.session.rollback()
+        return False
+    await ctx.session.commit()
+    return True
 
 
 async def signal_after_commit(queue: JobQueue, jobs: list[Job], *, wake_relay: bool) -> bool:

@@ -123,7 +123,21 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     return problem_response(problem)
 
 
+def on_exception_group(request: Request[Any, Any, Any], exc: ExceptionGroup) -> Response[Any]:
+    """Litestar groups what a dependency's clean-up raises when the handler had raised: the request
+    context answers a handler's error with a replay, or with the refusal of a reused key, once the
+    deferred Idempotency-Key lookup (PostgreSQL) finds the key's record. One exception in the
+    group: answered as if raised alone."""
+    if len(exc.exceptions) == 1 and isinstance(inner := exc.exceptions[0], Exception):
+        for kind in type(inner).__mro__:
+            handler = EXCEPTION_HANDLERS.get(kind)
+            if handler is not None and kind is not ExceptionGroup:
+                return handler(request, inner)  # type: ignore[no-any-return]
+    return on_unexpected(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ExceptionGroup: on_exception_group,
     HTTPException: on_http_exception,
     BrokerError: on_broker_error,
     Replay: on_replay,

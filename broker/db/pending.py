@@ -52,6 +52,23 @@ def buffer_insert(session: AsyncSession | Session, table: Table, row: dict[str, 
     pending.setdefault(table, []).append(row)
 
 
+def snapshot_pending(session: AsyncSession | Session) -> Pending | None:
+    """The rows buffered in ``session``, when they are all its transaction holds (nothing begun on
+    the server, no ORM change): what `restore_pending` puts back to commit again after a rollback.
+    None otherwise."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    pending: Pending | None = sync.info.get(_KEY)
+    if not pending or sync.info.get(_BEGUN) or sync.new or sync.dirty or sync.deleted:
+        return None
+    return {table: list(rows) for table, rows in pending.items()}
+
+
+def restore_pending(session: AsyncSession | Session, pending: Pending) -> None:
+    for table, rows in pending.items():
+        for row in rows:
+            buffer_insert(session, table, row)
+
+
 def flush_pending(session: Session) -> None:
     """Write the buffered rows now (before statements that do not go through the session's
     ``execute``, e.g. on its connection in ``run_sync``)."""

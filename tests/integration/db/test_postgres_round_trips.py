@@ -1,8 +1,8 @@
 """PostgreSQL: what the server receives (broker/db/postgres.py, broker/db/pending.py).
 
-A POST that only appends rows is the Idempotency-Key SELECT and one ``WITH p0 AS (INSERT …)``
-statement, without BEGIN or COMMIT; a handler that changes ORM objects still writes inside
-BEGIN … COMMIT; the pool's pre-ping is one ``;`` (no BEGIN/ROLLBACK around it), skipped for a
+A POST that only appends rows is one ``WITH p0 AS (INSERT …)`` statement, without BEGIN or
+COMMIT (the Idempotency-Key lookup waits for a refused INSERT or a failed handler); a handler that
+changes ORM objects still writes inside BEGIN … COMMIT; the pool's pre-ping is one ``;`` (no BEGIN/ROLLBACK around it), skipped for a
 connection back in the pool less than ``PING_BYPASS_S`` ago, and still replaces a connection the
 server closed.
 
@@ -94,10 +94,11 @@ async def _count(db, sql: str, **params: object) -> int:
         return int((await session.execute(text(sql), params)).scalar_one())
 
 
-async def test_append_only_post_is_the_lookup_and_one_insert(trips_and_client, admin_key, db):
-    """POST /v1/requests with an Idempotency-Key sends the key's SELECT, then one WITH … INSERT
-    statement for the request, its event, its audit row and the key's record: no BEGIN, COMMIT or
-    ROLLBACK (pings aside). Its replay and the key reused with another body still behave."""
+async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
+    """POST /v1/requests with an Idempotency-Key sends one WITH … INSERT statement for the request,
+    its event, its audit row and the key's record: no lookup first (deferred, `broker.api.context`),
+    no BEGIN, COMMIT or ROLLBACK (pings aside). Its replay and the key reused with another body
+    still behave: the record's unique key refuses the INSERT, then the lookup answers."""
     trips, client = trips_and_client
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
     body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
@@ -111,10 +112,9 @@ async def test_append_only_post_is_the_lookup_and_one_insert(trips_and_client, a
     first = await client.post("/v1/requests", json=body, headers=headers)
     assert first.status_code == 201, first.text
     seen = [s for s in await trips.take() if s != ";"]
-    assert [verb(s) for s in seen] == ["SELECT", "WITH"], seen
-    assert "FROM idempotency_record" in seen[0]
+    assert [verb(s) for s in seen] == ["WITH"], seen
     for table in ("fab_request", "outbox_event", "audit_log", "idempotency_record"):
-        assert f"INSERT INTO {table} " in seen[1], table
+        assert f"INSERT INTO {table} " in seen[0], table
     request_id = first.json()["id"]
     assert await _count(db, "SELECT count(*) FROM fab_request WHERE id = :id", id=request_id) == 1
     assert await _count(db, "SELECT count(*) FROM outbox_event WHERE resource_id = :id", id=request_id) >= 1
@@ -123,17 +123,45 @@ async def test_append_only_post_is_the_lookup_and_one_insert(trips_and_client, a
 
     again = await client.post("/v1/requests", json=body, headers=headers)
     assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
-    assert again.json()["id"] == request_id
+    assert again.content == first.content
+    seen = [s for s in await trips.take() if s != ";"]
+    # the refused INSERT is not reported (both hooks see completed statements), then the lookup
+    assert [verb(s) for s in seen] == ["BEGIN", "SELECT", "ROLLBACK"], seen
+    assert "FROM idempotency_record" in seen[1]
     other = await client.post("/v1/requests", json={**body, "quantity": 301}, headers=headers)
     assert other.status_code == 422, other.text
     assert other.json()["type"].endswith("/problems/idempotency-key-reused")
     assert await _count(db, "SELECT count(*) FROM fab_request WHERE org_id = :org", org=org["id"]) == 2
-    assert [verb(s) for s in await trips.take() if s != ";"] == ["SELECT", "SELECT"]  # each replay: its lookup
+    assert await _count(db, "SELECT count(*) FROM audit_log WHERE resource_id = :id", id=request_id) == 1
 
 
-async def test_orm_writes_after_the_lookup_run_in_a_transaction(trips_and_client, admin_key, db):
-    """POST /v1/organizations (a new ORM object) with an Idempotency-Key: the lookup runs alone,
-    then BEGIN, every write, COMMIT; the organisation and the key's record are there."""
+async def test_a_key_past_its_24_hours_is_free_again(trips_and_client, admin_key, db):
+    """The deferred lookup finds the key's record expired: it is dropped and the request's rows go in
+    (once): a new request, not a replay, and the key's record is now the new answer."""
+    trips, client = trips_and_client
+    org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
+    body = {"item": "monitor-stand", "quantity": 4, "delivery": {"commune_insee": "35238"},
+            "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
+            "procurement": {"buyer_siret": make_siret()}}
+    headers = {**bearer(buyer), "Idempotency-Key": "day-old-request"}
+    first = await client.post("/v1/requests", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    async with db.writer() as session:
+        await session.execute(text("UPDATE idempotency_record SET expires_at = now() - interval '1 hour' "
+                                   "WHERE key = 'day-old-request'"))
+        await session.commit()
+    anew = await client.post("/v1/requests", json=body, headers=headers)
+    assert anew.status_code == 201, anew.text
+    assert "idempotent-replayed" not in anew.headers and anew.json()["id"] != first.json()["id"]
+    assert await _count(db, "SELECT count(*) FROM fab_request WHERE org_id = :org", org=org["id"]) == 2
+    assert await _count(db, "SELECT count(*) FROM audit_log WHERE resource_id = :id", id=anew.json()["id"]) == 1
+    replay = await client.post("/v1/requests", json=body, headers=headers)
+    assert replay.headers.get("idempotent-replayed") == "true" and replay.content == anew.content
+
+
+async def test_orm_writes_run_in_a_transaction(trips_and_client, admin_key, db):
+    """POST /v1/organizations (a new ORM object) with an Idempotency-Key: BEGIN, every write (the
+    key's record with them), COMMIT; the organisation and the key's record are there."""
     trips, client = trips_and_client
     await tenant(client, admin_key, "collectivite", "buyer")  # caches the admin's key
     await trips.take()
@@ -144,9 +172,9 @@ async def test_orm_writes_after_the_lookup_run_in_a_transaction(trips_and_client
     assert created.status_code == 201, created.text
     seen = [s for s in await trips.take() if s != ";"]
     verbs = [verb(s) for s in seen]
-    assert verbs[0] == "SELECT" and "FROM idempotency_record" in seen[0], seen
-    assert verbs[1] == "BEGIN" and verbs[-1] == "COMMIT" and "ROLLBACK" not in verbs, seen
-    assert {"INSERT", "WITH"} <= set(verbs[2:-1]) and verbs.count("BEGIN") == verbs.count("COMMIT") == 1, seen
+    assert verbs[0] == "BEGIN" and verbs[-1] == "COMMIT" and "ROLLBACK" not in verbs, seen
+    assert not any("FROM idempotency_record" in s for s in seen), seen
+    assert {"INSERT", "WITH"} <= set(verbs[1:-1]) and verbs.count("BEGIN") == verbs.count("COMMIT") == 1, seen
     org_id = created.json()["id"]
     assert await _count(db, "SELECT count(*) FROM organization WHERE id = :id", id=org_id) == 1
     assert await _count(db, "SELECT count(*) FROM idempotency_record WHERE key = 'orm-1'") == 1
