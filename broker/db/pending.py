@@ -96,7 +96,7 @@ def _write(session: Session, *, commit: bool = False) -> None:
         _write_sqlite(connection, pending)
     elif name == "postgresql" and sum(len(r) * len(r[0]) for r in pending.values()) <= _ONE_STATEMENT_MAX_PARAMS:
         # At a commit with nothing else to write, and no statement yet that began the transaction
-        # (the Idempotency-Key lookup runs outside it), this one statement is the transaction.
+        # (on PostgreSQL the Idempotency-Key lookup is deferred), this one statement is the transaction.
         alone = commit and not (session.new or session.dirty or session.deleted)
         with outside_transaction(connection) if alone else nullcontext():
             _write_one_statement(connection, pending)

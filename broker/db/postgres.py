@@ -7,10 +7,11 @@ adapter sends BEGIN lazily, with the first statement of a transaction; two thing
 - `ping_in_one_trip`: ``pool_pre_ping`` tests a connection with one empty statement instead of
   BEGIN, the statement and ROLLBACK, and not at all when it was in use half a second ago;
 - `POSTGRESQL_SESSION`: the plan cache's mode (a setting);
-- `outside_transaction`: statements that need no transaction (the Idempotency-Key lookup before a
-  handler runs; a transaction made of one INSERT statement) run on their own, and the next
-  statement still begins the transaction as usual. A transaction that only appends rows (see
-  `broker.db.pending`) is then one statement: no BEGIN, no COMMIT.
+- `outside_transaction`: a statement that needs no transaction (a transaction made of one INSERT
+  statement) runs on its own, and the next statement still begins the transaction as usual. A
+  transaction that only appends rows (see `broker.db.pending`) is then one statement: no BEGIN, no
+  COMMIT; with the Idempotency-Key lookup deferred (`broker.api.context`), that is the whole of a
+  POST /v1/requests on the server.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from broker.db.base import new_id, ordered_id
 from broker.db.models import ApiKeyRow, AuditLogRow, IdempotencyRow, OrganizationRow, OutboxRow
 from broker.db.pending import buffer_insert
-from broker.db.postgres import outside_transaction
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
 
@@ -144,7 +143,8 @@ class AuditRepository:
 
 
 #: The Idempotency-Key lookup, built once: a Core SELECT by the unique key (no ORM object to make;
-#: it runs before every idempotent write, and its construction and loading were most of its cost).
+#: on SQLite it runs before every idempotent write, on PostgreSQL after a refused one; its
+#: construction and loading were most of its cost).
 IDEMPOTENCY_LOOKUP = select(IDEMPOTENCY_TABLE).where(
     IDEMPOTENCY_TABLE.c.org_id == bindparam("org_id"),
     IDEMPOTENCY_TABLE.c.method == bindparam("method"),
@@ -171,24 +171,6 @@ class IdempotencyRepository:
         """``find`` in a sync session (`Database.read_now`)."""
         params = {"org_id": org_id, "method": method, "route": route, "key": key}
         return session.connection().execute(IDEMPOTENCY_LOOKUP, params).first()
-
-    async def find_first(self, *, org_id: str, method: str, route: str, key: str) -> IdempotencyRecord | None:
-        """``find`` as the session's first statement. On PostgreSQL it runs outside the transaction
-        (`broker.db.postgres.outside_transaction`): no BEGIN for it, the connection is not held
-        through the handler, and a request that then only appends rows commits them as one
-        statement."""
-
-        def lookup(session: Session) -> IdempotencyRecord | None:
-            with outside_transaction(session.connection()) as alone:
-                found = self.find_now(session, org_id=org_id, method=method, route=route, key=key)
-            if alone:
-                # Nothing is open on the server: the connection goes back to the pool while the
-                # handler works (held through it, the requests served at once needed more
-                # connections than the pool keeps, and the pool opened and closed them all along).
-                session.close()
-            return found
-
-        return await self.session.run_sync(lookup)
 
     async def drop(self, record_id: str) -> None:
         await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == record_id))
