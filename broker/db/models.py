@@ -30,7 +30,6 @@ from broker.db.base import Base, JSONType, UTCDateTime, new_id
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-
 def is_pending(column: Any) -> ColumnElement[bool]:
     """``column = 'pending'`` with the value written into the SQL, as the partial indexes' predicates
     are (``ix_fab_request_match_pending``, ``ix_outbox_event_pending``): PostgreSQL cannot prove a

@@ -189,7 +189,7 @@ async def test_redis_shutdown_nosave_mid_run_requeues_every_pending_row(stack_db
             down_at = time.monotonic()
             for _ in range(10):  # the API keeps answering while Redis is gone (fail open, cron relay later)
                 await _create(client, key, statuses)
-            assert all(s == 201 for s in statuses), statuses
+            assert all(s == 201 for s in statuses), [s for s in statuses if s != 201]  # 0: a transport error
             redis.start()  # a new, empty Redis on the same socket: every queued job is gone
             receiver.delay = 0
             while set((await deliveries(WebhookDeliveryRow.id.in_(list(queued)))).values()) != {"delivered"}:
