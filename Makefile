@@ -4,18 +4,45 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: up test soak lint bench demo migrate clean chromium
+.PHONY: up test soak lint lock bench demo migrate clean chromium
+
+# Everything installs from the locks (exact versions, every file's hash): requirements.lock for the
+# service, requirements-dev.lock for the service and its tests (the same versions, plus the dev extra).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.8
+UV_COMPILE := $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--quiet --custom-compile-command 'make lock'
+# The digest of what the locks are computed from: pyproject.toml's Python range and dependency lists.
+LOCK_INPUTS := $(PYTHON) -c 'import hashlib, json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print(hashlib.sha256(json.dumps([p["requires-python"], p["dependencies"], p["optional-dependencies"]]).encode()).hexdigest())'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime-installed: pyproject.toml | $(PY)
-	$(PIP) -e .
+$(VENV)/.runtime-installed: $(LOCK) pyproject.toml | $(PY)
+	$(PIP) --require-hashes -r $(LOCK)
+	$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(PY)
-	$(PIP) -e '.[dev]'
+$(VENV)/.dev-installed: $(DEV_LOCK) pyproject.toml | $(PY)
+	$(PIP) --require-hashes -r $(DEV_LOCK)
+	$(PIP) --no-deps -e .
 	touch $@ $(VENV)/.runtime-installed
+
+# A newer pyproject.toml re-locks only when its dependencies changed (the locks' first line is the
+# digest of those they were made from); other edits, and a fresh clone's file times, only touch them.
+$(LOCK) $(DEV_LOCK) &: pyproject.toml
+	@digest=$$($(LOCK_INPUTS)); \
+	if [ "$$(head -1 $(LOCK))" = "# inputs: $$digest" ] && [ "$$(head -1 $(DEV_LOCK))" = "# inputs: $$digest" ]; \
+	then touch $(LOCK) $(DEV_LOCK); else $(MAKE) lock; fi
+
+# Re-resolve from PyPI, keeping every pin that still fits pyproject.toml (delete a lock to upgrade all).
+lock: | $(PY)
+	$(PIP) 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) -o $(LOCK)
+	$(UV_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK)
+	digest=$$($(LOCK_INPUTS)); sed -i "1i # inputs: $$digest" $(LOCK) $(DEV_LOCK)
 
 up: $(VENV)/.runtime-installed
 	$(VENV)/bin/broker up
@@ -33,14 +60,15 @@ $(CHROMIUM):
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
 
-test: $(VENV)/.dev-installed $(CHROMIUM)
-	$(VENV)/bin/lint-imports
+# The gates, before any test: one ruff finding, one mypy error or one broken import contract fails
+# `make test` (and `make lint`, which runs them alone). mypy's strictness is in pyproject.toml.
+test: lint $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy matching broker workers adapters
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy matching broker/domain
 
 # The fault tests of the async spine at full size (RELIABILITY.md G1, G3-G5): 2,000 events under 20
 # worker SIGKILLs, 1,000 requests through the Redis and PostgreSQL faults. `make test` runs them smaller.

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -77,7 +78,7 @@ def _request_scope(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+            await app(scope, receive, send_with_headers if scope["type"] == ScopeType.HTTP else send)
         finally:
             state = scope.get("state") or {}
             session = state.pop("session", None)

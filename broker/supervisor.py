@@ -219,6 +219,34 @@ def _wait_ready(
     raise RuntimeError(f"the API was not ready within {timeout:.0f} s")
 
 
+def _demo_env(environ: dict[str, str], *, data_dir: Path, url: str, admin_key: str) -> dict[str, str]:
+    """The demo's process environment: the caller's, without any BROKER_ variable, plus the demo's own."""
+    env = {k: v for k, v in environ.items() if not k.startswith("BROKER_")}
+    return env | {
+        "BROKER_DATA_DIR": str(data_dir),
+        "BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir}/broker.db",
+        "BROKER_HOST": "127.0.0.1",
+        "BROKER_PORT": url.rsplit(":", 1)[1],
+        "BROKER_PUBLIC_URL": url,
+        "BROKER_SECRET_KEY": _secret_key(data_dir),
+        "BROKER_BOOTSTRAP_ADMIN_KEY": admin_key,
+        "BROKER_WEBHOOKS_ALLOW_LOOPBACK": "1",  # the demo's ERP receiver listens on 127.0.0.1
+        "BROKER_LOG_LEVEL": "WARNING",
+    }
+
+
+def _exit_check(procs: list[subprocess.Popen[bytes]], *, log_path: Path) -> Callable[[], str | None]:
+    """The story's health check: why the API or the worker (``procs``, in that order) died, or None."""
+
+    def check() -> str | None:
+        for name, proc in zip(("API", "worker"), procs, strict=True):
+            if proc.poll() is not None:
+                return f"the {name} exited with {proc.returncode}; see {log_path}"
+        return None
+
+    return check
+
+
 def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: str | None = None) -> int:
     """``broker demo``: the same process tree as ``broker up`` (embedded SQLite and Redis, API, worker) on a
     fresh ``<data dir>/demo`` and a free loopback port, so it never touches the user's data or queue; the
@@ -243,18 +271,7 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
     data_dir.mkdir(parents=True)
     url = f"http://127.0.0.1:{port or _free_port()}"
     admin_key = new_token()
-    env = {k: v for k, v in environ.items() if not k.startswith("BROKER_")}
-    env |= {
-        "BROKER_DATA_DIR": str(data_dir),
-        "BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir}/broker.db",
-        "BROKER_HOST": "127.0.0.1",
-        "BROKER_PORT": url.rsplit(":", 1)[1],
-        "BROKER_PUBLIC_URL": url,
-        "BROKER_SECRET_KEY": _secret_key(data_dir),
-        "BROKER_BOOTSTRAP_ADMIN_KEY": admin_key,
-        "BROKER_WEBHOOKS_ALLOW_LOOPBACK": "1",  # the demo's ERP receiver listens on 127.0.0.1
-        "BROKER_LOG_LEVEL": "WARNING",
-    }
+    env = _demo_env(environ, data_dir=data_dir, url=url, admin_key=admin_key)
     settings = load_settings(env)
     console.print(f"[bold]broker demo[/] — fresh data in {data_dir}, API on {url}")
     try:
@@ -302,13 +319,7 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
             f"  API, worker and embedded Redis ready in {time.monotonic() - started:.1f} s "
             f"(logs: {data_dir / 'broker.log'})"
         )
-
-        def check() -> str | None:
-            for name, proc in zip(("API", "worker"), procs, strict=True):
-                if proc.poll() is not None:
-                    return f"the {name} exited with {proc.returncode}; see {data_dir / 'broker.log'}"
-            return None
-
+        check = _exit_check(procs, log_path=data_dir / "broker.log")
         code = asyncio.run(
             tell(
                 url, admin_key, check=check, console=console, summary_json=Path(summary_json) if summary_json else None

@@ -2,24 +2,27 @@
 
 Every integration test runs on SQLite, and also on PostgreSQL when ``BROKER_TEST_DATABASE_URL`` is
 set. Redis is ``BROKER_TEST_REDIS_URL`` or an embedded one. A URL that is set but unreachable fails
-the whole run at start (never a skip)."""
+the whole run at start (never a skip).
+
+Under pytest-xdist (``make test`` runs ``-n auto``) each worker ``gwN`` gets its own PostgreSQL database
+``<database>_gwN`` (created on the server of ``BROKER_TEST_DATABASE_URL`` at start) and its own Redis
+database number (the URL's plus N), since tests truncate and flush them; temporary directories and
+ports are per worker already (pytest's ``tmp_path``, ports picked free by the OS)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 from broker.app import create_app
 from broker.db.migrate import upgrade
@@ -27,8 +30,31 @@ from broker.db.session import Database
 from broker.services.access import ensure_admin
 from broker.settings import Settings, load_settings
 
-PG_URL = os.environ.get("BROKER_TEST_DATABASE_URL") or None
-REDIS_URL = os.environ.get("BROKER_TEST_REDIS_URL") or None
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"… under pytest-xdist, else None
+GIVEN_PG_URL = os.environ.get("BROKER_TEST_DATABASE_URL") or None
+GIVEN_REDIS_URL = os.environ.get("BROKER_TEST_REDIS_URL") or None
+
+
+def _worker_pg_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{WORKER}").render_as_string(hide_password=False)
+
+
+def _worker_redis_url(url: str) -> str:
+    assert WORKER is not None
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or "db=" in parts.query:
+        raise pytest.UsageError(f"BROKER_TEST_REDIS_URL={url}: under pytest-xdist, give it as redis://host:port/N")
+    number = int(parts.path.strip("/") or 0) + int(WORKER.removeprefix("gw"))
+    if number > 15:
+        raise pytest.UsageError(f"BROKER_TEST_REDIS_URL={url}: no Redis database number left for worker {WORKER}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+PG_URL = _worker_pg_url(GIVEN_PG_URL) if GIVEN_PG_URL and WORKER else GIVEN_PG_URL
+REDIS_URL = _worker_redis_url(GIVEN_REDIS_URL) if GIVEN_REDIS_URL and WORKER else GIVEN_REDIS_URL
 SECRET = "test-secret-key-0123456789abcdef"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -42,6 +68,23 @@ async def _check_pg(url: str) -> None:
     try:
         async with asyncio.timeout(10), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+async def _create_pg_database(admin_url: str, url: str) -> None:
+    """``url``'s database on ``admin_url``'s server, created unless it exists."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = make_url(url).database
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with asyncio.timeout(30), engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})).first()
+            if exists is None:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         await engine.dispose()
 
@@ -70,11 +113,13 @@ async def _check_redis(url: str) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     problems = []
-    if PG_URL:
+    if GIVEN_PG_URL and PG_URL:
         try:
-            asyncio.run(_check_pg(PG_URL))
+            asyncio.run(_check_pg(GIVEN_PG_URL))
+            if PG_URL != GIVEN_PG_URL:
+                asyncio.run(_create_pg_database(GIVEN_PG_URL, PG_URL))
         except Exception as exc:
-            problems.append(f"BROKER_TEST_DATABASE_URL={PG_URL} is unreachable: {exc!r}")
+            problems.append(f"BROKER_TEST_DATABASE_URL={GIVEN_PG_URL} is unreachable: {exc!r}")
     if REDIS_URL:
         try:
             asyncio.run(_check_redis(REDIS_URL))
@@ -82,6 +127,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             problems.append(f"BROKER_TEST_REDIS_URL={REDIS_URL} is unreachable: {exc!r}")
     if problems:
         raise pytest.UsageError("; ".join(problems))
+
+
+# The longest tests first, so that under pytest-xdist (``--dist worksteal``) none of them starts last
+# and leaves one worker running alone at the end. The sort is stable: modules stay whole, in order.
+LONG_FIRST = (
+    "tests/integration/api/test_schemathesis.py",
+    "tests/e2e/",
+    "tests/browser/",
+    "tests/integration/db/test_award_race.py",
+    "tests/unit/matching/",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
@@ -146,21 +209,31 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return url
 
 
+@pytest.fixture(scope="session")
+def make_settings(redis_url: str) -> Callable[[str, Path], Settings]:
+    """The tests' settings for a database URL and a data directory (for fixtures of a wider scope)."""
+
+    def make(database_url: str, data_dir: Path) -> Settings:
+        return load_settings(
+            {
+                "BROKER_DATABASE_URL": database_url,
+                "BROKER_REDIS_URL": redis_url,
+                "BROKER_SECRET_KEY": SECRET,
+                "BROKER_DATA_DIR": str(data_dir),
+                "BROKER_RATE_LIMIT_PER_MINUTE": "100000",
+                # No worker runs beside the in-process app: match in the creating request. The worker
+                # path (the default) is covered by tests/integration/workers/test_matching_job.py and
+                # by the end-to-end tests, which run a real worker.
+                "BROKER_MATCHING_INLINE": "1",
+            }
+        )
+
+    return make
+
+
 @pytest.fixture
-def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
-    return load_settings(
-        {
-            "BROKER_DATABASE_URL": database_url,
-            "BROKER_REDIS_URL": redis_url,
-            "BROKER_SECRET_KEY": SECRET,
-            "BROKER_DATA_DIR": str(tmp_path / "var"),
-            "BROKER_RATE_LIMIT_PER_MINUTE": "100000",
-            # No worker runs beside the in-process app: match in the creating request. The worker
-            # path (the default) is covered by tests/integration/workers/test_matching_job.py and
-            # by the end-to-end tests, which run a real worker.
-            "BROKER_MATCHING_INLINE": "1",
-        }
-    )
+def settings(make_settings: Callable[[str, Path], Settings], database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "var")
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ async def make_workshop(
     certifications: tuple[str, ...] = (), capacities: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """A manufacture with a maker key, a profile, machines, verified labels, declared capacities."""
-    org, key = await tenant(client, admin_key, "manufacture", "maker", name=name, commune_insee=commune_insee)
+    _org, key = await tenant(client, admin_key, "manufacture", "maker", name=name, commune_insee=commune_insee)
     profile = {"commune_insee": commune_insee, "delivery_radius_km": radius_km, "trades": ["numerique"],
                "labels": list(labels), "certifications": list(certifications)}
     response = await client.put("/v1/workshops/me", json=profile, headers=bearer(key))

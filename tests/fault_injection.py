@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from broker.api import context
+from broker.services.jobs import DELIVER
 from workers import enqueue
 
 API_RATE = float(os.environ.get("FAULT_API_RATE", "0"))
@@ -45,7 +46,7 @@ _enqueue_many = enqueue.Enqueuer.enqueue_many
 
 
 async def _enqueue_or_crash(self: enqueue.Enqueuer, jobs: Any, **kwargs: Any) -> int:
-    if jobs and jobs[0][0] == "deliver_webhooks" and _rng.random() < RELAY_RATE:
+    if jobs and jobs[0].function == DELIVER and _rng.random() < RELAY_RATE:
         n = await self._redis.incr("fault:injected:relay")
         if n <= BUDGET:
             if EXIT_EVERY and n % EXIT_EVERY == 0:

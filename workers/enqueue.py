@@ -15,8 +15,9 @@ from typing import Any
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
+from redis.asyncio import Redis
 
-from broker.services.jobs import QUEUE, serialize
+from broker.services.jobs import QUEUE, Job, serialize
 
 # KEYS[1] = the queue; ARGV = job key prefix, result key prefix, expiry (ms), score, marker key ("" for
 # none), marker expiry (ms), then (id, payload) pairs.
@@ -50,13 +51,11 @@ return out
 #: its data), so every job the database believes queued may be gone.
 EPOCH_KEY = "broker:relay:epoch"
 
-Job = tuple[str, tuple[Any, ...], str]  # function name, arguments (ids only), job id
-
 
 class Enqueuer:
     """Holds the registered scripts of one Redis client (EVALSHA, reloaded after a Redis restart)."""
 
-    def __init__(self, redis: Any, queue: str = QUEUE) -> None:
+    def __init__(self, redis: Redis, queue: str = QUEUE) -> None:
         self._redis = redis
         self._script = redis.register_script(_ENQUEUE_MANY)
         self._absent = redis.register_script(_ABSENT)

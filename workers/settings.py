@@ -6,29 +6,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.typing import WorkerCoroutine
 
 from adapters.notifications.base import Notifier, SmtpConfig
 from adapters.notifications.email import make_notifier
 from adapters.webhooks.base import DeliveryPolicy
+from adapters.webhooks.delivery import HttpWebhookSender
 from adapters.webhooks.transport import make_client
 from broker.db.session import Database
-from broker.services.jobs import MATCH_REQUEST, QUEUE, REBALANCE_CRISIS_CALL, deserialize, serialize
+from broker.services.jobs import (
+    DELIVER,
+    MATCH_REQUEST,
+    NOTIFY,
+    QUEUE,
+    REBALANCE_CRISIS_CALL,
+    deserialize,
+    serialize,
+)
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox, delivery_timings
 from broker.settings import NotificationSettings, Settings
+from workers.context import WorkerContext
 from workers.enqueue import Enqueuer
 from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis, watch_crisis_lags
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
 from workers.jobs.notifications import notify
-from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhooks, relay_outbox, relay_waker
+from workers.jobs.webhooks import deliver_webhooks, relay_outbox, relay_waker
 
 log = logging.getLogger("broker.worker")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def job(coroutine: Callable[Concatenate[WorkerContext, P], Awaitable[R]]) -> WorkerCoroutine:
+    """A job as arq registers it. arq hands every job the dict that ``on_startup`` filled plus its
+    own keys, which is what `WorkerContext` describes; mypy takes no TypedDict for arq's ``dict``."""
+    return cast(WorkerCoroutine, coroutine)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -63,17 +83,23 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["settings"] = settings
-        ctx["db"] = Database(settings.db)
-        ctx["policy"] = delivery_policy(settings)
-        ctx["lease"] = delivery_timings(settings.webhooks_timeout_s)[1]
-        ctx["http"] = make_client(ctx["policy"])
-        ctx["box"] = SecretBox(settings.secret_key)
-        ctx["enqueue"] = Enqueuer(ctx["redis"])
-        ctx["notifier"] = notifier(settings.notifications)
-        ctx["relay_waker"] = asyncio.create_task(relay_waker(ctx))
-        ctx["candidates"] = CandidateCache()
-        ctx["match_batches"] = MatchBatches()
+        policy = delivery_policy(settings)
+        http = make_client(policy)
+        built: WorkerContext = {
+            "redis": ctx["redis"],
+            "settings": settings,
+            "db": Database(settings.db),
+            "lease": delivery_timings(settings.webhooks_timeout_s)[1],
+            "http": http,
+            "sender": HttpWebhookSender(http, policy=policy),
+            "box": SecretBox(settings.secret_key),
+            "enqueue": Enqueuer(ctx["redis"]),
+            "notifier": notifier(settings.notifications),
+            "candidates": CandidateCache(),
+            "match_batches": MatchBatches(),
+        }
+        built["relay_waker"] = asyncio.create_task(relay_waker(built))
+        ctx.update(built)
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -90,22 +116,23 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         # Ids only, small uniform timeouts; a delivery makes one attempt per job (its retries are
         # scheduled in the database, not by arq), so max_tries only covers a worker killed mid-job.
         "functions": [
-            func(deliver_webhooks, name=DELIVER, timeout=delivery_timings(settings.webhooks_timeout_s)[0], max_tries=3),
-            func(notify, name=NOTIFY, timeout=30, max_tries=5),
-            func(match_request, name=MATCH_REQUEST, timeout=30, max_tries=5),
-            func(rebalance_crisis_call, name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),
+            func(job(deliver_webhooks), name=DELIVER, timeout=delivery_timings(settings.webhooks_timeout_s)[0],
+                 max_tries=3),
+            func(job(notify), name=NOTIFY, timeout=30, max_tries=5),
+            func(job(match_request), name=MATCH_REQUEST, timeout=30, max_tries=5),
+            func(job(rebalance_crisis_call), name=REBALANCE_CRISIS_CALL, timeout=60, max_tries=5),
         ],
         "cron_jobs": [
-            cron(relay_outbox, second=set(range(60)), unique=True, timeout=30, run_at_startup=True),
+            cron(job(relay_outbox), second=set(range(60)), unique=True, timeout=30, run_at_startup=True),
             # Both jobs are idempotent sweeps guarded by conditional UPDATEs: two workers running
             # one at the same time change each row once.
-            cron(close_windows, second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
-            cron(sweep_matches, second=set(range(2, 60, 5)), unique=True, timeout=30, run_at_startup=True),
+            cron(job(close_windows), second=set(range(0, 60, 10)), unique=True, timeout=30, run_at_startup=True),
+            cron(job(sweep_matches), second=set(range(2, 60, 5)), unique=True, timeout=30, run_at_startup=True),
             # Expires unanswered proposals and rebalances flagged calls (also what a lost job left).
-            cron(sweep_crisis, second=set(range(7, 60, 10)), unique=True, timeout=60, run_at_startup=True),
-            cron(watch_crisis_lags, second=37, unique=True, timeout=60, run_at_startup=False),
-            cron(watch_deadlines, second=5, unique=True, timeout=30, run_at_startup=True),
-            cron(purge_idempotency, minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
+            cron(job(sweep_crisis), second=set(range(7, 60, 10)), unique=True, timeout=60, run_at_startup=True),
+            cron(job(watch_crisis_lags), second=37, unique=True, timeout=60, run_at_startup=False),
+            cron(job(watch_deadlines), second=5, unique=True, timeout=30, run_at_startup=True),
+            cron(job(purge_idempotency), minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": QUEUE,

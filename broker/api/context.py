@@ -8,7 +8,7 @@ import hashlib
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 from litestar import Request, Response
@@ -20,10 +20,12 @@ from broker.api.runtime import Runtime
 from broker.api.security import SAFE_METHODS, request_id
 from broker.db.constraints import conflict_for
 from broker.db.pending import restore_pending, snapshot_pending
-from broker.db.repositories import OUTBOX_WRITTEN, AuditRepository, IdempotencyRecord, IdempotencyRepository
+from broker.db.repositories import AuditRepository, IdempotencyRecord, IdempotencyRepository
 from broker.domain.access import Principal
 from broker.errors import BrokerError, Conflict
-from broker.services.jobs import Job, JobQueue
+from broker.services.jobs import Job, JobQueue, take_after_commit
+
+_Body = TypeVar("_Body", bound=msgspec.Struct)
 
 _KEY = re.compile(r'^(?:"([A-Za-z0-9_:.\-]{1,255})"|([A-Za-z0-9_:.\-]{1,255}))$')
 
@@ -97,14 +99,9 @@ class RequestContext:
         # The Idempotency-Key lookup still to do (PostgreSQL defers it: `_settle_key`).
         self.lookup: dict[str, str] | None = None
         # Run after the commit succeeded and before the answer is sent (e.g. cache invalidation).
+        # The worker jobs that follow the request's writes are the services' to schedule
+        # (`broker.services.jobs.schedule`): they go in the round trip that wakes the relay.
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
-        # Queued after the commit, in the round trip that wakes the relay (see `signal_after_commit`).
-        self.jobs: list[Job] = []
-
-    def enqueue_after_commit(self, function: str, *args: object, job_id: str) -> None:
-        """Queue a worker job once this request's transaction has committed (never before: the job
-        must find what the request wrote)."""
-        self.jobs.append(Job(function, args, job_id))
 
     @property
     def geocoder(self) -> Any:
@@ -112,12 +109,12 @@ class RequestContext:
 
     async def respond(
         self,
-        body: msgspec.Struct,
+        body: _Body,
         *,
         status: int = 201,
         resource: tuple[str, str] | None = None,
         store: bool = True,
-    ) -> Response[bytes]:
+    ) -> Response[_Body]:
         """Encode the answer once, store it under the Idempotency-Key if any, and return it.
 
         ``store=False`` is for answers that carry a secret shown once: the record then holds a 409
@@ -140,7 +137,9 @@ class RequestContext:
                     title="Secret shown once",
                 )
                 await self._store(409, PROBLEM_MEDIA_TYPE, msgspec.json.encode(problem))
-        return Response(content=content, status_code=status, media_type="application/json")
+        # The body goes out as the bytes encoded (and stored) above; the type names the schema the
+        # route documents, which is ``body``'s.
+        return cast("Response[_Body]", Response(content=content, status_code=status, media_type="application/json"))
 
     async def _store(self, status: int, content_type: str, content: bytes) -> None:
         assert self.idem is not None
@@ -201,22 +200,9 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 fingerprint=hashlib.sha256(await request.body()).hexdigest(),
             )
             lookup = {"org_id": ctx.principal.org_id, "method": request.method, "route": ctx.idem.route, "key": key}
-            if runtime.db.reads_now:
-                # SQLite: not on the writer (SQLite's write lock is taken at the first write, not held
-                # through this lookup; a concurrent duplicate still fails on the unique key), and
-                # on the event loop's thread: one indexed read, where the trips to a reader thread
-                # cost half of a POST's CPU.
-                with runtime.db.read_now() as reader:
-                    found = IdempotencyRepository.find_now(reader, **lookup)
-            elif runtime.db.is_sqlite:
-                async with runtime.db.reader() as reader:
-                    found = await IdempotencyRepository(reader).find(**lookup)
-            else:
-                # PostgreSQL: the lookup waits for the end (`_settle_key`). A first request (nearly
-                # all of them) then costs no lookup: its record goes in with its rows, and the
-                # unique key refuses it when the key was used, concurrent duplicates included.
-                ctx.lookup = lookup
-                found = None
+            looked_up, found = await IdempotencyRepository.find_before_handler(runtime.db, **lookup)
+            if not looked_up:
+                ctx.lookup = lookup  # the lookup waits for the end (`_settle_key`)
             await _check_key(ctx, found)
     try:
         yield ctx
@@ -251,7 +237,8 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
                 await ctx.store_failure(problem_for_broker_error(conflict, ctx.request_id))
                 raise conflict from failure
         # events committed: the relay sends them now; jobs queued: the worker runs them now
-        await signal_after_commit(runtime.jobs, ctx.jobs, wake_relay=ctx.session.info.pop(OUTBOX_WRITTEN, False))
+        jobs, wake_relay = take_after_commit(ctx.session)
+        await signal_after_commit(runtime.jobs, jobs, wake_relay=wake_relay)
         for hook in ctx.after_commit:
             await hook()
 

@@ -76,9 +76,10 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
         detail = str(exc.detail)
         if status == 400 and ("JSON" in detail or "decode" in detail.lower()):
             detail = "the body is not valid JSON"
-        slug = _ACCESS_SLUGS.get(status)
+        access_slug = _ACCESS_SLUGS.get(status)
         problem = build_problem(
-            status, detail, request_id=rid, slug=slug, title=slug and slug.replace("-", " ").capitalize()
+            status, detail, request_id=rid, slug=access_slug,
+            title=access_slug and access_slug.replace("-", " ").capitalize(),
         )
     headers = dict(exc.headers or {})
     headers.update(request.scope.get("state", {}).get("rate_headers", {}) if status != 429 else {})

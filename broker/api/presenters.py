@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import msgspec
 
@@ -180,7 +179,3 @@ def order_out(order: Order, history: list[OrderEvent]) -> OrderOut:
             for e in history
         ],
     )
-
-
-def page_of(items: list[Any], size: int) -> tuple[list[Any], bool]:
-    return items[:size], len(items) > size

@@ -110,7 +110,7 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
         raise NotAuthorizedException(detail="send an API key as 'Authorization: Bearer <key>'", headers=challenge)
     runtime: Runtime = connection.app.state.runtime
     db = runtime.db
-    safe = connection.scope["method"] in SAFE_METHODS
+    safe = connection.scope.get("method") in SAFE_METHODS
     # One Redis round trip counts the request against the key's limit (keyed by its public prefix)
     # and reads the key-cache generation; a cached principal then skips the key lookup.
     decision = await runtime.limiter.hit(key_prefix(token))
@@ -131,12 +131,12 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     token_hash = key_hash(token)
     principal = runtime.keys.get(token_hash, generation)
     if principal is None:
-        if safe or not db.is_sqlite:
+        if safe or not db.single_writer:
             session = session_factory()
             connection.scope["state"]["session"] = session
             principal = await authenticate(session, token=token)
         else:
-            # SQLite has one writer: authenticate on a reader so the write lock (BEGIN IMMEDIATE) is
+            # One writer (SQLite): authenticate on a reader so the write lock (BEGIN IMMEDIATE) is
             # taken only when the handler writes.
             async with db.reader() as auth_session:
                 principal = await authenticate(auth_session, token=token)

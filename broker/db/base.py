@@ -6,9 +6,8 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String
+from sqlalchemy import JSON, DateTime, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -50,12 +49,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def IdColumn() -> Any:
-    return String(36)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(row: type[Base]) -> Table:
+    """The Core table of a mapped class: every model here declares a plain table (SQLAlchemy types
+    ``__table__`` as any FromClause, which ``insert`` and ``update`` do not accept)."""
+    table = row.__table__
+    assert isinstance(table, Table), row
+    return table
 
 
 _last_ms = 0

@@ -8,7 +8,7 @@ allocation (``WHERE revision = :seen``: one re-allocation at a time per call).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.base import UTCDateTime
 from broker.db.fabrication import Keyset, RegistryRepository, _after, _rowcount, _to
 from broker.db.models import CommitmentRow, CrisisCallRow, DeliveryPointRow, RebalanceRow, WorkshopRow
+from broker.db.status import CALLS, COMMITMENTS, compare_and_set
 from broker.domain.crisis import (
     CallStatus,
     Commitment,
@@ -119,14 +120,10 @@ class CrisisRepository:
         return [_to(r, CrisisCall) for r in (await self.session.execute(query)).scalars()]
 
     async def set_call_status(
-        self, call_id: str, *, expected: str, status: str, now: datetime, **values: Any
+        self, call_id: str, *, expected: CallStatus, status: CallStatus, now: datetime, **values: Any
     ) -> bool:
-        statement = (
-            update(CrisisCallRow)
-            .where(CrisisCallRow.id == call_id, CrisisCallRow.status == expected)
-            .values(status=status, updated_at=now, rebalance_due_at=None, rebalance_reason=None, **values)
-        )
-        return await _rowcount(self.session, statement) == 1
+        return await compare_and_set(self.session, CALLS, call_id, expected=expected, to=status, values={
+            "updated_at": now, "rebalance_due_at": None, "rebalance_reason": None, **values})
 
     # ---- delivery points ------------------------------------------------------------------------
 
@@ -215,41 +212,47 @@ class CrisisRepository:
         return [_to(r, Commitment) for r in (await self.session.execute(query.limit(limit))).scalars()]
 
     async def set_status(
-        self, commitment_id: str, *, expected: str, status: str, now: datetime, **values: Any
+        self,
+        commitment_id: str,
+        *,
+        expected: CommitmentStatus | Collection[CommitmentStatus],
+        status: CommitmentStatus,
+        now: datetime,
+        **values: Any,
     ) -> bool:
-        statement = (
-            update(CommitmentRow)
-            .where(CommitmentRow.id == commitment_id, CommitmentRow.status == expected)
-            .values(status=status, updated_at=now, **values)
-        )
-        return await _rowcount(self.session, statement) == 1
+        return await compare_and_set(self.session, COMMITMENTS, commitment_id, expected=expected, to=status,
+                                     values={"updated_at": now, **values})
 
     async def accept(self, commitment_id: str, *, now: datetime) -> bool:
         """proposed → accepted, only before it expires."""
-        statement = (
-            update(CommitmentRow)
-            .where(
-                CommitmentRow.id == commitment_id,
-                CommitmentRow.status == CommitmentStatus.PROPOSED,
-                CommitmentRow.expires_at > now,
-            )
-            .values(status=CommitmentStatus.ACCEPTED, accepted_at=now, decided_at=now, updated_at=now)
+        return await compare_and_set(
+            self.session, COMMITMENTS, commitment_id, expected=CommitmentStatus.PROPOSED,
+            to=CommitmentStatus.ACCEPTED, values={"accepted_at": now, "decided_at": now, "updated_at": now},
+            where=[CommitmentRow.expires_at > now],
         )
-        return await _rowcount(self.session, statement) == 1
 
     async def set_quantity(
-        self, commitment_id: str, *, expected_status: str, seen: int, quantity: int, now: datetime, **values: Any
+        self,
+        commitment_id: str,
+        *,
+        expected_status: CommitmentStatus,
+        seen: int,
+        quantity: int,
+        now: datetime,
+        status: CommitmentStatus | None = None,
+        **values: Any,
     ) -> bool:
-        """Change the units of a commitment still in ``expected_status`` with ``seen`` units."""
+        """Change the units of a commitment still in ``expected_status`` with ``seen`` units (and
+        its status, when ``status`` is another one: a trimmed commitment already delivered)."""
+        guards = [CommitmentRow.quantity == seen, CommitmentRow.produced <= quantity]
+        changes = {"quantity": quantity, "updated_at": now, **values}
+        if status is not None and status != expected_status:
+            return await compare_and_set(self.session, COMMITMENTS, commitment_id, expected=expected_status,
+                                         to=status, values=changes, where=guards)
         statement = (
             update(CommitmentRow)
-            .where(
-                CommitmentRow.id == commitment_id,
-                CommitmentRow.status == expected_status,
-                CommitmentRow.quantity == seen,
-                CommitmentRow.produced <= quantity,
-            )
-            .values(quantity=quantity, updated_at=now, **values)
+            .where(CommitmentRow.id == commitment_id, CommitmentRow.status == expected_status, *guards)
+            .values(**changes)
         )
         return await _rowcount(self.session, statement) == 1
 

@@ -5,7 +5,7 @@ rowcount tells a lost race; capacity is reserved by one conditional UPDATE."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -14,7 +14,7 @@ from sqlalchemy import Text, bindparam, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.base import new_id
+from broker.db.base import new_id, table_of
 from broker.db.models import (
     CatalogueItemRow,
     InvitationRow,
@@ -30,14 +30,16 @@ from broker.db.models import (
 )
 from broker.db.pending import buffer_insert
 from broker.db.repositories import OUTBOX_TABLE, last_sequences, outbox_row
+from broker.db.status import INVITATIONS, ORDERS, QUOTES, REQUESTS, compare_and_set, lock, move_all
 from broker.domain.catalogue import CatalogueItem
 from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
+from broker.domain.lifecycle import InvitationStatus, OrderStatus, QuoteStatus, RequestStatus
 
 Keyset = tuple[datetime, str]
 
-REQUEST_TABLE = RequestRow.__table__
-INVITATION_TABLE = InvitationRow.__table__
+REQUEST_TABLE = table_of(RequestRow)
+INVITATION_TABLE = table_of(InvitationRow)
 
 
 def _to(row: Any, kind: type[Any]) -> Any:
@@ -342,7 +344,7 @@ def write_matches(connection: Connection, prepared: Sequence[PreparedMatch], *, 
     events: list[dict[str, Any]] = []
     invited: dict[str, int] = {}
     for request_id, status in won.items():
-        if status != "open":
+        if status != RequestStatus.OPEN:
             results.append((request_id, NO_MATCH))
             invited[request_id] = 0
             continue
@@ -404,7 +406,8 @@ class RequestRepository:
     async def pending_matches(self, *, older_than: datetime, limit: int) -> list[str]:
         query = (
             select(RequestRow.id)
-            .where(RequestRow.status == "open", is_pending(RequestRow.match_state), RequestRow.created_at < older_than)
+            .where(RequestRow.status == RequestStatus.OPEN, is_pending(RequestRow.match_state),
+                   RequestRow.created_at < older_than)
             .order_by(RequestRow.created_at)
             .limit(limit)
         )
@@ -421,14 +424,21 @@ class RequestRepository:
         return [_to(r, Request) for r in (await self.session.execute(query.limit(limit))).scalars()]
 
     async def set_status(
-        self, request_id: str, *, expected: Sequence[str], status: str, now: datetime, **values: Any
+        self,
+        request_id: str,
+        *,
+        expected: RequestStatus | Collection[RequestStatus],
+        status: RequestStatus,
+        now: datetime,
+        **values: Any,
     ) -> bool:
-        statement = (
-            update(RequestRow)
-            .where(RequestRow.id == request_id, RequestRow.status.in_(list(expected)))
-            .values(status=status, updated_at=now, **values)
-        )
-        return await _rowcount(self.session, statement) == 1
+        return await compare_and_set(self.session, REQUESTS, request_id, expected=expected, to=status,
+                                     values={"updated_at": now, **values})
+
+    async def lock(self, request_id: str) -> RequestStatus | None:
+        """The request's status, its row held until commit: the writers of a request's quotes
+        (submit, withdraw, award, cancel) take it before the quotes, so they queue on it."""
+        return await lock(self.session, REQUESTS, request_id)
 
     async def windows_to_close(self, now: datetime, limit: int = 500) -> list[Request]:
         query = (
@@ -468,6 +478,10 @@ class InvitationRepository:
             query = query.where(InvitationRow.workshop_id == workshop_id)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def decline(self, invitation: InvitationRow, *, reason: str) -> bool:
+        return await compare_and_set(self.session, INVITATIONS, invitation.id, expected=InvitationStatus.INVITED,
+                                     to=InvitationStatus.DECLINED, values={"decline_reason": reason}, loaded=invitation)
+
     async def page_for_workshop(
         self, workshop_id: str, *, after: Keyset | None, limit: int
     ) -> list[tuple[InvitationRow, RequestRow]]:
@@ -496,23 +510,16 @@ class QuoteRepository:
         query = select(QuoteRow).where(QuoteRow.request_id == request_id).order_by(QuoteRow.created_at, QuoteRow.id)
         return [_to(r, Quote) for r in (await self.session.execute(query)).scalars()]
 
-    async def set_status(self, quote_id: str, *, expected: str, status: str) -> bool:
-        statement = update(QuoteRow).where(QuoteRow.id == quote_id, QuoteRow.status == expected).values(status=status)
-        return await _rowcount(self.session, statement) == 1
+    async def set_status(self, quote_id: str, *, expected: QuoteStatus, status: QuoteStatus) -> bool:
+        return await compare_and_set(self.session, QUOTES, quote_id, expected=expected, to=status)
 
     async def reject_others(self, request_id: str, keep: Sequence[str]) -> None:
-        await _rowcount(
-            self.session,
-            update(QuoteRow)
-            .where(QuoteRow.request_id == request_id, QuoteRow.status == "submitted", QuoteRow.id.not_in(list(keep)))
-            .values(status="rejected"),
-        )
+        await move_all(self.session, QUOTES, where=[QuoteRow.request_id == request_id, QuoteRow.id.not_in(list(keep))],
+                       expected=QuoteStatus.SUBMITTED, to=QuoteStatus.REJECTED)
 
     async def expire(self, now: datetime) -> int:
-        statement = (
-            update(QuoteRow).where(QuoteRow.status == "submitted", QuoteRow.valid_until <= now).values(status="expired")
-        )
-        return await _rowcount(self.session, statement)
+        return await move_all(self.session, QUOTES, where=[QuoteRow.valid_until <= now],
+                              expected=QuoteStatus.SUBMITTED, to=QuoteStatus.EXPIRED)
 
 
 class OrderRepository:
@@ -555,13 +562,11 @@ class OrderRepository:
         query = select(OrderRow).where(OrderRow.request_id == request_id).order_by(OrderRow.created_at)
         return [_to(r, Order) for r in (await self.session.execute(query)).scalars()]
 
-    async def set_status(self, order_id: str, *, expected: str, status: str, now: datetime, **values: Any) -> bool:
-        statement = (
-            update(OrderRow)
-            .where(OrderRow.id == order_id, OrderRow.status == expected)
-            .values(status=status, updated_at=now, **values)
-        )
-        return await _rowcount(self.session, statement) == 1
+    async def set_status(
+        self, order_id: str, *, expected: OrderStatus, status: OrderStatus, now: datetime, **values: Any
+    ) -> bool:
+        return await compare_and_set(self.session, ORDERS, order_id, expected=expected, to=status,
+                                     values={"updated_at": now, **values})
 
     async def set_progress(self, order_id: str, *, units_done: int, statuses: Sequence[str], now: datetime) -> bool:
         """Monotonic: only moves forward, only while producing."""

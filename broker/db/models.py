@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,14 +22,14 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, QueryableAttribute, mapped_column, relationship
 
 from broker.db.base import Base, JSONType, UTCDateTime, new_id
 
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def is_pending(column: Any) -> ColumnElement[bool]:
+def is_pending(column: QueryableAttribute[str]) -> ColumnElement[bool]:
     """``column = 'pending'`` with the value written into the SQL, as the partial indexes' predicates
     are (``ix_fab_request_match_pending``, ``ix_outbox_event_pending``): PostgreSQL cannot prove a
     partial index's predicate from a parameter (``state = $1``), so a generic plan (made after five

@@ -132,6 +132,18 @@ class Database:
         return self.dialect == "sqlite"
 
     @property
+    def single_writer(self) -> bool:
+        """A write session takes the database's one write lock at its first statement (SQLite's
+        BEGIN IMMEDIATE): what a write request reads before its handler belongs on a reader."""
+        return self.is_sqlite
+
+    @property
+    def skips_locked(self) -> bool:
+        """Concurrent claims can pass over rows another transaction locked (SELECT … FOR UPDATE
+        SKIP LOCKED); SQLite has no row locks (its writers take turns)."""
+        return not self.is_sqlite
+
+    @property
     def reads_now(self) -> bool:
         """`read_now` is there (SQLite on a file)."""
         return self._read_now is not None

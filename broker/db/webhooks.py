@@ -10,9 +10,13 @@ from sqlalchemy import Integer, Row, case, func, insert, literal, or_, select, u
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.db.base import table_of
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, is_pending
+from broker.db.status import DELIVERIES, ENDPOINTS, compare_and_set, move_all
+from broker.domain.lifecycle import DELIVERY, DeliveryState, EndpointStatus, check
 
-DELIVERY_TABLE = WebhookDeliveryRow.__table__
+DELIVERY_TABLE = table_of(WebhookDeliveryRow)
+OUTBOX_TABLE = table_of(OutboxRow)
 #: What the relay reads of a pending event (`WebhookRepository.pending_events`): all but its payload.
 PENDING_EVENT_COLUMNS = (
     OutboxRow.id, OutboxRow.created_at, OutboxRow.org_id, OutboxRow.partner_org_id, OutboxRow.type,
@@ -26,7 +30,7 @@ def claim_events(connection: Connection, event_ids: Sequence[str], *, now: datet
     if not event_ids:
         return set()
     return set(connection.execute(
-        update(OutboxRow.__table__)
+        update(OUTBOX_TABLE)
         .where(OutboxRow.id.in_(list(event_ids)), OutboxRow.state == "pending")
         .values(state="relayed", claimed_at=now, attempts=OutboxRow.attempts + 1)
         .returning(OutboxRow.id)
@@ -112,7 +116,8 @@ class WebhookRepository:
             .order_by(WebhookDeliveryRow.enqueued_at)
             .limit(limit)
         )
-        return [(i, a, e) for i, a, e in (await self.session.execute(query)).all()]
+        # ``enqueued_at >= start`` has no NULL rows: the test only narrows the type.
+        return [(i, a, e) for i, a, e in (await self.session.execute(query)).all() if e is not None]
 
     async def release(self, delivery_ids: Sequence[str], *, enqueued_before: datetime) -> int:
         """These deliveries' jobs are lost: due for enqueueing again now rather than after the lease."""
@@ -157,10 +162,14 @@ class WebhookRepository:
 
     async def finish_deliveries(self, updates: Sequence[tuple[str, int, dict[str, Any]]]) -> set[str]:
         """Compare-and-set several deliveries in one statement: each ``(id, seen attempts, values)``
-        applies only if the delivery is still pending at that attempt count. Returns the ids won."""
+        applies only if the delivery is still pending at that attempt count (a new ``state`` must be
+        a move the table allows from pending). Returns the ids won."""
         if not updates:
             return set()
-        table = WebhookDeliveryRow.__table__
+        for _, _, changes in updates:
+            if "state" in changes:
+                check(DELIVERY, DeliveryState.PENDING, DeliveryState(changes["state"]))
+        table = DELIVERY_TABLE
         key = WebhookDeliveryRow.id
         values: dict[str, Any] = {}
         for column in sorted({c for _, _, v in updates for c in v}):
@@ -174,7 +183,7 @@ class WebhookRepository:
         seen = case({i: literal(n, Integer()) for i, n, _ in updates}, value=key)
         result = await self.session.execute(
             update(WebhookDeliveryRow)
-            .where(key.in_([i for i, _, _ in updates]), WebhookDeliveryRow.state == "pending",
+            .where(key.in_([i for i, _, _ in updates]), WebhookDeliveryRow.state == DeliveryState.PENDING,
                    WebhookDeliveryRow.attempts == seen)
             .values(**values)
             .returning(key)
@@ -201,35 +210,36 @@ class WebhookRepository:
         return int((await self.session.execute(query)).scalar_one())
 
     async def disable(self, endpoint_id: str, *, reason: str, now: datetime) -> bool:
-        result = await self.session.execute(
-            update(WebhookEndpointRow)
-            .where(WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.status == "active")
-            .values(status="disabled", disabled_reason=reason, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return await compare_and_set(self.session, ENDPOINTS, endpoint_id, expected=EndpointStatus.ACTIVE,
+                                     to=EndpointStatus.DISABLED, values={"disabled_reason": reason, "updated_at": now})
+
+    async def enable(self, endpoint: WebhookEndpointRow, *, now: datetime) -> bool:
+        """disabled → active, its failing streak forgotten."""
+        return await compare_and_set(
+            self.session, ENDPOINTS, endpoint.id, expected=EndpointStatus.DISABLED, to=EndpointStatus.ACTIVE,
+            values={"disabled_reason": None, "failing_since": None, "updated_at": now}, loaded=endpoint)
 
     async def fail_pending(self, endpoint_id: str, *, now: datetime) -> int:
         """A disabled endpoint stops its pending retries: they become failed (recover re-queues them)."""
-        result = await self.session.execute(
-            update(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.state == "pending")
-            .values(state="failed", enqueued_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await move_all(self.session, DELIVERIES, where=[WebhookDeliveryRow.endpoint_id == endpoint_id],
+                              expected=DeliveryState.PENDING, to=DeliveryState.FAILED,
+                              values={"enqueued_at": None, "updated_at": now})
+
+    async def send_again(self, delivery: WebhookDeliveryRow, *, now: datetime) -> bool:
+        """A delivered or failed delivery becomes due now (same webhook-id and bytes)."""
+        return await compare_and_set(
+            self.session, DELIVERIES, delivery.id, expected=[DeliveryState.DELIVERED, DeliveryState.FAILED],
+            to=DeliveryState.PENDING, values={"next_attempt_at": now, "enqueued_at": None, "updated_at": now},
+            loaded=delivery)
 
     async def requeue_failed(self, endpoint_id: str, *, since: datetime, now: datetime) -> int:
         """Failed deliveries of the endpoint created at or after ``since`` become due now; the relay
         enqueues due deliveries oldest first."""
-        result = await self.session.execute(
-            update(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.state == "failed",
-                   WebhookDeliveryRow.created_at >= since)
-            .values(state="pending", next_attempt_at=now, enqueued_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await move_all(
+            self.session, DELIVERIES,
+            where=[WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.created_at >= since],
+            expected=DeliveryState.FAILED, to=DeliveryState.PENDING,
+            values={"next_attempt_at": now, "enqueued_at": None, "updated_at": now})
 
     async def deliveries_of(self, endpoint_id: str, limit: int) -> list[WebhookDeliveryRow]:
         query = (

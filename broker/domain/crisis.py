@@ -18,7 +18,8 @@ from typing import Final
 
 import msgspec
 
-from broker.errors import InvalidTransition, Rejected
+from broker.domain.lifecycle import Lifecycle, check
+from broker.errors import Rejected
 
 
 class CallStatus(StrEnum):
@@ -32,6 +33,7 @@ CALL_TRANSITIONS: Mapping[CallStatus, frozenset[CallStatus]] = {
     CallStatus.CLOSED: frozenset(),
     CallStatus.CANCELLED: frozenset(),
 }
+CALL = Lifecycle("crisis call", CALL_TRANSITIONS)
 
 
 class CommitmentStatus(StrEnum):
@@ -53,6 +55,7 @@ COMMITMENT_TRANSITIONS: Mapping[CommitmentStatus, frozenset[CommitmentStatus]] =
     CommitmentStatus.CANCELLED: frozenset(),
     CommitmentStatus.COMPLETED: frozenset(),
 }
+COMMITMENT = Lifecycle("commitment", COMMITMENT_TRANSITIONS)
 
 #: Statuses whose units are promised to the point (what the allocation must not exceed).
 LIVE: Final = frozenset({CommitmentStatus.PROPOSED, CommitmentStatus.ACCEPTED, CommitmentStatus.COMPLETED})
@@ -71,27 +74,12 @@ class RebalanceReason(StrEnum):
     QUANTITY_RAISED = "quantity_raised"
 
 
-def _allowed(table: Mapping[StrEnum, frozenset[StrEnum]], current: StrEnum) -> str:
-    names = sorted(s.value for s in table[current])
-    return ", ".join(names) if names else "none (final state)"
-
-
 def check_call(current: CallStatus, target: CallStatus) -> CallStatus:
-    if target not in CALL_TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"the crisis call is '{current}'; it cannot become '{target}' (allowed: "
-            f"{_allowed(CALL_TRANSITIONS, current)})"  # type: ignore[arg-type]
-        )
-    return target
+    return check(CALL, current, target)
 
 
 def check_commitment(current: CommitmentStatus, target: CommitmentStatus) -> CommitmentStatus:
-    if target not in COMMITMENT_TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"the commitment is '{current}'; it cannot become '{target}' (allowed: "
-            f"{_allowed(COMMITMENT_TRANSITIONS, current)})"  # type: ignore[arg-type]
-        )
-    return target
+    return check(COMMITMENT, current, target)
 
 
 class CrisisCall(msgspec.Struct, frozen=True, kw_only=True):

@@ -86,6 +86,22 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    """A workshop that matching asked to quote on a request, with why it was chosen."""
+
+    id: str
+    request_id: str
+    workshop_id: str
+    rank: int
+    score: float
+    distance_km: float
+    capacity_units: int
+    reasons: tuple[str, ...]
+    status: str
+    decline_reason: str | None
+    created_at: datetime
+
+
 class Quote(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     request_id: str

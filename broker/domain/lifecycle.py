@@ -1,14 +1,45 @@
-"""Where statuses change, and only here: requests, quotes and orders, each with a literal table.
+"""Where statuses change, and only here: every lifecycle is a ``StrEnum`` with a literal transition
+table (``table[s]`` is every status ``s`` may become; a final status maps to nothing), checked by
+one pure function, `check`. Requests, invitations, quotes, orders and webhooks live here, crisis
+calls and commitments in ``broker.domain.crisis``.
 
-``transition_order`` is pure; persisting it is one compare-and-set (``UPDATE … WHERE id = :id AND
-status = :expected``) in the repository, so a lost race is a 409 and never a double move."""
+Persisting a change is one compare-and-set (``broker.db.status``: ``UPDATE … WHERE id = :id AND
+status IN (:expected)``), which asks the same table again, so a lost race is a 409 and never a
+double move."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Generic, TypeVar
+
+import msgspec
 
 from broker.errors import InvalidTransition
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class Lifecycle(msgspec.Struct, Generic[S], frozen=True):
+    """A status enum's transition table, and how a 409 names the thing that has the status."""
+
+    noun: str  # "request", "crisis call"…
+    table: Mapping[S, frozenset[S]]
+
+
+def allows(lifecycle: Lifecycle[S], current: S, target: S) -> bool:
+    return target in lifecycle.table[current]
+
+
+def check(lifecycle: Lifecycle[S], current: S, target: S) -> S:
+    """``target``, or InvalidTransition naming the current status and the allowed ones."""
+    if not allows(lifecycle, current, target):
+        names = sorted(s.value for s in lifecycle.table[current])
+        raise InvalidTransition(
+            f"the {lifecycle.noun} is '{current}'; it cannot become '{target}' (allowed: "
+            f"{', '.join(names) if names else 'none (final state)'})"
+        )
+    return target
 
 
 class RequestStatus(StrEnum):
@@ -26,6 +57,19 @@ REQUEST_TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.CLOSED: frozenset(),
     RequestStatus.CANCELLED: frozenset(),
 }
+REQUEST = Lifecycle("request", REQUEST_TRANSITIONS)
+
+
+class InvitationStatus(StrEnum):
+    INVITED = "invited"  # a quote may be submitted
+    DECLINED = "declined"
+
+
+INVITATION_TRANSITIONS: Mapping[InvitationStatus, frozenset[InvitationStatus]] = {
+    InvitationStatus.INVITED: frozenset({InvitationStatus.DECLINED}),
+    InvitationStatus.DECLINED: frozenset(),
+}
+INVITATION = Lifecycle("invitation", INVITATION_TRANSITIONS)
 
 
 class QuoteStatus(StrEnum):
@@ -45,6 +89,7 @@ QUOTE_TRANSITIONS: Mapping[QuoteStatus, frozenset[QuoteStatus]] = {
     QuoteStatus.WITHDRAWN: frozenset(),
     QuoteStatus.EXPIRED: frozenset(),
 }
+QUOTE = Lifecycle("quote", QUOTE_TRANSITIONS)
 
 
 class OrderStatus(StrEnum):
@@ -75,6 +120,7 @@ ORDER_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CLOSED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
 }
+ORDER = Lifecycle("order", ORDER_TRANSITIONS)
 
 # Who may ask for each target status (either side may cancel or dispute; the maker moves
 # production forward; the buyer confirms receipt and closes).
@@ -96,36 +142,43 @@ ORDER_ACTIVE: frozenset[OrderStatus] = frozenset(
 )
 
 
-def _allowed(table: Mapping[StrEnum, frozenset[StrEnum]], current: StrEnum) -> str:
-    names = sorted(s.value for s in table[current])
-    return ", ".join(names) if names else "none (final state)"
+class EndpointStatus(StrEnum):
+    ACTIVE = "active"  # receives its events
+    DISABLED = "disabled"  # a 410, or RT-3's failing days; its pending retries became failed
+
+
+ENDPOINT_TRANSITIONS: Mapping[EndpointStatus, frozenset[EndpointStatus]] = {
+    EndpointStatus.ACTIVE: frozenset({EndpointStatus.DISABLED}),
+    EndpointStatus.DISABLED: frozenset({EndpointStatus.ACTIVE}),  # enabled again by its owner
+}
+ENDPOINT = Lifecycle("webhook endpoint", ENDPOINT_TRANSITIONS)
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # due at next_attempt_at (a retry stays pending)
+    DELIVERED = "delivered"
+    FAILED = "failed"  # no attempt left, a 410, or its endpoint disabled
+
+
+DELIVERY_TRANSITIONS: Mapping[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.PENDING: frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED}),
+    DeliveryState.DELIVERED: frozenset({DeliveryState.PENDING}),  # sent again on request (same webhook-id)
+    DeliveryState.FAILED: frozenset({DeliveryState.PENDING}),  # retried or recovered
+}
+DELIVERY = Lifecycle("webhook delivery", DELIVERY_TRANSITIONS)
 
 
 def check_request(current: RequestStatus, target: RequestStatus) -> RequestStatus:
-    if target not in REQUEST_TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"the request is '{current}'; it cannot become '{target}' (allowed: "
-            f"{_allowed(REQUEST_TRANSITIONS, current)})"  # type: ignore[arg-type]
-        )
-    return target
+    return check(REQUEST, current, target)
 
 
 def check_quote(current: QuoteStatus, target: QuoteStatus) -> QuoteStatus:
-    if target not in QUOTE_TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"the quote is '{current}'; it cannot become '{target}' (allowed: "
-            f"{_allowed(QUOTE_TRANSITIONS, current)})"  # type: ignore[arg-type]
-        )
-    return target
+    return check(QUOTE, current, target)
 
 
 def transition_order(current: OrderStatus, target: OrderStatus, *, side: Side) -> OrderStatus:
     """The new status, or InvalidTransition naming the current state and the allowed moves."""
-    if target not in ORDER_TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"the order is '{current}'; it cannot become '{target}' (allowed: "
-            f"{_allowed(ORDER_TRANSITIONS, current)})"  # type: ignore[arg-type]
-        )
+    check(ORDER, current, target)
     if side not in ORDER_MOVERS[target]:
         who = " or ".join(sorted(s.value for s in ORDER_MOVERS[target]))
         raise InvalidTransition(f"only the {who} may move an order to '{target}'", code="transition-not-yours")

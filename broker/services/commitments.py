@@ -22,6 +22,7 @@ from broker.domain.crisis import (
     check_progress,
 )
 from broker.errors import Conflict, NotFound
+from broker.services import jobs
 from broker.services.events import emit, lost_race
 
 
@@ -91,7 +92,7 @@ async def decline(
     session: AsyncSession, *, actor: Principal, commitment_id: str, reason: str, now: datetime
 ) -> Commitment:
     """The units go back to the pool: the workshop's capacity is released and the call is flagged
-    for a rebalance (the worker runs it; the controller also enqueues it after the commit)."""
+    for a rebalance (its job runs after the commit; the worker's sweep runs any that was lost)."""
     c = await my_commitment(session, actor=actor, commitment_id=commitment_id)
     check_commitment(CommitmentStatus(c.status), CommitmentStatus.DECLINED)
     repo = CrisisRepository(session)
@@ -107,6 +108,7 @@ async def decline(
                resource=("commitment", c.id), now=now,
                data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "workshop_id": c.workshop_id,
                      "delivery_point_id": c.delivery_point_id, "quantity": c.quantity, "reason": note})
+    jobs.schedule(session, jobs.rebalance_job(c.call_id, commitment_id=c.id))
     return await my_commitment(session, actor=actor, commitment_id=commitment_id)
 
 
@@ -138,7 +140,7 @@ async def report_progress(
                                "quantity": c.quantity, "units_produced": produced, "units_delivered": delivered}
     await emit(session, type_="crisis_call.progress", org_id=org_id, resource=("commitment", c.id), now=now, data=data)
     if delivered == c.quantity:
-        check_commitment(CommitmentStatus.ACCEPTED, CommitmentStatus.COMPLETED)
+        check_commitment(CommitmentStatus(c.status), CommitmentStatus.COMPLETED)
         if not await repo.set_status(c.id, expected=CommitmentStatus.ACCEPTED, status=CommitmentStatus.COMPLETED,
                                      now=now):
             raise lost_race("commitment")

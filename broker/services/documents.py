@@ -7,16 +7,24 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Commune, Geocoder
-from adapters.procurement.base import Address, Buyer, ChorusRequirement, OrderDocument, OrderLine, Seller
-from adapters.procurement.orderx import build_orderx
-from adapters.procurement.peppol import build_peppol_order
+from adapters.procurement.base import (
+    Address,
+    Buyer,
+    ChorusRequirement,
+    DocumentRenderer,
+    OrderDocument,
+    OrderLine,
+    Seller,
+)
+from adapters.procurement.orderx import OrderXRenderer
+from adapters.procurement.peppol import PeppolOrderRenderer
 from broker.db.fabrication import RequestRepository, WorkshopRepository
 from broker.db.repositories import OrganisationRepository
 from broker.domain.access import Principal
 from broker.errors import NotFound
 from broker.services.orders import get_order
 
-RENDERERS = {"order-x": build_orderx, "peppol": build_peppol_order}
+RENDERERS: dict[str, DocumentRenderer] = {"order-x": OrderXRenderer(), "peppol": PeppolOrderRenderer()}
 
 
 def _address(commune: Commune | None, line: str | None = None) -> Address:
@@ -60,4 +68,4 @@ async def order_document(
         delivery_date=order.delivery_date,
         delivery_address=_address(geocoder.commune(request.delivery_insee), request.delivery_address),
     )
-    return RENDERERS[kind](document)
+    return RENDERERS[kind].render(document)

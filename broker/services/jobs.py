@@ -1,13 +1,17 @@
-"""The job queue as the API and the services see it: its name, its encoding (msgpack, ids only) and
-`JobQueue.enqueue`, which never fails a request: a job that could not be queued is found again by
-the worker's sweeps, because the database, not Redis, says what is left to do."""
+"""The job queue, in one place: its name, every job's name and id, the encoding (msgpack, ids only),
+and the after-commit buffer through which a service schedules the jobs that follow its writes
+(`schedule`); the edge that commits flushes it (`take_after_commit`, then `JobQueue.signal`). Queueing
+never fails a request: a job that could not be queued is found again by the worker's sweeps,
+because the database, not Redis, says what is left to do."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -16,18 +20,32 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.repositories import OUTBOX_WRITTEN
 
 log = logging.getLogger("broker.jobs")
 
 QUEUE = "broker:queue"
+# The worker's job names (`workers.settings` registers a function under each).
 MATCH_REQUEST = "match_request"
 REBALANCE_CRISIS_CALL = "rebalance_crisis_call"
+DELIVER = "deliver_webhooks"
+NOTIFY = "notify"
 #: A list the relay blocks on (BLPOP): one element in it means "events were committed, relay now".
 RELAY_WAKE_KEY = "broker:relay:wake"
 SIGNAL_TIMEOUT_S = 0.5
 #: How long the key of a job taken off the queue by `settle_batch` stays (for a worker that had
 #: already taken the job).
 DONE_JOB_KEEP_MS = 60_000
+#: ``session.info`` key of the unit of work's after-commit buffer (`schedule`).
+_SCHEDULED = "broker.scheduled_jobs"
+
+
+class Job(NamedTuple):
+    function: str
+    args: tuple[Any, ...]
+    job_id: str
 
 
 def match_job_id(request_id: str) -> str:
@@ -35,10 +53,44 @@ def match_job_id(request_id: str) -> str:
     return f"match:{request_id}"
 
 
-class Job(NamedTuple):
-    function: str
-    args: tuple[Any, ...]
-    job_id: str
+def match_job(request_id: str) -> Job:
+    return Job(MATCH_REQUEST, (request_id,), match_job_id(request_id))
+
+
+def rebalance_job(call_id: str, *, commitment_id: str) -> Job:
+    """The rebalance that a commitment's decline asks for (one job per decline: each may free units)."""
+    return Job(REBALANCE_CRISIS_CALL, (call_id,), f"rebalance:{call_id}:{commitment_id}")
+
+
+def notify_job(outbox_id: str) -> Job:
+    """One e-mail per notified event; its id is what keeps a second relay pass from queueing it twice."""
+    return Job(NOTIFY, (outbox_id,), f"notify:{outbox_id}")
+
+
+def delivery_jobs(delivery_ids: Sequence[str], *, now: datetime, batch: int) -> list[Job]:
+    """The deliveries a relay pass found due at ``now``, ``batch`` per job; the ids are new for
+    every pass (a delivery queued again, its lease run out, gets a job of its own)."""
+    run = f"deliveries:{int(now.timestamp() * 1000)}:{secrets.token_hex(3)}"
+    return [Job(DELIVER, (list(delivery_ids[k:k + batch]),), f"{run}:{k // batch}")
+            for k in range(0, len(delivery_ids), batch)]
+
+
+def schedule(session: AsyncSession, job: Job) -> None:
+    """Queue ``job`` once ``session``'s transaction has committed (never before: the job must find
+    what the transaction wrote). The edge that commits the session flushes the buffer
+    (`take_after_commit`); a worker's session has no such edge, so only the API's services schedule."""
+    session.info.setdefault(_SCHEDULED, []).append(job)
+
+
+def discard_scheduled(session: AsyncSession) -> None:
+    """After a rollback the edge does not redo: what was scheduled follows nothing."""
+    session.info.pop(_SCHEDULED, None)
+
+
+def take_after_commit(session: AsyncSession) -> tuple[list[Job], bool]:
+    """Empty ``session``'s after-commit buffer: the jobs scheduled, and whether the transaction wrote
+    events (the relay is then woken: `JobQueue.signal`)."""
+    return session.info.pop(_SCHEDULED, []), bool(session.info.pop(OUTBOX_WRITTEN, False))
 
 
 def serialize(obj: Any) -> bytes:
@@ -78,31 +130,13 @@ class JobQueue:
         # MULTI/EXEC pipeline was six commands and six replies for every POST /v1/requests.
         self._signal = redis.register_script(_SIGNAL)
 
-    async def enqueue(self, function: str, *args: Any, job_id: str) -> bool:
-        """Queue ``function(*args)`` under ``job_id`` unless a job with that id is queued or running
-        (its key exists: SET NX); True when queued now or already. False when Redis is unreachable
-        (logged at most every 30 s; the worker's sweep picks the work up). Unlike arq, a finished
-        job's kept result does not stop a new run: the jobs enqueued this way are idempotent."""
-        now = timestamp_ms()
-        payload = serialize_job(function, args, {}, None, now, serializer=serialize)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(job_key_prefix + job_id, payload, px=expires_extra_ms, nx=True)
-                pipe.zadd(QUEUE, {job_id: now}, nx=True)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            now_s = time.monotonic()
-            if now_s - self._warned_at > 30:
-                log.warning("could not enqueue %s (%s); the worker's sweep will run it", function, type(exc).__name__)
-                self._warned_at = now_s
-            return False
-        return True
-
     async def signal(self, jobs: Sequence[Job], *, wake_relay: bool) -> bool:
-        """After a commit, in one round trip: queue ``jobs`` (as ``enqueue``) and, with
-        ``wake_relay``, wake the relay (LPUSH + LTRIM: the list never holds more than one
-        wake-up) so that the events just committed go now rather than at its next 1 s tick.
-        Never raises: when Redis is down or slow the sweeps and the cron relay do it later."""
+        """After a commit, in one round trip: queue each of ``jobs`` unless a job with its id is
+        queued or running (its key exists: SET NX; unlike arq, a finished job's kept result does not
+        stop a new run: these jobs are idempotent) and, with ``wake_relay``, wake the relay (LPUSH
+        + LTRIM: the list never holds more than one wake-up) so that the events just committed go
+        now rather than at its next 1 s tick. Never raises: when Redis is down or slow the sweeps
+        and the cron relay do it later."""
         if not jobs and not wake_relay:
             return True
         now = timestamp_ms()

@@ -17,10 +17,18 @@ from broker.db.fabrication import (
     RequestRepository,
     WorkshopRepository,
 )
-from broker.db.models import InvitationRow, OrderEventRow, OrderRow, QuoteRow, RequestRow
+from broker.db.models import OrderEventRow, OrderRow, QuoteRow
 from broker.domain.access import Principal
-from broker.domain.fabrication import Order, Quote, Request, Workshop
-from broker.domain.lifecycle import OrderStatus, QuoteStatus, RequestStatus, check_quote
+from broker.domain.fabrication import Invitation, Order, Quote, Request, Workshop
+from broker.domain.lifecycle import (
+    INVITATION,
+    InvitationStatus,
+    OrderStatus,
+    QuoteStatus,
+    RequestStatus,
+    allows,
+    check_quote,
+)
 from broker.errors import Conflict, NotFound, Rejected
 from broker.services import matching as matching_service
 from broker.services.events import emit
@@ -32,22 +40,24 @@ QUOTE_VALIDITY_DEFAULT = timedelta(days=30)
 
 async def my_invitations(
     session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int
-) -> list[tuple[InvitationRow, RequestRow]]:
+) -> list[tuple[Invitation, Request]]:
     workshop = await my_workshop(session, actor=actor)
-    return await InvitationRepository(session).page_for_workshop(workshop.id, after=after, limit=limit)
+    rows = await InvitationRepository(session).page_for_workshop(workshop.id, after=after, limit=limit)
+    return [(msgspec.convert(i, Invitation, from_attributes=True), msgspec.convert(r, Request, from_attributes=True))
+            for i, r in rows]
 
 
 async def decline_invitation(
     session: AsyncSession, *, actor: Principal, invitation_id: str, reason: str, now: datetime
-) -> InvitationRow:
+) -> Invitation:
     workshop = await my_workshop(session, actor=actor)
     invitation = await InvitationRepository(session).get(invitation_id, workshop_id=workshop.id)
     if invitation is None:
         raise NotFound(f"invitation {invitation_id} not found")
-    if invitation.status != "invited":
+    if not allows(INVITATION, InvitationStatus(invitation.status), InvitationStatus.DECLINED):
         raise Conflict(f"the invitation is already '{invitation.status}'", code="invitation-closed")
-    invitation.status = "declined"
-    invitation.decline_reason = reason
+    if not await InvitationRepository(session).decline(invitation, reason=reason):
+        raise_lost_race("invitation")
     request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
     assert request is not None
     await emit(
@@ -59,10 +69,10 @@ async def decline_invitation(
         now=now,
     )
     await session.flush()
-    return invitation
+    return msgspec.convert(invitation, Invitation, from_attributes=True)
 
 
-async def invitation_request(session: AsyncSession, *, invitation: InvitationRow) -> Request:
+async def invitation_request(session: AsyncSession, *, invitation: Invitation) -> Request:
     request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
     assert request is not None
     return request
@@ -87,7 +97,7 @@ async def submit_quote(
         raise NotFound(f"request {request_id} not found")
     request = await RequestRepository(session).get(request_id, scope_org_id=None)
     assert request is not None
-    if invitation.status != "invited":
+    if invitation.status != InvitationStatus.INVITED:
         raise Conflict("this workshop declined the invitation", code="invitation-closed")
     if request.status not in (RequestStatus.OPEN, RequestStatus.QUOTING) or request.window_closed:
         raise Conflict(f"the request is '{request.status}' and its quote window is closed", code="quote-window-closed")
@@ -100,6 +110,12 @@ async def submit_quote(
     valid = valid_until or now + QUOTE_VALIDITY_DEFAULT
     if valid <= now:
         raise Rejected("valid_until must be in the future", pointer="/valid_until")
+    # The request's row first, as every writer of its quotes takes it (withdraw, award, cancel): a
+    # quote never lands on a request awarded or cancelled meanwhile, and two quotes of one workshop
+    # never pass the check below together.
+    current = await RequestRepository(session).lock(request_id)
+    if current not in (RequestStatus.OPEN, RequestStatus.QUOTING):
+        raise Conflict(f"the request is '{current}' and its quote window is closed", code="quote-window-closed")
     existing = [
         q
         for q in await QuoteRepository(session).for_request(request_id)
@@ -123,10 +139,10 @@ async def submit_quote(
         created_at=now,
     )
     QuoteRepository(session).add(row)
-    if request.status == RequestStatus.OPEN:
-        await RequestRepository(session).set_status(
-            request_id, expected=[RequestStatus.OPEN], status=RequestStatus.QUOTING, now=now
-        )
+    if current == RequestStatus.OPEN and not await RequestRepository(session).set_status(
+        request_id, expected=RequestStatus.OPEN, status=RequestStatus.QUOTING, now=now
+    ):
+        raise_lost_race("request")
     await emit(
         session,
         type_="quote.submitted",
@@ -152,6 +168,9 @@ async def withdraw_quote(session: AsyncSession, *, actor: Principal, quote_id: s
     if quote is None or quote.workshop_id != workshop.id:
         raise NotFound(f"quote {quote_id} not found")
     check_quote(QuoteStatus(quote.status), QuoteStatus.WITHDRAWN)
+    # The request's row before the quote (the award's order): an award running now has counted
+    # this quote among those received; it must not commit on a count this withdraw makes wrong.
+    await RequestRepository(session).lock(quote.request_id)
     if not await repo.set_status(quote_id, expected=QuoteStatus.SUBMITTED, status=QuoteStatus.WITHDRAWN):
         raise_lost_race("quote")
     request = await RequestRepository(session).get(quote.request_id, scope_org_id=None)
@@ -200,6 +219,17 @@ async def award(
         )
     if len(set(quote_ids)) != len(quote_ids):
         raise Rejected("a quote is listed twice", pointer="/quote_ids")
+    # quoting → awarded before reading the quotes: a submit or withdraw of this request's quotes
+    # (they take the request's row first) either committed before, and is read below, or waits for
+    # this award and then finds the request awarded. Any refusal below rolls the move back.
+    if not await RequestRepository(session).set_status(
+        request.id,
+        expected=RequestStatus.QUOTING,
+        status=RequestStatus.AWARDED,
+        now=now,
+        award_justification=(justification or None),
+    ):
+        raise_lost_race("request")
     all_quotes = await QuoteRepository(session).for_request(request_id)
     by_id = {q.id: q for q in all_quotes}
     chosen = []
@@ -300,12 +330,4 @@ async def award(
         )
         orders.append(msgspec.convert(row, Order, from_attributes=True))
     await quotes.reject_others(request.id, keep=[q.id for q in chosen])
-    if not await RequestRepository(session).set_status(
-        request.id,
-        expected=[RequestStatus.QUOTING],
-        status=RequestStatus.AWARDED,
-        now=now,
-        award_justification=(justification or None),
-    ):
-        raise_lost_race("request")
     return orders

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.audit_read import AuditReader
 from broker.db.constraints import conflict_for
 from broker.db.fabrication import InvitationRepository, QuoteRepository, RequestRepository, WorkshopRepository
-from broker.db.models import AuditLogRow, InvitationRow
 from broker.db.repositories import OrganisationRepository
 from broker.domain.access import Organisation, Principal
-from broker.domain.fabrication import Order, OrderEvent, Quote, Request, Workshop
+from broker.domain.audit import AuditEntry
+from broker.domain.fabrication import Invitation, Order, OrderEvent, Quote, Request, Workshop
 from broker.errors import NotFound
 from broker.services.orders import get_order
 from broker.services.workshops import my_workshop
@@ -48,7 +48,7 @@ async def order_view(session: AsyncSession, *, actor: Principal, order_id: str) 
 
 async def my_invitation(
     session: AsyncSession, *, actor: Principal, invitation_id: str
-) -> tuple[InvitationRow, Request, list[Quote]]:
+) -> tuple[Invitation, Request, list[Quote]]:
     """One of this maker's invitations, its request and the quotes this workshop made on it."""
     workshop = await my_workshop(session, actor=actor)
     invitation = await InvitationRepository(session).get(invitation_id, workshop_id=workshop.id)
@@ -58,16 +58,17 @@ async def my_invitation(
     if request is None:
         raise NotFound(f"invitation {invitation_id} not found")
     quotes = [q for q in await QuoteRepository(session).for_request(request.id) if q.workshop_id == workshop.id]
-    return invitation, request, quotes
+    return msgspec.convert(invitation, Invitation, from_attributes=True), request, quotes
 
 
 async def audit_newest(
     session: AsyncSession, *, actor: Principal, before_id: int | None, limit: int
-) -> list[AuditLogRow]:
+) -> list[AuditEntry]:
     """The audit log newest first: every entry for admins, the caller's organisation's otherwise."""
-    return await AuditReader(session).newest(
+    rows = await AuditReader(session).newest(
         scope_org_id=None if actor.is_admin else actor.org_id, before_id=before_id, limit=limit
     )
+    return [msgspec.convert(row, AuditEntry, from_attributes=True) for row in rows]
 
 
 async def flush_or_conflict(session: AsyncSession) -> None:

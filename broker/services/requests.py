@@ -34,6 +34,7 @@ from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
 from broker.domain.lifecycle import RequestStatus, check_request
 from broker.errors import NotFound, Rejected
+from broker.services import jobs
 from broker.services import matching as matching_service
 from broker.services.events import emit, lost_race
 from broker.services.workshops import catalogue_item
@@ -71,8 +72,8 @@ async def create_request(
     """Validate and store the request with its ``request.created`` event, in the caller's
     transaction. With ``match_now`` matching and the invitations happen in that transaction too and
     the count of invited workshops is returned; otherwise the request stays ``match_state=pending``
-    (None is returned) and the caller has the matching job run after the commit (`compute_matches`,
-    then `write_match_batch`)."""
+    (None is returned) and its matching job runs after the commit (`compute_matches`, then
+    `write_match_batch`)."""
     if new.deadline <= now:
         raise Rejected("the deadline must be in the future", pointer="/deadline")
     commune = geocoder.commune(new.delivery_insee)
@@ -143,6 +144,7 @@ async def create_request(
         first=True,
     )
     if not match_now:
+        jobs.schedule(session, jobs.match_job(request.id))
         return request, None
     # Inline mode: matching runs in the request's transaction and the answer carries the invitations.
     (computed,) = await _compute(session, [request], settings=settings, now=now, cache=cache)
@@ -327,9 +329,10 @@ async def matches(session: AsyncSession, *, actor: Principal, request_id: str) -
 
 async def cancel_request(session: AsyncSession, *, actor: Principal, request_id: str, now: datetime) -> Request:
     request = await get_request(session, actor=actor, request_id=request_id)
-    check_request(RequestStatus(request.status), RequestStatus.CANCELLED)
+    current = RequestStatus(request.status)
+    check_request(current, RequestStatus.CANCELLED)
     if not await RequestRepository(session).set_status(
-        request_id, expected=[request.status], status=RequestStatus.CANCELLED, now=now
+        request_id, expected=current, status=RequestStatus.CANCELLED, now=now
     ):
         raise_lost_race("request")
     await QuoteRepository(session).reject_others(request_id, keep=[])
@@ -351,16 +354,16 @@ def raise_lost_race(what: str) -> None:
 async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
     """The scheduled job: close every window past its time. A request that got no quote is closed;
     one with quotes stays `quoting`, and its buyer may now award below `min_quotes`. Expired
-    quotes are marked so."""
+    quotes are marked so, after the requests (a request's row before its quotes, as every writer
+    of quotes takes them)."""
     repo = RequestRepository(session)
-    await QuoteRepository(session).expire(now)
     closed = 0
     for request in await repo.windows_to_close(now):
         if not await repo.close_window(request.id, now):
             continue
         closed += 1
         if request.status == RequestStatus.OPEN:
-            await repo.set_status(request.id, expected=[RequestStatus.OPEN], status=RequestStatus.CLOSED, now=now)
+            await repo.set_status(request.id, expected=RequestStatus.OPEN, status=RequestStatus.CLOSED, now=now)
         await emit(
             session,
             type_="request.window_closed",
@@ -369,4 +372,5 @@ async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
             data={"id": request.id, "status": request.status if request.status != "open" else "closed"},
             now=now,
         )
+    await QuoteRepository(session).expire(now)
     return closed

@@ -12,33 +12,30 @@ import asyncio
 import base64
 import hashlib
 import logging
-import random
-import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-import httpx
 import msgspec
 from cryptography.fernet import Fernet
-from redis.exceptions import RedisError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.webhooks.base import DeliveryPolicy, Outcome
-from adapters.webhooks.delivery import deliver
+from adapters.webhooks.base import DeliveryPolicy, Outcome, WebhookSender
 from adapters.webhooks.signing import generate_secret
 from adapters.webhooks.ssrf import parse_url
 from broker.db.base import new_id
-from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
+from broker.db.models import WebhookAttemptRow, WebhookEndpointRow
 from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
 from broker.db.repositories import OrganisationRepository, OutboxRepository
 from broker.db.session import Database
 from broker.db.webhooks import WebhookRepository, claim_events, insert_deliveries, take_due_deliveries
 from broker.domain.access import Principal
 from broker.domain.events import DomainEvent
+from broker.domain.lifecycle import DeliveryState, EndpointStatus
+from broker.domain.webhooks import PublishedEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from broker.errors import Conflict, NotFound, Rejected
-from broker.services.jobs import RELAY_WAKE_KEY as RELAY_WAKE_KEY  # the workers read it here
+from broker.services.events import lost_race
 
 log = logging.getLogger("broker.webhooks")
 
@@ -72,9 +69,6 @@ DISABLE_AFTER = timedelta(days=5)
 CLOCK_START = timedelta(hours=24)
 #: Events that also reach a person by e-mail (the notify job): the event's organisation is told.
 NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted", "webhook_endpoint.disabled"})
-#: The list a worker's relay blocks on (BLPOP): the API pushes to it after a commit that wrote events.
-WAKE_TIMEOUT_S = 0.25
-_wake_warned_at = 0.0
 
 
 async def to_notify(session: AsyncSession, events: Sequence[Any]) -> list[str]:
@@ -93,25 +87,6 @@ def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:
     (5 s more), so a delivery is queued again only when its job is surely gone."""
     job_timeout = http_timeout_s * 1.2 + 5
     return job_timeout, timedelta(seconds=job_timeout + 5)
-
-
-async def wake_relay(redis: Any) -> bool:
-    """One Redis round trip (LPUSH + LTRIM, pipelined: the list never holds more than one wake-up)
-    so that a worker relays the events just committed now rather than at its next 1 s tick. Never
-    raises: when Redis is down or slow the cron relay delivers them anyway."""
-    global _wake_warned_at
-    try:
-        async with asyncio.timeout(WAKE_TIMEOUT_S), redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(RELAY_WAKE_KEY, b"1")
-            pipe.ltrim(RELAY_WAKE_KEY, 0, 0)
-            await pipe.execute()
-    except (RedisError, OSError, TimeoutError) as exc:
-        now = time.monotonic()
-        if now - _wake_warned_at > 30:
-            log.warning("could not wake the relay (%s); the 1 s cron relays the events", type(exc).__name__)
-            _wake_warned_at = now
-        return False
-    return True
 
 
 class SecretBox:
@@ -138,26 +113,27 @@ def _check_types(event_types: Sequence[str]) -> list[str]:
 async def create_endpoint(
     session: AsyncSession, *, actor: Principal, url: str, event_types: Sequence[str], box: SecretBox,
     allow_loopback: bool, now: datetime,
-) -> tuple[WebhookEndpointRow, str]:
+) -> tuple[WebhookEndpoint, str]:
     parse_url(url, allow_loopback=allow_loopback, allowed_ports=DeliveryPolicy().allowed_ports)
     secret = generate_secret()
     row = WebhookEndpointRow(
         id=new_id(), org_id=actor.org_id, url=url, event_types=_check_types(event_types),
-        secret_enc=box.seal(secret), status="active", created_at=now, updated_at=now,
+        secret_enc=box.seal(secret), status=EndpointStatus.ACTIVE, created_at=now, updated_at=now,
     )
     WebhookRepository(session).add(row)
-    return row, secret
+    return _view(row, WebhookEndpoint), secret
 
 
-async def my_endpoint(session: AsyncSession, *, actor: Principal, endpoint_id: str) -> WebhookEndpointRow:
+async def _my_endpoint(session: AsyncSession, *, actor: Principal, endpoint_id: str) -> WebhookEndpointRow:
     row = await WebhookRepository(session).endpoint(endpoint_id, org_id=actor.org_id)
     if row is None:
         raise NotFound(f"webhook endpoint {endpoint_id} not found")
     return row
 
 
-async def my_endpoints(session: AsyncSession, *, actor: Principal) -> list[WebhookEndpointRow]:
-    return await WebhookRepository(session).endpoints_of([actor.org_id], active_only=False)
+async def my_endpoints(session: AsyncSession, *, actor: Principal) -> list[WebhookEndpoint]:
+    return [_view(row, WebhookEndpoint)
+            for row in await WebhookRepository(session).endpoints_of([actor.org_id], active_only=False)]
 
 
 async def roll_secret(
@@ -166,7 +142,7 @@ async def roll_secret(
     """New secret at once; the old one keeps signing (both signatures sent) for ``grace``."""
     if not timedelta(0) <= grace <= ROLL_GRACE_MAX:
         raise Rejected("the grace period is between 0 and 7 days", pointer="/grace_hours")
-    row = await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    row = await _my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     secret = generate_secret()
     row.previous_secret_enc, row.previous_until = row.secret_enc, now + grace
     row.secret_enc = box.seal(secret)
@@ -176,11 +152,13 @@ async def roll_secret(
 
 async def deliveries(
     session: AsyncSession, *, actor: Principal, endpoint_id: str, limit: int
-) -> tuple[list[WebhookDeliveryRow], dict[str, list[WebhookAttemptRow]]]:
-    await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+) -> tuple[list[WebhookDelivery], dict[str, list[WebhookAttempt]]]:
+    await _my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
     repo = WebhookRepository(session)
     rows = await repo.deliveries_of(endpoint_id, limit)
-    return rows, await repo.attempts_of([r.id for r in rows])
+    attempts = await repo.attempts_of([r.id for r in rows])
+    return ([_view(r, WebhookDelivery) for r in rows],
+            {d: [_view(a, WebhookAttempt) for a in of] for d, of in attempts.items()})
 
 
 async def retry_delivery(session: AsyncSession, *, actor: Principal, delivery_id: str, now: datetime) -> None:
@@ -188,9 +166,12 @@ async def retry_delivery(session: AsyncSession, *, actor: Principal, delivery_id
     row = await WebhookRepository(session).delivery_of_org(delivery_id, org_id=actor.org_id)
     if row is None:
         raise NotFound(f"webhook delivery {delivery_id} not found")
-    if row.state == "pending" and row.attempts == 0:
-        raise Conflict("this delivery has not been attempted yet", code="delivery-pending")
-    row.state, row.next_attempt_at, row.enqueued_at, row.updated_at = "pending", now, None, now
+    if row.state == DeliveryState.PENDING:
+        if row.attempts == 0:
+            raise Conflict("this delivery has not been attempted yet", code="delivery-pending")
+        row.next_attempt_at, row.enqueued_at, row.updated_at = now, None, now  # a retry, due now
+    elif not await WebhookRepository(session).send_again(row, now=now):
+        raise lost_race("webhook delivery")
 
 
 async def recover_endpoint(
@@ -200,26 +181,38 @@ async def recover_endpoint(
     first (same webhook-id and bytes, a fresh signature each). Returns how many were re-queued."""
     if since > now:
         raise Rejected("`since` is in the future", pointer="/since")
-    endpoint = await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
-    if endpoint.status != "active":
+    endpoint = await _my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    if endpoint.status != EndpointStatus.ACTIVE:
         raise Conflict("this endpoint is disabled; enable it first (POST …/enable), then recover",
                        code="endpoint-disabled")
     return await WebhookRepository(session).requeue_failed(endpoint_id, since=since, now=now)
 
 
 async def enable_endpoint(session: AsyncSession, *, actor: Principal, endpoint_id: str, now: datetime
-                          ) -> WebhookEndpointRow:
+                          ) -> WebhookEndpoint:
     """Re-enable a disabled endpoint (410, or RT-3's five failing days). Nothing is replayed by
     itself: recover does that."""
-    row = await my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
-    row.status, row.disabled_reason, row.failing_since, row.updated_at = "active", None, None, now
-    return row
+    row = await _my_endpoint(session, actor=actor, endpoint_id=endpoint_id)
+    if row.status == EndpointStatus.ACTIVE:  # already enabled: only its failing streak is forgotten
+        row.disabled_reason, row.failing_since, row.updated_at = None, None, now
+    elif not await WebhookRepository(session).enable(row, now=now):
+        raise lost_race("webhook endpoint")
+    return _view(row, WebhookEndpoint)
 
 
 async def events(
     session: AsyncSession, *, actor: Principal, after: tuple[datetime, str] | None, limit: int
-) -> list[OutboxRow]:
-    return await WebhookRepository(session).events_for(actor.org_id, after=after, limit=limit)
+) -> list[PublishedEvent]:
+    return [_view(row, PublishedEvent)
+            for row in await WebhookRepository(session).events_for(actor.org_id, after=after, limit=limit)]
+
+
+V = TypeVar("V", bound=msgspec.Struct)
+
+
+def _view(row: Any, kind: type[V]) -> V:
+    """The domain Struct ``kind`` of an ORM row (its fields read as attributes)."""
+    return msgspec.convert(row, kind, from_attributes=True)
 
 
 def envelope(row: Any, payload: dict[str, Any]) -> bytes:
@@ -254,7 +247,7 @@ async def plan_relay(db: Database, *, now: datetime, limit: int = 200) -> RelayP
         subscribed = {
             row.id: endpoints for row in events if (endpoints := [
                 endpoint for org in {row.org_id, row.partner_org_id} - {None}
-                for endpoint in by_org.get(org, ())  # type: ignore[arg-type]
+                for endpoint in by_org.get(org, ())
                 if not endpoint.event_types or row.type in endpoint.event_types
             ])
         }
@@ -267,7 +260,7 @@ async def plan_relay(db: Database, *, now: datetime, limit: int = 200) -> RelayP
         deliveries[row.id] = [{
             "id": new_id(), "endpoint_id": endpoint.id, "outbox_id": row.id, "org_id": endpoint.org_id,
             "webhook_id": "msg_" + row.id.replace("-", ""), "event_type": row.type, "payload": body,
-            "state": "pending", "attempts": 0, "next_attempt_at": now, "enqueued_at": None,
+            "state": DeliveryState.PENDING, "attempts": 0, "next_attempt_at": now, "enqueued_at": None,
             "last_status": None, "created_at": now, "updated_at": now,
         } for endpoint in subscribed[row.id]]
     return RelayPlan([row.id for row in events], deliveries, notify)
@@ -327,18 +320,15 @@ async def after_redis_loss(session: AsyncSession, *, now: datetime) -> list[str]
 
 
 async def attempt(
-    db: Database, *, delivery_id: str, client: httpx.AsyncClient, box: SecretBox, policy: DeliveryPolicy,
-    now: datetime, rng: random.Random,
+    db: Database, *, delivery_id: str, sender: WebhookSender, box: SecretBox, now: datetime
 ) -> Outcome | None:
     """One attempt of one delivery (see :func:`attempt_many`)."""
-    outcomes = await attempt_many(db, delivery_ids=[delivery_id], client=client, box=box, policy=policy, now=now,
-                                  rng=rng)
+    outcomes = await attempt_many(db, delivery_ids=[delivery_id], sender=sender, box=box, now=now)
     return outcomes[delivery_id]
 
 
 async def attempt_many(
-    db: Database, *, delivery_ids: Sequence[str], client: httpx.AsyncClient, box: SecretBox,
-    policy: DeliveryPolicy, now: datetime, rng: random.Random,
+    db: Database, *, delivery_ids: Sequence[str], sender: WebhookSender, box: SecretBox, now: datetime
 ) -> dict[str, Outcome | None]:
     """One attempt of each of these deliveries (a job carries a handful), safe to run twice. The
     deliveries and their endpoints are read in one query without a write lock; the signed POSTs go
@@ -351,9 +341,10 @@ async def attempt_many(
     async with db.reader() as session:
         found = await WebhookRepository(session).deliveries_with_endpoints(delivery_ids)
     due = [(row, endpoint) for row, endpoint in found
-           if row.state == "pending" and row.next_attempt_at <= now + timedelta(seconds=1)]
-    stopped = [row for row, endpoint in due if endpoint.status != "active"]  # disabled: retries stop
-    live = [(row, endpoint) for row, endpoint in due if endpoint.status == "active"]
+           if row.state == DeliveryState.PENDING and row.next_attempt_at <= now + timedelta(seconds=1)]
+    # disabled: retries stop
+    stopped = [row for row, endpoint in due if endpoint.status != EndpointStatus.ACTIVE]
+    live = [(row, endpoint) for row, endpoint in due if endpoint.status == EndpointStatus.ACTIVE]
     secrets: dict[str, list[str]] = {}
     for _row, endpoint in live:
         if endpoint.id not in secrets:
@@ -361,15 +352,14 @@ async def attempt_many(
             if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
                 secrets[endpoint.id].append(box.open(endpoint.previous_secret_enc))
     results = await asyncio.gather(*[
-        deliver(client, endpoint.url, secrets[endpoint.id], row.webhook_id, row.payload, now=now, policy=policy,
-                attempt=row.attempts + 1, rng=rng)
+        sender.send(endpoint.url, secrets[endpoint.id], row.webhook_id, row.payload, now=now, attempt=row.attempts + 1)
         for row, endpoint in live
     ])
     if not live and not stopped:
         return outcomes
     async with db.writer() as session:
         repo = WebhookRepository(session)
-        failed = {"state": "failed", "enqueued_at": None, "updated_at": now}
+        failed = {"state": DeliveryState.FAILED, "enqueued_at": None, "updated_at": now}
         await repo.finish_deliveries([(row.id, row.attempts, failed) for row in stopped])
         by_endpoint: dict[str, tuple[WebhookEndpointRow, list[Outcome]]] = {}
         updates: list[tuple[str, int, dict[str, Any]]] = []
@@ -377,11 +367,11 @@ async def attempt_many(
             values: dict[str, Any] = {"attempts": row.attempts + 1, "last_status": result.status_code,
                                       "enqueued_at": None, "updated_at": now}
             if result.outcome is Outcome.DELIVERED:
-                values["state"] = "delivered"
+                values["state"] = DeliveryState.DELIVERED
             elif result.outcome is Outcome.RETRY and result.next_delay_s is not None:
                 values["next_attempt_at"] = now + timedelta(seconds=result.next_delay_s)
             else:  # DISABLE (410), DEAD, or a retry with no attempt left
-                values["state"] = "failed"
+                values["state"] = DeliveryState.FAILED
             updates.append((row.id, row.attempts, values))
         won = await repo.finish_deliveries(updates)  # another copy of the job may have recorded some first
         for (row, endpoint), result in zip(live, results, strict=True):

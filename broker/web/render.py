@@ -56,10 +56,6 @@ SECURITY_HEADERS = {
 }
 
 
-def principal_of(request: Request[Any, Any, Any]) -> Principal | None:
-    return request.scope.get("state", {}).get("principal")  # type: ignore[no-any-return]
-
-
 def page(
     request: Request[Any, Any, Any],
     template: str,

@@ -78,7 +78,7 @@ def sealer(connection: ASGIConnection[Any, Any, Any, Any]) -> Sealer:
     if found is None:
         runtime: Runtime = state.runtime
         found = state["web_sealer"] = Sealer(runtime.settings.secret_key)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def safe_next(path: str | None) -> str | None:
@@ -103,8 +103,7 @@ async def web_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         raise WebForbidden(Role.INTEGRATION)  # defence in depth: every web route declares a rule
     if rule == PUBLIC:
         return
-    method = connection.scope["method"]
-    safe = method in SAFE_METHODS
+    safe = connection.scope.get("method") in SAFE_METHODS
     next_path = connection.scope["path"] if safe else None
     cookie = connection.cookies.get(SESSION_COOKIE)
     session: WebSession | None = sealer(connection).open_session(cookie)
@@ -115,11 +114,11 @@ async def web_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         raise SignInRequired("deconnecte", safe_next(next_path))
     state = connection.scope["state"]
     db = runtime.db
-    if safe or not db.is_sqlite:
+    if safe or not db.single_writer:
         state["session"] = (db.reader if safe else db.writer)()
         principal = await authenticate(state["session"], token=session.token)
     else:
-        # SQLite has one writer: authenticate on a reader; the write lock is taken by the handler.
+        # One writer (SQLite): authenticate on a reader; the write lock is taken by the handler.
         async with db.reader() as auth_session:
             principal = await authenticate(auth_session, token=session.token)
     if principal is None:

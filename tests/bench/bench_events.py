@@ -151,12 +151,12 @@ async def _run(db_url: str, redis: Any, env: dict[str, str], workdir: Path, n: i
 
     from broker.db.models import WebhookAttemptRow, WebhookDeliveryRow
     from broker.db.session import Database
-    from broker.services.jobs import QUEUE
-    from broker.services.webhooks import wake_relay
+    from broker.services.jobs import QUEUE, JobQueue
     from broker.settings import load_settings
     from workers.enqueue import Enqueuer
 
     db = Database(load_settings(env).db)
+    api_queue = JobQueue(redis)  # the wake-up an API process sends after committing events
     async with db.write_engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     org_id, _endpoint = await _seed_endpoint(db, receiver.url)
@@ -176,7 +176,7 @@ async def _run(db_url: str, redis: Any, env: dict[str, str], workdir: Path, n: i
         for k in range(1, 21):
             started = time.monotonic()
             await _commit_events(db, org_id, 1)
-            await wake_relay(redis)
+            await api_queue.signal((), wake_relay=True)
             latencies.append(await _until(db.read_engine, delivered, k, 30, worker) - started)
             await asyncio.sleep(0.05)
         queue = Enqueuer(redis, queue=REF_QUEUE)
@@ -189,7 +189,7 @@ async def _run(db_url: str, redis: Any, env: dict[str, str], workdir: Path, n: i
             base = await _count(db.read_engine, delivered)
             started = time.monotonic()
             await _commit_events(db, org_id, n)
-            await wake_relay(redis)
+            await api_queue.signal((), wake_relay=True)
             events.append(n / (await _until(db.read_engine, delivered, base + n, 900, worker) - started))
             await asyncio.sleep(1)
         attempts = await _count(db.read_engine, select(func.count()).select_from(WebhookAttemptRow))

@@ -9,13 +9,12 @@ import asyncio
 import sqlite3
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
-from standardwebhooks import Webhook
-
 from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, matched, tenant
+from standardwebhooks import Webhook
 from support_server import running_broker
 
 WORKSHOPS = [
@@ -56,7 +55,7 @@ async def test_request_to_delivery_with_a_real_server_and_worker(tmp_path):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    hook_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/erp/hooks"  # noqa: SLF001
+    hook_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/erp/hooks"
     try:
         await _journey(tmp_path, receiver, hook_url)
     finally:
@@ -76,7 +75,7 @@ async def _journey(tmp_path, receiver, hook_url):
                                            commune_insee="35238")
             _vannes, vannes = await tenant(client, admin, "collectivite", "buyer", name="Ville de Vannes",
                                            commune_insee="56260")
-            soon = date.today() + timedelta(days=20)
+            soon = datetime.now(UTC).date() + timedelta(days=20)
             hook = await _post(client, "/v1/webhook-endpoints", rennes, {"url": hook_url})
 
             # 1. The desk: three quotes, one award, the whole order lifecycle.

@@ -1,7 +1,7 @@
-"""Crisis rebalancing in the worker. ``rebalance_crisis_call`` is enqueued by the API after a decline
-commits; ``sweep_crisis`` (cron, every 10 s) expires unanswered proposals and rebalances every
-flagged call, so a lost job is only a delay; ``watch_crisis_lags`` (cron, every minute) flags the
-calls whose accepted commitments lag. The
+"""Crisis rebalancing in the worker. ``rebalance_crisis_call`` is queued after a decline commits
+(the decline schedules `broker.services.jobs.rebalance_job`); ``sweep_crisis`` (cron, every 10 s)
+expires unanswered proposals and rebalances every flagged call, so a lost job is only a delay;
+``watch_crisis_lags`` (cron, every minute) flags the calls whose accepted commitments lag. The
 database says what is left to do (``crisis_call.rebalance_due_at``) and the call's revision makes
 a second run of the same rebalance a no-op."""
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from broker.errors import Conflict
 from broker.services.crisis_allocation import (
@@ -19,11 +18,12 @@ from broker.services.crisis_allocation import (
     flag_lagging_calls,
     rebalance_call,
 )
+from workers.context import WorkerContext
 
 log = logging.getLogger("broker.worker.crisis")
 
 
-async def rebalance_crisis_call(ctx: dict[str, Any], call_id: str) -> int | None:
+async def rebalance_crisis_call(ctx: WorkerContext, call_id: str) -> int | None:
     """Units newly proposed, or None when there was nothing to do or a concurrent change won (the
     call stays flagged and the sweep tries again)."""
     try:
@@ -37,7 +37,7 @@ async def rebalance_crisis_call(ctx: dict[str, Any], call_id: str) -> int | None
     return None if done is None else done.units_moved
 
 
-async def sweep_crisis(ctx: dict[str, Any]) -> int:
+async def sweep_crisis(ctx: WorkerContext) -> int:
     """Expire what is overdue, then rebalance every flagged call; returns how many were rebalanced."""
     async with ctx["db"].reader() as session:
         expiring = await calls_with_expired_proposals(session, now=datetime.now(UTC))
@@ -54,7 +54,7 @@ async def sweep_crisis(ctx: dict[str, Any]) -> int:
     return done
 
 
-async def watch_crisis_lags(ctx: dict[str, Any]) -> int:
+async def watch_crisis_lags(ctx: WorkerContext) -> int:
     """Once a minute: flag the calls where an accepted commitment lags (the sweep rebalances them)."""
     async with ctx["db"].writer() as session:
         flagged = await flag_lagging_calls(session, settings=ctx["settings"].crisis, now=datetime.now(UTC))

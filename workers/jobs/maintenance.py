@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from broker.services.maintenance import purge_idempotency_records
+from workers.context import WorkerContext
 
 
-async def purge_idempotency(ctx: dict[str, Any]) -> int:
+async def purge_idempotency(ctx: WorkerContext) -> int:
     async with ctx["db"].writer() as session:
         removed = await purge_idempotency_records(session, now=datetime.now(UTC))
         await session.commit()

@@ -1,7 +1,8 @@
-"""Matching as the worker's job: ``match_request`` is enqueued by the API after a request commits
-(``_job_id`` ``match:<id>``); ``sweep_matches`` runs every few seconds and matches what a lost job
-left ``pending`` (Redis down at enqueue, a job dropped). Both go through the compare-and-set of
-``write_matches``, so a request is matched and invited once however often it is tried.
+"""Matching as the worker's job: ``match_request`` is queued after a request commits (its service
+schedules `broker.services.jobs.match_job`, one per request); ``sweep_matches`` runs every few
+seconds and matches what a lost job left ``pending`` (Redis down at enqueue, a job dropped). Both
+go through the compare-and-set of ``write_matches``, so a request is matched and invited once
+however often it is tried.
 
 A job matches its own request together with the others waiting (up to ``BATCH``), one batch at a
 time per worker process: the computing happens on a reader, the writing in one short transaction
@@ -14,10 +15,10 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from broker.services.jobs import match_job_id, settle_batch
 from broker.services.requests import compute_matches, pending_match_batch, pending_matches, write_match_batch
+from workers.context import WorkerContext
 
 SWEEP_AFTER = timedelta(seconds=5)  # younger requests belong to their enqueued job
 BATCH = 64  # requests matched and written together
@@ -40,7 +41,7 @@ class MatchBatches:
             self.recent.popitem(last=False)
 
 
-async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
+async def match_request(ctx: WorkerContext, request_id: str) -> int | None:
     """Match ``request_id`` (with whatever else is pending); the number it invited, or None when
     another job or worker matched it."""
     batches: MatchBatches = ctx["match_batches"]
@@ -53,7 +54,7 @@ async def match_request(ctx: dict[str, Any], request_id: str) -> int | None:
         return invited.get(request_id)
 
 
-async def _match_batch(ctx: dict[str, Any], request_ids: list[str], own: str | None = None) -> dict[str, int]:
+async def _match_batch(ctx: WorkerContext, request_ids: list[str], own: str | None = None) -> dict[str, int]:
     """Match on a reader (SQLite's write lock stays free meanwhile), then write the batch in one
     short transaction, its rows built beforehand (on SQLite the write lock is held only while
     SQLite works: `Database.write`)."""
@@ -75,7 +76,7 @@ async def _match_batch(ctx: dict[str, Any], request_ids: list[str], own: str | N
     return invited
 
 
-async def sweep_matches(ctx: dict[str, Any]) -> int:
+async def sweep_matches(ctx: WorkerContext) -> int:
     async with ctx["db"].reader() as session:
         ids = await pending_matches(session, older_than=datetime.now(UTC) - SWEEP_AFTER)
     done = 0

@@ -5,18 +5,18 @@ killed after sending, the relay re-claiming the event) does not send it again.""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from arq.worker import Retry
 
 from broker.errors import Rejected, UpstreamUnavailable
 from broker.services.notifications import message_for
+from workers.context import WorkerContext
 
 SENT_KEY = "broker:notified:"
 SENT_TTL = timedelta(days=7)
 
 
-async def notify(ctx: dict[str, Any], outbox_id: str) -> str:
+async def notify(ctx: WorkerContext, outbox_id: str) -> str:
     async with ctx["db"].reader() as session:
         message = await message_for(session, outbox_id=outbox_id, public_url=ctx["settings"].api.public_url)
     if message is None:

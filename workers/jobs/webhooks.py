@@ -5,30 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import secrets
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from broker.services import webhooks
+from broker.services.jobs import RELAY_WAKE_KEY, delivery_jobs, notify_job
+from workers.context import WorkerContext
 
-DELIVER = "deliver_webhooks"
 DELIVERY_BATCH = 25  # deliveries per job: their POSTs go out together, one transaction records them
 CLAIM = 200  # events claimed per relay pass
 DUE = 500  # deliveries enqueued per relay pass
 #: Between two passes started by wake-ups (an event waits at most this much longer).
 RELAY_MIN_INTERVAL_S = 0.05
 RELAY_BUDGET_S = 10.0  # passes of one relay run (the cron job's timeout is 30 s)
-NOTIFY = "notify"
 
 log = logging.getLogger("broker.worker.relay")
 
 
-async def relay_outbox(ctx: dict[str, Any]) -> int:
+async def relay_outbox(ctx: WorkerContext) -> int:
     """Fan committed events out into deliveries, then enqueue every due delivery: a job per handful
     (DELIVERY_BATCH) and one Redis round trip per pass. A pass takes at most CLAIM events and DUE
     deliveries; passes follow each other while there is more (up to RELAY_BUDGET_S), so a burst
@@ -50,7 +49,7 @@ async def relay_outbox(ctx: dict[str, Any]) -> int:
             return total
 
 
-async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
+async def _relay_pass(ctx: WorkerContext, *, check: bool) -> tuple[int, int]:
     """One pass: recovery first when Redis lost its data or (first pass of a run) lost some jobs;
     then read the next events without a lock, queue their notifications, and claim them with their
     deliveries and the due deliveries in one short write (`webhooks.commit_relay`); then queue the
@@ -62,7 +61,7 @@ async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
         async with db.writer() as session:
             again = await webhooks.after_redis_loss(session, now=now)
             if again:
-                await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in again])
+                await queue.enqueue_many([notify_job(i) for i in again])
             await session.commit()
     elif check:
         async with db.reader() as session:
@@ -73,20 +72,17 @@ async def _relay_pass(ctx: dict[str, Any], *, check: bool) -> tuple[int, int]:
                 await session.commit()
     plan = await webhooks.plan_relay(db, now=now, limit=CLAIM)
     if plan.notify:  # before the claim: a Redis failure leaves the events pending for the next pass
-        await queue.enqueue_many([(NOTIFY, (i,), f"notify:{i}") for i in plan.notify])
+        await queue.enqueue_many([notify_job(i) for i in plan.notify])
     claimed, due = await db.write(lambda connection: webhooks.commit_relay(
-        connection, plan, now=now, skip_locked=not db.is_sqlite, lease=lease, due_limit=DUE))
+        connection, plan, now=now, skip_locked=db.skips_locked, lease=lease, due_limit=DUE))
     if due:
-        ids = [d for d, _attempts in due]
-        run = f"deliveries:{int(now.timestamp() * 1000)}:{secrets.token_hex(3)}"
-        jobs = [(DELIVER, (ids[k:k + DELIVERY_BATCH],), f"{run}:{k // DELIVERY_BATCH}")
-                for k in range(0, len(ids), DELIVERY_BATCH)]
+        jobs = delivery_jobs([d for d, _attempts in due], now=now, batch=DELIVERY_BATCH)
         await queue.enqueue_many(jobs, marker=webhooks.tick_marker(now),
                                  marker_ttl_ms=int((lease.total_seconds() + 60) * 1000))
     return claimed, len(due)
 
 
-async def relay_waker(ctx: dict[str, Any]) -> None:
+async def relay_waker(ctx: WorkerContext) -> None:
     """For the worker's lifetime: block on the wake-up list (BLPOP) and run the relay as soon as an
     API process pushed to it after a commit that wrote events, instead of waiting for the 1 s cron;
     and as soon as a job of this worker committed events (matching's invitations…). Wake-ups that
@@ -106,7 +102,8 @@ async def relay_waker(ctx: dict[str, Any]) -> None:
         warned = 0.0
         while True:
             try:
-                if await redis.blpop([webhooks.RELAY_WAKE_KEY], timeout=5):
+                # redis-py types a command as sync or async; on the asyncio client it is awaitable
+                if await cast("Awaitable[list[bytes] | None]", redis.blpop([RELAY_WAKE_KEY], timeout=5)):
                     wake.set()
             except asyncio.CancelledError:
                 raise
@@ -139,9 +136,8 @@ async def relay_waker(ctx: dict[str, Any]) -> None:
         event.remove(Session, "after_commit", committed)
 
 
-async def deliver_webhooks(ctx: dict[str, Any], delivery_ids: list[str]) -> dict[str, str | None]:
+async def deliver_webhooks(ctx: WorkerContext, delivery_ids: list[str]) -> dict[str, str | None]:
     outcomes = await webhooks.attempt_many(
-        ctx["db"], delivery_ids=delivery_ids, client=ctx["http"], box=ctx["box"], policy=ctx["policy"],
-        now=datetime.now(UTC), rng=random.Random(),
+        ctx["db"], delivery_ids=delivery_ids, sender=ctx["sender"], box=ctx["box"], now=datetime.now(UTC)
     )
     return {d: None if o is None else str(o) for d, o in outcomes.items()}

@@ -43,7 +43,6 @@ from broker.domain.fabrication import Workshop
 from broker.services import commitments as commitment_service
 from broker.services import crisis as crisis_service
 from broker.services.crisis_allocation import point_totals
-from broker.services.jobs import REBALANCE_CRISIS_CALL
 
 Id = Annotated[str, PathParameter(max_length=64)]
 
@@ -346,7 +345,6 @@ class CommitmentController(Controller):
         c = await commitment_service.decline(
             ctx.session, actor=ctx.principal, commitment_id=commitment_id, reason=data.reason, now=ctx.now
         )
-        ctx.enqueue_after_commit(REBALANCE_CRISIS_CALL, c.call_id, job_id=f"rebalance:{c.call_id}:{c.id}")
         body = (await _maker_view(ctx, [c]))[0]
         return await ctx.respond(body, status=200, resource=("commitment", c.id))
 

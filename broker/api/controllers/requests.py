@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -40,12 +40,11 @@ from broker.api.schemas import (
 )
 from broker.api.security import access
 from broker.domain.access import Role
-from broker.domain.fabrication import Procurement
+from broker.domain.fabrication import Invitation, Procurement, Request
 from broker.domain.lifecycle import RequestStatus
 from broker.errors import Rejected
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
-from broker.services.jobs import MATCH_REQUEST, match_job_id
 
 Id = Annotated[str, PathParameter(max_length=64)]
 
@@ -102,8 +101,6 @@ class RequestController(Controller):
             cache=ctx.runtime.candidates,
             match_now=settings.inline,
         )
-        if invited is None:
-            ctx.enqueue_after_commit(MATCH_REQUEST, request.id, job_id=match_job_id(request.id))
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 
     @get("/", opt=access(Role.BUYER, Role.ADMIN), operation_id="list_requests", responses=problems(400, 401, 403, 429))
@@ -307,7 +304,7 @@ class InvitationController(Controller):
         return await ctx.respond(_invitation(invitation, request), status=200, resource=("invitation", invitation.id))
 
 
-def _invitation(invitation: Any, request: Any) -> InvitationOut:
+def _invitation(invitation: Invitation, request: Request) -> InvitationOut:
     return InvitationOut(
         id=invitation.id,
         request_id=invitation.request_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -29,11 +29,9 @@ from broker.api.schemas import (
 )
 from broker.api.security import access
 from broker.domain.access import Role
+from broker.domain.webhooks import WebhookEndpoint
 from broker.services import webhooks
 from broker.services.webhooks import SecretBox
-
-if TYPE_CHECKING:
-    from broker.db.models import WebhookEndpointRow
 
 Id = Annotated[str, PathParameter(max_length=64)]
 OWNERS = (Role.BUYER, Role.COORDINATOR, Role.MAKER, Role.INTEGRATION)
@@ -43,8 +41,8 @@ def _box(ctx: RequestContext) -> SecretBox:
     return SecretBox(ctx.runtime.settings.secret_key)
 
 
-def _endpoint(row: WebhookEndpointRow) -> WebhookEndpointOut:
-    return WebhookEndpointOut(id=row.id, url=row.url, event_types=row.event_types, status=row.status,
+def _endpoint(row: WebhookEndpoint) -> WebhookEndpointOut:
+    return WebhookEndpointOut(id=row.id, url=row.url, event_types=list(row.event_types), status=row.status,
                               created_at=row.created_at, disabled_reason=row.disabled_reason)
 
 
@@ -62,7 +60,7 @@ class WebhookEndpointController(Controller):
             ctx.session, actor=ctx.principal, url=data.url, event_types=data.event_types, box=_box(ctx),
             allow_loopback=ctx.runtime.settings.webhooks_allow_loopback, now=ctx.now,
         )
-        out = WebhookEndpointOut(id=row.id, url=row.url, event_types=row.event_types, status=row.status,
+        out = WebhookEndpointOut(id=row.id, url=row.url, event_types=list(row.event_types), status=row.status,
                                  created_at=row.created_at, secret=secret)
         return await ctx.respond(out, resource=("webhook_endpoint", row.id), store=False)
 

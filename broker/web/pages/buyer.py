@@ -22,7 +22,6 @@ from broker.services import orders as order_service
 from broker.services import organisations, read_models, workshops
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
-from broker.services.jobs import MATCH_REQUEST, match_job_id
 from broker.web.forms import Form, deadline_at
 from broker.web.labels import CHORUS, PARIS
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
@@ -138,7 +137,6 @@ class BuyerController(Controller):
         new_request, invited = created
         ctx.resource = ("request", new_request.id)
         if invited is None:  # matching runs in the worker, right after the commit
-            ctx.enqueue_after_commit(MATCH_REQUEST, new_request.id, job_id=match_job_id(new_request.id))
             message = "Demande publiée : la recherche des ateliers capables de la fabriquer est en cours."
         elif invited:
             message = f"Demande publiée : {invited} atelier(s) invité(s) à chiffrer."

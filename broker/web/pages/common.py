@@ -9,6 +9,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from broker.api.context import RequestContext
 from broker.errors import BrokerError, NotFound
+from broker.services.jobs import discard_scheduled
 from broker.web.forms import Form
 
 T = TypeVar("T")
@@ -27,9 +28,11 @@ async def attempt(ctx: RequestContext, form: Form, fields: Mapping[str, str], ca
         if exc.pointer is None and exc.code == NotFound.code:
             raise
         await ctx.session.rollback()
+        discard_scheduled(ctx.session)
         form.refuse(exc, fields)
     except BrokerError as exc:
         await ctx.session.rollback()
+        discard_scheduled(ctx.session)
         form.refuse(exc, fields)
     ctx.status = 422
     return None

@@ -21,7 +21,6 @@ from broker.services import commitments as commitment_service
 from broker.services import crisis as crisis_service
 from broker.services import workshops
 from broker.services.crisis_allocation import point_totals
-from broker.services.jobs import REBALANCE_CRISIS_CALL
 from broker.web.forms import Form, deadline_at
 from broker.web.labels import PARIS
 from broker.web.map import backdrop_svg, frame, parse_frame, projection
@@ -208,7 +207,6 @@ class CommitmentPages(Controller):
             ctx.status = 422
             return await _commitments_page(request, ctx, failed=(commitment_id, form), status=422)
         ctx.resource = ("commitment", commitment_id)
-        ctx.enqueue_after_commit(REBALANCE_CRISIS_CALL, done.call_id, job_id=f"rebalance:{done.call_id}:{done.id}")
         return redirect(request, "/app/engagements", flash="Engagement décliné : les unités sont proposées à "
                         "d'autres ateliers.")
 

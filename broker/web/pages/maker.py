@@ -123,7 +123,7 @@ class MakerController(Controller):
         if form.ok and slug is not None and units is not None:
             done = await attempt(ctx, form, {"code:workshop-profile-missing": "__all__"}, workshops.declare_capacity(
                 ctx.session, actor=ctx.principal, slug=slug, units_per_day=float(units), now=ctx.now))
-        if done is None:
+        if done is None or slug is None:  # `done` is None whenever `slug` is
             ctx.status = 422
             return await _workshop_page(request, ctx, capacity_form=form, status=422)
         return redirect(request, "/app/atelier#capacites",

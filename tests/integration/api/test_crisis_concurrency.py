@@ -10,9 +10,9 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-from support_concurrency import ConcurrentClients
 from crisis_support import check_invariants, region_communes, seed
 from factories import bearer
+from support_concurrency import ConcurrentClients
 
 from broker.errors import Conflict
 from broker.services.crisis_allocation import rebalance_call
@@ -123,6 +123,10 @@ async def test_thirty_makers_at_once_never_overbook(settings, db, redis_client):
     totals = await check_invariants(db, call_id)
     assert totals["requested"] == final["totals"]["requested"] == 6 * 220 + 80 + 80
     assert final["totals"]["committed"] == totals["committed"] and final["totals"]["accepted"] == totals["accepted"]
+    _assert_progress_and_capacity(final, accepted, seeded, deadline)
+
+
+def _assert_progress_and_capacity(final: dict, accepted: list[dict], seeded: dict, deadline: datetime) -> None:
     # Monotonic progress: whatever order the three reports landed in, the last word is the largest
     # value that was accepted, and a smaller one arriving later was refused.
     for c in final["commitments"]:

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support_concurrency import ConcurrentClients
 from factories import bearer, make_siret
 from sqlalchemy import text, update
+from support_concurrency import ConcurrentClients
 
 from broker.db.models import IdempotencyRow
 

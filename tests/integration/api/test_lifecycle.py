@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
 
 BRITTANY = [("Menuiserie du Pays de Rennes", "35238", WOOD_SHOP), ("Atelier Bois de Vitré", "35360", WOOD_SHOP),
@@ -36,8 +35,8 @@ async def network(client, admin_key):
     for name, insee, machines in BRITTANY:
         shop, key = await make_workshop(client, admin_key, name=name, commune_insee=insee, machines=machines)
         shops[name] = (shop, key)
-    buyer_org, buyer = await tenant(client, admin_key, "collectivite", "buyer", name="Commune de Ploërmel",
-                                    commune_insee="56165")
+    _buyer_org, buyer = await tenant(client, admin_key, "collectivite", "buyer", name="Commune de Ploërmel",
+                                     commune_insee="56165")
     return shops, buyer
 
 
@@ -73,7 +72,7 @@ async def test_desk_request_goes_from_matching_to_delivery(client, admin_key, ne
         quote = await client.post(
             f"/v1/requests/{request['id']}/quotes", headers={**bearer(key), **idem()},
             json={"unit_price_eur_ht": f"{1100 + 50 * i}.00", "vat_rate": "20", "quantity": 6,
-                  "delivery_date": (date.today() + timedelta(days=25)).isoformat()},
+                  "delivery_date": (datetime.now(UTC).date() + timedelta(days=25)).isoformat()},
         )
         assert quote.status_code == 201, quote.text
         quote_ids.append(quote.json()["id"])
@@ -144,7 +143,7 @@ async def test_visor_request_is_split_across_fab_labs(client, admin_key, network
     for key in labs[:2]:
         quote = await client.post(f"/v1/requests/{request['id']}/quotes", headers={**bearer(key), **idem()},
                                   json={"unit_price_eur_ht": "2.80", "vat_rate": "5.5", "quantity": 150,
-                                        "delivery_date": (date.today() + timedelta(days=14)).isoformat()})
+                                        "delivery_date": (datetime.now(UTC).date() + timedelta(days=14)).isoformat()})
         assert quote.status_code == 201, quote.text
         quote_ids.append(quote.json()["id"])
     awarded = await client.post(f"/v1/requests/{request['id']}/award", json={"quote_ids": quote_ids},
@@ -160,7 +159,7 @@ async def test_award_below_min_quotes_needs_a_justification(client, admin_key, n
     key = shops["Menuiserie du Pays de Rennes"][1]
     quote = (await client.post(f"/v1/requests/{request['id']}/quotes", headers={**bearer(key), **idem()},
                                json={"unit_price_eur_ht": "1200", "vat_rate": "20", "quantity": 6,
-                                     "delivery_date": (date.today() + timedelta(days=20)).isoformat()})).json()
+                                     "delivery_date": (datetime.now(UTC).date() + timedelta(days=20)).isoformat()})).json()
     refused = await client.post(f"/v1/requests/{request['id']}/award", json={"quote_ids": [quote["id"]]},
                                 headers={**bearer(buyer), **idem()})
     assert refused.status_code == 409 and refused.json()["code"] == "min-quotes-not-met"
@@ -196,7 +195,7 @@ async def test_bad_lifecycle_input_is_refused(client, admin_key, network, db):
     request = (await client.post("/v1/requests", json=desk_request(), headers={**bearer(buyer), **idem()})).json()
     outsider = shops["Fab lab de Lannion"][1]  # not invited to a desk request
     quote = {"unit_price_eur_ht": "1000", "vat_rate": "20", "quantity": 6,
-             "delivery_date": (date.today() + timedelta(days=20)).isoformat()}
+             "delivery_date": (datetime.now(UTC).date() + timedelta(days=20)).isoformat()}
     response = await client.post(f"/v1/requests/{request['id']}/quotes", json=quote,
                                  headers={**bearer(outsider), **idem()})
     assert response.status_code == 404
@@ -215,7 +214,7 @@ async def test_bad_lifecycle_input_is_refused(client, admin_key, network, db):
 async def test_cached_candidates_follow_every_change(client, admin_key, network):
     """The API caches its candidate index per registry version: a new workshop, a pause or a
     booking is seen by the very next request."""
-    shops, buyer = network
+    _shops, buyer = network
     first = (await client.post("/v1/requests", json=desk_request(), headers={**bearer(buyer), **idem()})).json()
     assert first["invited"] == 3
     newcomer, key = await make_workshop(client, admin_key, name="Menuiserie de Saint-Malo", commune_insee="35288",

@@ -6,10 +6,10 @@ import asyncio
 
 import msgspec
 import pytest
-from support_concurrency import ConcurrentClients
 from factories import bearer, create_org, tenant
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from support_concurrency import ConcurrentClients
 
 from broker.app import create_app
 
@@ -131,6 +131,6 @@ async def test_every_write_is_audited_and_the_log_is_append_only(client, admin_k
 
 
 async def test_audit_log_is_scoped_to_the_callers_organisation(client, admin_key):
-    org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
     mine = await client.get("/v1/audit-log", headers=bearer(buyer))
     assert mine.status_code == 200 and mine.json()["items"] == []

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
 from sqlalchemy import text
 
 from broker.api.security import _is_framework_route
-from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
 
 B_TABLES = {
     "organization": "id = :org OR id = :maker_org",
@@ -51,10 +51,10 @@ async def _tenant_b(client, admin_key):
     request = (await client.post("/v1/requests", json=body, headers=bearer(buyer))).json()
     quote = (await client.post(f"/v1/requests/{request['id']}/quotes", headers={**bearer(maker), "Idempotency-Key": "q"},
                                json={"unit_price_eur_ht": "80", "vat_rate": "20", "quantity": 4,
-                                     "delivery_date": (date.today() + timedelta(days=10)).isoformat()})).json()
+                                     "delivery_date": (datetime.now(UTC).date() + timedelta(days=10)).isoformat()})).json()
     second = await client.post(f"/v1/requests/{request['id']}/quotes", headers={**bearer(maker), "Idempotency-Key": "x"},
                                json={"unit_price_eur_ht": "80", "vat_rate": "20", "quantity": 4,
-                                     "delivery_date": (date.today() + timedelta(days=10)).isoformat()})
+                                     "delivery_date": (datetime.now(UTC).date() + timedelta(days=10)).isoformat()})
     assert second.status_code == 409
     award = await client.post(f"/v1/requests/{request['id']}/award", json={"quote_ids": [quote["id"]]},
                               headers={**bearer(buyer), "Idempotency-Key": "a"})
@@ -94,7 +94,7 @@ def policy(b):
     crisis_body = {"item": "monitor-stand", "deadline": future, "priority": 2, "delivery_points": [
         {"label": "Hôpital Pasteur", "commune_insee": "06088", "quantity": 10, "priority": 1}]}
     quote_body = {"unit_price_eur_ht": "1", "vat_rate": "20", "quantity": 4,
-                  "delivery_date": (date.today() + timedelta(days=5)).isoformat()}
+                  "delivery_date": (datetime.now(UTC).date() + timedelta(days=5)).isoformat()}
     return {
         ("GET", "/health/live"): ("/health/live", ALL, None, "public"),
         ("GET", "/health/ready"): ("/health/ready", ALL, None, "public"),
@@ -197,8 +197,8 @@ def policy(b):
 
 async def test_cross_tenant_matrix(client, admin_key, db):
     b = await _tenant_b(client, admin_key)
-    a_maker_shop, a_maker = await make_workshop(client, admin_key, name="Atelier A", commune_insee="35238",
-                                                machines=WOOD_SHOP)
+    _a_maker_shop, a_maker = await make_workshop(client, admin_key, name="Atelier A", commune_insee="35238",
+                                                 machines=WOOD_SHOP)
     callers = {
         "buyer": (await tenant(client, admin_key, "collectivite", "buyer"))[1],
         "maker": a_maker,

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from factories import bearer, make_siret
+from sqlalchemy import text
+from support_concurrency import ConcurrentClients
 
 import matching
-from sqlalchemy import text
-
 from adapters.geocoding import load_communes
 from broker.domain.access import OrgKind, Role
 from broker.domain.fabrication import MaterialLimit, Procurement
 from broker.services import access, organisations, quotes, requests, workshops
 from broker.settings import MatchingSettings
-from support_concurrency import ConcurrentClients
-from factories import bearer, make_siret
 
 N, ROOM = 200, 10
 
@@ -64,7 +64,7 @@ async def _setup(db) -> tuple[str, list[tuple[str, str]], str]:
                                                              settings=MatchingSettings(), now=now)
             assert invited == 1
             quote = await quotes.submit_quote(session, actor=maker, request_id=request.id, unit_price_cents=9_000,
-                                              vat_rate_bp=2_000, quantity=1, delivery_date=date.today() + timedelta(
+                                              vat_rate_bp=2_000, quantity=1, delivery_date=datetime.now(UTC).date() + timedelta(
                                                   days=10), valid_until=None, note="", now=now)
             pairs.append((request.id, quote.id))
         await session.commit()

@@ -138,7 +138,7 @@ async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
 async def test_a_key_past_its_24_hours_is_free_again(trips_and_client, admin_key, db):
     """The deferred lookup finds the key's record expired: it is dropped and the request's rows go in
     (once): a new request, not a replay, and the key's record is now the new answer."""
-    trips, client = trips_and_client
+    _trips, client = trips_and_client
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
     body = {"item": "monitor-stand", "quantity": 4, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),

@@ -17,9 +17,8 @@ from sqlalchemy import func, select, update
 
 from broker.db.models import InvitationRow, OutboxRow, RequestRow
 from broker.db.session import Database
-from broker.services.jobs import MATCH_REQUEST, QUEUE, deserialize, match_job_id
+from broker.services.jobs import MATCH_REQUEST, QUEUE, RELAY_WAKE_KEY, deserialize, match_job_id
 from broker.services.matching import CandidateCache
-from broker.services.webhooks import RELAY_WAKE_KEY
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
 
 

@@ -5,6 +5,7 @@ the notifications driven by the outbox."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from support_server import free_port
 
 from adapters.notifications.fake import FakeNotifier
 from adapters.webhooks.base import DeliveryPolicy
+from adapters.webhooks.delivery import HttpWebhookSender
 from adapters.webhooks.transport import make_client
 from broker.app import create_app
 from broker.db.models import OrganizationRow, OutboxRow, WebhookDeliveryRow, WebhookEndpointRow
@@ -26,10 +28,11 @@ from broker.db.repositories import OutboxRepository
 from broker.db.session import Database
 from broker.domain.events import DomainEvent
 from broker.services import webhooks
-from broker.services.webhooks import RELAY_WAKE_KEY, SecretBox
+from broker.services.jobs import DELIVER, NOTIFY, RELAY_WAKE_KEY
+from broker.services.webhooks import SecretBox
 from broker.settings import RedisSettings
 from workers.jobs.notifications import notify
-from workers.jobs.webhooks import DELIVER, NOTIFY, deliver_webhooks, relay_outbox, relay_waker
+from workers.jobs.webhooks import deliver_webhooks, relay_outbox, relay_waker
 
 
 def request_body(**overrides):
@@ -47,8 +50,9 @@ async def receiver():
 @pytest.fixture
 async def worker_ctx(settings, db):
     policy = DeliveryPolicy(allow_loopback=True, connect_timeout_s=1, read_timeout_s=0.5, total_timeout_s=2)
-    ctx = {"db": db, "enqueue": FakeQueue(), "http": make_client(policy), "box": SecretBox(settings.secret_key),
-           "policy": policy, "settings": settings}
+    http = make_client(policy)
+    ctx = {"db": db, "enqueue": FakeQueue(), "http": http, "sender": HttpWebhookSender(http, policy=policy),
+           "box": SecretBox(settings.secret_key), "policy": policy, "settings": settings}
     yield ctx
     await ctx["http"].aclose()
 
@@ -149,7 +153,8 @@ async def test_a_hanging_receiver_times_out_and_the_delivery_is_retried(
     client = loopback_client
     # The total timeout is what stops the hanging attempt (the read timeout is longer); it leaves the
     # second attempt 2 s to get a local 200, with room for a loaded machine (0.5 s flaked in CI).
-    worker_ctx["policy"] = msgspec.structs.replace(worker_ctx["policy"], read_timeout_s=30, total_timeout_s=2)
+    policy = msgspec.structs.replace(worker_ctx["policy"], read_timeout_s=30, total_timeout_s=2)
+    worker_ctx["sender"] = HttpWebhookSender(worker_ctx["http"], policy=policy)
     _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
     hook = (await client.post("/v1/webhook-endpoints", headers=bearer(buyer),
                               json={"url": receiver.url, "event_types": ["request.created"]})).json()
@@ -198,11 +203,11 @@ async def test_five_failing_days_disable_the_endpoint_then_enable_and_recover(
             await client.post("/v1/requests", json=request_body(), headers=bearer(buyer))
         await relay_outbox(worker_ctx)
         first, second, third = worker_ctx["enqueue"].take(DELIVER)
-        box, policy, http = worker_ctx["box"], worker_ctx["policy"], worker_ctx["http"]
+        box = worker_ctx["box"]
+        sender = HttpWebhookSender(worker_ctx["http"], policy=worker_ctx["policy"], rng=random.Random(1))
 
         async def attempt(delivery_id: str, at: datetime):
-            return await webhooks.attempt(db, delivery_id=delivery_id, client=http, box=box, policy=policy, now=at,
-                                          rng=__import__("random").Random(1))
+            return await webhooks.attempt(db, delivery_id=delivery_id, sender=sender, box=box, now=at)
 
         t0 = datetime.now(UTC)
         assert await attempt(first, t0) == "retry"
@@ -287,8 +292,8 @@ async def test_failures_that_never_start_the_clock_do_not_disable(loopback_clien
     await relay_outbox(worker_ctx)
     first, second = worker_ctx["enqueue"].take(DELIVER)
     t0 = datetime.now(UTC)
-    args = {"client": worker_ctx["http"], "box": worker_ctx["box"], "policy": worker_ctx["policy"],
-            "rng": __import__("random").Random(2)}
+    args = {"sender": HttpWebhookSender(worker_ctx["http"], policy=worker_ctx["policy"], rng=random.Random(2)),
+            "box": worker_ctx["box"]}
     assert await webhooks.attempt(db, delivery_id=first, now=t0, **args) == "retry"
     later = t0 + timedelta(days=6)
     assert await webhooks.attempt(db, delivery_id=second, now=later, **args) == "retry"

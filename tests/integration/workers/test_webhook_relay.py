@@ -9,19 +9,21 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 from aiohttp import web
+from factories import bearer, make_siret, tenant
 from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from standardwebhooks import Webhook
+from support_relay import FakeQueue
 
 from adapters.webhooks.base import DeliveryPolicy
+from adapters.webhooks.delivery import HttpWebhookSender
 from adapters.webhooks.transport import make_client
 from broker.app import create_app
 from broker.db.models import WebhookDeliveryRow
 from broker.db.session import Database
+from broker.services.jobs import DELIVER
 from broker.services.webhooks import SecretBox
-from factories import bearer, make_siret, tenant
-from support_relay import FakeQueue
-from workers.jobs.webhooks import DELIVER, deliver_webhooks, relay_outbox
+from workers.jobs.webhooks import deliver_webhooks, relay_outbox
 
 
 class Receiver:
@@ -44,7 +46,7 @@ async def receiver():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]
     rec.url = f"http://127.0.0.1:{port}/hooks"
     yield rec
     await runner.cleanup()
@@ -55,8 +57,9 @@ async def test_events_are_delivered_signed_retried_and_replayed(settings, admin_
     db = Database(settings.db)
     policy = DeliveryPolicy(allow_loopback=True, read_timeout_s=5, total_timeout_s=8)
     arq = FakeQueue()
-    ctx = {"db": db, "enqueue": arq, "http": make_client(policy), "box": SecretBox(settings.secret_key),
-           "policy": policy}
+    http = make_client(policy)
+    ctx = {"db": db, "enqueue": arq, "http": http, "sender": HttpWebhookSender(http, policy=policy),
+           "box": SecretBox(settings.secret_key)}
 
     async def run_worker():
         await relay_outbox(ctx)
