@@ -8,26 +8,17 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.repositories import OutboxRepository
-from broker.domain.events import DomainEvent
+from broker.domain.events import Event, recorded
 from broker.errors import Conflict
 
 
 async def emit(
-    session: AsyncSession,
-    *,
-    type_: str,
-    org_id: str,
-    resource: tuple[str, str],
-    data: dict[str, object],
-    now: datetime,
-    first: bool = False,
+    session: AsyncSession, event: Event, *, org_id: str, resource_id: str, now: datetime, first: bool = False
 ) -> None:
-    """Append the event to the outbox in the caller's transaction (``first``: it creates its resource)."""
-    await OutboxRepository(session).add(
-        DomainEvent(type=type_, org_id=org_id, resource_type=resource[0], resource_id=resource[1], data=data),
-        now=now,
-        first=first,
-    )
+    """Append ``event`` to the outbox in the caller's transaction, encoded once (`recorded`):
+    ``org_id`` is the tenant it belongs to, ``resource_id`` the resource (``event.resource``) whose
+    sequence it counts; ``first``: it creates its resource."""
+    await OutboxRepository(session).add(recorded(event, org_id=org_id, resource_id=resource_id), now=now, first=first)
 
 
 def lost_race(what: str) -> Conflict:

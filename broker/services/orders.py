@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.fabrication import Keyset, OrderRepository, RequestRepository, WorkshopRepository
 from broker.db.models import OrderEventRow
 from broker.domain.access import Principal, Role
+from broker.domain.events import OrderDelivered, OrderLate, OrderProgress, OrderStatusChanged
 from broker.domain.fabrication import Order, OrderEvent
 from broker.domain.lifecycle import ORDER_ACTIVE, OrderStatus, RequestStatus, Side, transition_order
 from broker.errors import Conflict, NotFound, Rejected
@@ -99,37 +100,13 @@ async def move_order(
         await WorkshopRepository(session).release(
             order.workshop_id, 0, delivered_on_time=now.date() <= order.delivery_date
         )
-    data = {
-        "id": order_id,
-        "number": order.number,
-        "from": current,
-        "to": target,
-        "note": note,
-        "tracking": tracking,
-        "maker_org_id": order.maker_org_id,
-    }
-    await emit(
-        session,
-        type_="order.status_changed",
-        org_id=order.buyer_org_id,
-        resource=("order", order_id),
-        data=data,
-        now=now,
-    )
+    await emit(session, OrderStatusChanged(id=order_id, number=order.number, from_=current, to=target, note=note,
+                                           tracking=tracking, maker_org_id=order.maker_org_id),
+               org_id=order.buyer_org_id, resource_id=order_id, now=now)
     if target == OrderStatus.DELIVERED:
-        await emit(
-            session,
-            type_="order.delivered",
-            org_id=order.buyer_org_id,
-            resource=("order", order_id),
-            data={
-                "id": order_id,
-                "number": order.number,
-                "quantity": order.quantity,
-                "maker_org_id": order.maker_org_id,
-            },
-            now=now,
-        )
+        await emit(session, OrderDelivered(id=order_id, number=order.number, quantity=order.quantity,
+                                           maker_org_id=order.maker_org_id),
+                   org_id=order.buyer_org_id, resource_id=order_id, now=now)
     if target in (OrderStatus.DELIVERED, OrderStatus.CLOSED, OrderStatus.CANCELLED):
         await _maybe_close_request(session, order.request_id, now=now)
     moved, _ = await get_order(session, actor=actor, order_id=order_id)
@@ -177,14 +154,8 @@ async def report_progress(
             note=None,
         )
     )
-    await emit(
-        session,
-        type_="order.progress",
-        org_id=order.buyer_org_id,
-        resource=("order", order_id),
-        data={"id": order_id, "units_done": units_done, "quantity": order.quantity},
-        now=now,
-    )
+    await emit(session, OrderProgress(id=order_id, units_done=units_done, quantity=order.quantity),
+               org_id=order.buyer_org_id, resource_id=order_id, now=now)
     moved, _ = await get_order(session, actor=actor, order_id=order_id)
     return moved
 
@@ -197,17 +168,7 @@ async def flag_late_orders(session: AsyncSession, *, now: datetime) -> int:
     for order in await repo.overdue(now, open_statuses):
         if await repo.mark_late(order.id):
             flagged += 1
-            await emit(
-                session,
-                type_="order.late",
-                org_id=order.buyer_org_id,
-                resource=("order", order.id),
-                data={
-                    "id": order.id,
-                    "number": order.number,
-                    "status": order.status,
-                    "maker_org_id": order.maker_org_id,
-                },
-                now=now,
-            )
+            await emit(session, OrderLate(id=order.id, number=order.number, status=OrderStatus(order.status),
+                                          maker_org_id=order.maker_org_id),
+                       org_id=order.buyer_org_id, resource_id=order.id, now=now)
     return flagged

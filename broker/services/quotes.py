@@ -19,6 +19,7 @@ from broker.db.fabrication import (
 )
 from broker.db.models import OrderEventRow, OrderRow, QuoteRow
 from broker.domain.access import Principal
+from broker.domain.events import InvitationDeclined, OrderCreated, QuoteAccepted, QuoteSubmitted, QuoteWithdrawn
 from broker.domain.fabrication import Invitation, Order, Quote, Request, Workshop
 from broker.domain.lifecycle import (
     INVITATION,
@@ -60,14 +61,9 @@ async def decline_invitation(
         raise_lost_race("invitation")
     request = await RequestRepository(session).get(invitation.request_id, scope_org_id=None)
     assert request is not None
-    await emit(
-        session,
-        type_="invitation.declined",
-        org_id=request.org_id,
-        resource=("invitation", invitation.id),
-        data={"id": invitation.id, "request_id": request.id, "workshop_id": workshop.id, "reason": reason},
-        now=now,
-    )
+    await emit(session, InvitationDeclined(id=invitation.id, request_id=request.id, workshop_id=workshop.id,
+                                           reason=reason),
+               org_id=request.org_id, resource_id=invitation.id, now=now)
     await session.flush()
     return msgspec.convert(invitation, Invitation, from_attributes=True)
 
@@ -143,21 +139,9 @@ async def submit_quote(
         request_id, expected=RequestStatus.OPEN, status=RequestStatus.QUOTING, now=now
     ):
         raise_lost_race("request")
-    await emit(
-        session,
-        type_="quote.submitted",
-        org_id=request.org_id,
-        resource=("quote", row.id),
-        now=now,
-        first=True,
-        data={
-            "id": row.id,
-            "request_id": request_id,
-            "workshop_id": workshop.id,
-            "quantity": quantity,
-            "unit_price_cents": unit_price_cents,
-        },
-    )
+    await emit(session, QuoteSubmitted(id=row.id, request_id=request_id, workshop_id=workshop.id, quantity=quantity,
+                                       unit_price_cents=unit_price_cents),
+               org_id=request.org_id, resource_id=row.id, now=now, first=True)
     return msgspec.convert(row, Quote, from_attributes=True)
 
 
@@ -175,14 +159,8 @@ async def withdraw_quote(session: AsyncSession, *, actor: Principal, quote_id: s
         raise_lost_race("quote")
     request = await RequestRepository(session).get(quote.request_id, scope_org_id=None)
     assert request is not None
-    await emit(
-        session,
-        type_="quote.withdrawn",
-        org_id=request.org_id,
-        resource=("quote", quote_id),
-        data={"id": quote_id, "request_id": quote.request_id},
-        now=now,
-    )
+    await emit(session, QuoteWithdrawn(id=quote_id, request_id=quote.request_id), org_id=request.org_id,
+               resource_id=quote_id, now=now)
     return msgspec.structs.replace(quote, status=QuoteStatus.WITHDRAWN)
 
 
@@ -302,32 +280,14 @@ async def award(
                 note=justification,
             )
         )
-        await emit(
-            session,
-            type_="quote.accepted",
-            org_id=row.maker_org_id,
-            resource=("quote", quote.id),
-            now=now,
-            data={"id": quote.id, "request_id": request.id, "order_id": order_id},
-        )
+        await emit(session, QuoteAccepted(id=quote.id, request_id=request.id, order_id=order_id),
+                   org_id=row.maker_org_id, resource_id=quote.id, now=now)
         # Order events are the buyer's; they name the maker's organisation so that delivery can
         # notify both parties.
-        await emit(
-            session,
-            type_="order.created",
-            org_id=row.buyer_org_id,
-            resource=("order", order_id),
-            now=now,
-            first=True,
-            data={
-                "id": order_id,
-                "number": row.number,
-                "request_id": request.id,
-                "workshop_id": row.workshop_id,
-                "maker_org_id": row.maker_org_id,
-                "quantity": row.quantity,
-            },
-        )
+        await emit(session, OrderCreated(id=order_id, number=row.number, request_id=request.id,
+                                         workshop_id=row.workshop_id, maker_org_id=row.maker_org_id,
+                                         quantity=row.quantity),
+                   org_id=row.buyer_org_id, resource_id=order_id, now=now, first=True)
         orders.append(msgspec.convert(row, Order, from_attributes=True))
     await quotes.reject_others(request.id, keep=[q.id for q in chosen])
     return orders

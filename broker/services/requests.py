@@ -29,7 +29,15 @@ from broker.db.repositories import OUTBOX_WRITTEN, outbox_row
 from broker.db.session import Database
 from broker.domain.access import Principal
 from broker.domain.catalogue import ProcessStep
-from broker.domain.events import DomainEvent
+from broker.domain.events import (
+    InvitationCreated,
+    RequestCancelled,
+    RequestCreated,
+    RequestMatched,
+    RequestSummary,
+    RequestWindowClosed,
+    recorded,
+)
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
 from broker.domain.lifecycle import RequestStatus, check_request
@@ -134,15 +142,8 @@ async def create_request(
         "created_at": now,
         "updated_at": now,
     })
-    await emit(
-        session,
-        type_="request.created",
-        org_id=actor.org_id,
-        resource=("request", request.id),
-        data=_summary(request),
-        now=now,
-        first=True,
-    )
+    await emit(session, RequestCreated(**msgspec.structs.asdict(_summary(request))), org_id=actor.org_id,
+               resource_id=request.id, now=now, first=True)
     if not match_now:
         jobs.schedule(session, jobs.match_job(request.id))
         return request, None
@@ -154,15 +155,9 @@ async def create_request(
     return found, invited[request.id]
 
 
-def _summary(request: Request) -> dict[str, object]:
-    return {
-        "id": request.id,
-        "name": request.name,
-        "item": request.item_slug,
-        "quantity": request.quantity,
-        "deadline": request.deadline.isoformat(),
-        "delivery_commune": request.delivery_insee,
-    }
+def _summary(request: Request) -> RequestSummary:
+    return RequestSummary(id=request.id, name=request.name, item=request.item_slug, quantity=request.quantity,
+                          deadline=request.deadline.isoformat(), delivery_commune=request.delivery_insee)
 
 
 class Matched(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,31 +208,14 @@ def prepare_matches(matched: list[Matched], *, settings: MatchingSettings, now: 
                 "decline_reason": None,
                 "created_at": now,
             })
-            event = DomainEvent(
-                type="invitation.created",
-                org_id=m.invited_orgs[inc.workshop_id],
-                resource_type="invitation",
-                resource_id=invitation_id,
-                data={
-                    "id": invitation_id,
-                    "request": summary,
-                    "rank": inc.rank,
-                    "distance_km": round(inc.distance_km, 1),
-                    "reasons": reasons,
-                },
-            )
-            events.append(outbox_row(event, now=now, sequence=1))
-        matched_event = DomainEvent(
-            type="request.matched",
-            org_id=request.org_id,
-            resource_type="request",
-            resource_id=request.id,
-            data={
-                "id": request.id,
-                "eligible": result.eligible,
-                "invited": len(invited),
-                "exclusion_counts": dict(result.exclusion_counts),
-            },
+            event = InvitationCreated(id=invitation_id, request=summary, rank=inc.rank,
+                                      distance_km=round(inc.distance_km, 1), reasons=reasons)
+            events.append(outbox_row(recorded(event, org_id=m.invited_orgs[inc.workshop_id], resource_id=invitation_id),
+                                     now=now, sequence=1))
+        matched_event = recorded(
+            RequestMatched(id=request.id, eligible=result.eligible, invited=len(invited),
+                           exclusion_counts=dict(result.exclusion_counts)),
+            org_id=request.org_id, resource_id=request.id,
         )
         prepared.append(PreparedMatch(request.id, encode_result(result), invitations, events, matched_event))
     return prepared
@@ -336,14 +314,7 @@ async def cancel_request(session: AsyncSession, *, actor: Principal, request_id:
     ):
         raise_lost_race("request")
     await QuoteRepository(session).reject_others(request_id, keep=[])
-    await emit(
-        session,
-        type_="request.cancelled",
-        org_id=request.org_id,
-        resource=("request", request_id),
-        data={"id": request_id},
-        now=now,
-    )
+    await emit(session, RequestCancelled(id=request_id), org_id=request.org_id, resource_id=request_id, now=now)
     return await get_request(session, actor=actor, request_id=request_id)
 
 
@@ -364,13 +335,8 @@ async def close_quote_windows(session: AsyncSession, *, now: datetime) -> int:
         closed += 1
         if request.status == RequestStatus.OPEN:
             await repo.set_status(request.id, expected=RequestStatus.OPEN, status=RequestStatus.CLOSED, now=now)
-        await emit(
-            session,
-            type_="request.window_closed",
-            org_id=request.org_id,
-            resource=("request", request.id),
-            data={"id": request.id, "status": request.status if request.status != "open" else "closed"},
-            now=now,
-        )
+        status = RequestStatus(request.status) if request.status != RequestStatus.OPEN else RequestStatus.CLOSED
+        await emit(session, RequestWindowClosed(id=request.id, status=status), org_id=request.org_id,
+                   resource_id=request.id, now=now)
     await QuoteRepository(session).expire(now)
     return closed

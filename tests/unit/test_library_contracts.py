@@ -1,6 +1,6 @@
 """The private or undocumented parts of SQLAlchemy, aiosqlite, asyncpg's SQLAlchemy adapter and arq
 that the performance code relies on, each checked here without a server (those that need Redis or
-PostgreSQL: tests/integration/test_library_contracts.py). pyproject.toml caps these libraries at
+PostgreSQL: tests/integration/test_library_contracts_servers.py). pyproject.toml caps these libraries at
 the next release line; before lifting a cap, run these: a failure names what the upgrade changed.
 
 - SQLAlchemy ``SQLCompiler._bind_processors`` and ``positiontup`` (broker/db/pending.py runs its

@@ -131,7 +131,7 @@ def test_api_conforms_to_its_schema(fuzz_target, mode, shard):
     target = fuzz_target
     failures: list[str] = []
     calls: dict[str, Counter[int]] = {role: Counter() for role in ROLES}
-    operations = {role: 0 for role in ROLES}
+    operations = dict.fromkeys(ROLES, 0)
     for index, result in enumerate(target.schema.get_all_operations()):
         if index % SHARDS != shard:
             continue
