@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: up test soak lint lock bench demo migrate clean chromium
+.PHONY: up test fuzz soak lint lock bench demo migrate clean chromium
 
 # Everything installs from the locks (exact versions, every file's hash): requirements.lock for the
 # service, requirements-dev.lock for the service and its tests (the same versions, plus the dev extra).
@@ -62,8 +62,9 @@ $(CHROMIUM):
 
 # The gates, before any test: one ruff finding, one mypy error or one broken import contract fails
 # `make test` (and `make lint`, which runs them alone). mypy's strictness is in pyproject.toml.
+# On every core (pytest-xdist; each worker has its own databases: tests/conftest.py), longest first.
 test: lint $(CHROMIUM)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --maxprocesses 4 --dist worksteal
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
@@ -75,6 +76,11 @@ lint: $(VENV)/.dev-installed
 soak: $(VENV)/.dev-installed
 	BROKER_FAULT_EVENTS=2000 BROKER_FAULT_KILLS=20 BROKER_FAULT_REQUESTS=1000 BROKER_FAULT_CRASHES=100 \
 		$(VENV)/bin/pytest -p no:cacheprovider -rA -s tests/e2e/test_worker_kills.py tests/e2e/test_relay_faults.py
+
+# The schemathesis fuzzing ten times deeper than `make test`: 1,000 cases per operation and role.
+fuzz: $(VENV)/.dev-installed
+	BROKER_FUZZ_EXAMPLES=1000 $(VENV)/bin/pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist worksteal \
+		tests/integration/api/test_schemathesis.py
 
 bench: $(VENV)/.dev-installed
 	$(PY) tests/bench/run.py

@@ -35,11 +35,11 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_
 
 
 class RequestSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A request as its events show it."""
+    """A request as its events show it (``item`` is null for a request with its own specification)."""
 
     id: str
     name: str
-    item: str
+    item: str | None
     quantity: int
     deadline: IsoDateTime
     delivery_commune: str
@@ -497,8 +497,10 @@ def _section(kind: type[Event]) -> list[str]:
         "| field | type | presence |", "|---|---|---|",
     ]
     for f in fields:
-        presence = "always" if f.required else "omitted when it does not apply"
-        lines.append(f"| `{f.encode_name}` | {_type_name(f.type)} | {presence} |")
+        if f.required:
+            lines.append(f"| `{f.encode_name}` | {_type_name(f.type)} | always |")
+        else:  # an optional field is omitted, never null
+            lines.append(f"| `{f.encode_name}` | {_type_name(f.type).removesuffix(' or null')} | when it applies |")
     return [*lines, ""]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.crisis import CrisisRepository
@@ -20,6 +21,12 @@ from broker.domain.crisis import (
     RebalanceReason,
     check_commitment,
     check_progress,
+)
+from broker.domain.events import (
+    CommitmentAccepted,
+    CommitmentCompleted,
+    CommitmentDeclined,
+    CrisisCallProgress,
 )
 from broker.errors import Conflict, NotFound
 from broker.services import jobs
@@ -81,10 +88,10 @@ async def accept(session: AsyncSession, *, actor: Principal, commitment_id: str,
             "the delivery point already has every unit it asked for promised by accepted commitments",
             code="delivery-point-full",
         )
-    await emit(session, type_="commitment.accepted", org_id=await _call_org(session, c.call_id),
-               resource=("commitment", c.id), now=now,
-               data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "workshop_id": c.workshop_id,
-                     "delivery_point_id": c.delivery_point_id, "quantity": c.quantity})
+    await emit(session, CommitmentAccepted(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id,
+                                           workshop_id=c.workshop_id, delivery_point_id=c.delivery_point_id,
+                                           quantity=c.quantity),
+               org_id=await _call_org(session, c.call_id), resource_id=c.id, now=now)
     return await my_commitment(session, actor=actor, commitment_id=commitment_id)
 
 
@@ -104,10 +111,10 @@ async def decline(
         raise lost_race("commitment")
     await repo.unbook(c.workshop_id, c.quantity)
     await repo.bookings_changed()
-    await emit(session, type_="commitment.declined", org_id=await _call_org(session, c.call_id),
-               resource=("commitment", c.id), now=now,
-               data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "workshop_id": c.workshop_id,
-                     "delivery_point_id": c.delivery_point_id, "quantity": c.quantity, "reason": note})
+    await emit(session, CommitmentDeclined(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id,
+                                           workshop_id=c.workshop_id, delivery_point_id=c.delivery_point_id,
+                                           quantity=c.quantity, reason=note),
+               org_id=await _call_org(session, c.call_id), resource_id=c.id, now=now)
     jobs.schedule(session, jobs.rebalance_job(c.call_id, commitment_id=c.id))
     return await my_commitment(session, actor=actor, commitment_id=commitment_id)
 
@@ -135,10 +142,10 @@ async def report_progress(
     if not await repo.report(c.id, produced=produced, delivered=delivered, now=now):
         raise lost_race("commitment")
     org_id = await _call_org(session, c.call_id)
-    data: dict[str, object] = {"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id,
-                               "workshop_id": c.workshop_id, "delivery_point_id": c.delivery_point_id,
-                               "quantity": c.quantity, "units_produced": produced, "units_delivered": delivered}
-    await emit(session, type_="crisis_call.progress", org_id=org_id, resource=("commitment", c.id), now=now, data=data)
+    progress = CrisisCallProgress(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id, workshop_id=c.workshop_id,
+                                  delivery_point_id=c.delivery_point_id, quantity=c.quantity,
+                                  units_produced=produced, units_delivered=delivered)
+    await emit(session, progress, org_id=org_id, resource_id=c.id, now=now)
     if delivered == c.quantity:
         check_commitment(CommitmentStatus(c.status), CommitmentStatus.COMPLETED)
         if not await repo.set_status(c.id, expected=CommitmentStatus.ACCEPTED, status=CommitmentStatus.COMPLETED,
@@ -146,6 +153,6 @@ async def report_progress(
             raise lost_race("commitment")
         await repo.unbook(c.workshop_id, c.quantity)
         await repo.bookings_changed()
-        await emit(session, type_="commitment.completed", org_id=org_id, resource=("commitment", c.id), now=now,
-                   data=data)
+        completed = CommitmentCompleted(**msgspec.structs.asdict(progress))  # the same fields
+        await emit(session, completed, org_id=org_id, resource_id=c.id, now=now)
     return await my_commitment(session, actor=actor, commitment_id=commitment_id)

@@ -34,6 +34,7 @@ from broker.domain.crisis import (
     check_raise,
     totals,
 )
+from broker.domain.events import CommitmentCancelled, CrisisCallClosed, CrisisCallCreated, CrisisCallUpdated
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound, Rejected
 from broker.services.crisis_allocation import reallocate, suppliers_for
@@ -132,22 +133,10 @@ async def create_call(
     for row in rows:
         repo.add(row)
     await repo.flush()
-    await emit(
-        session,
-        type_="crisis_call.created",
-        org_id=actor.org_id,
-        resource=("crisis_call", call_id),
-        now=now,
-        first=True,
-        data={
-            "id": call_id,
-            "item": item.slug,
-            "deadline": new.deadline.isoformat(),
-            "priority": new.priority,
-            "delivery_points": len(rows),
-            "requested": sum(p.quantity for p in points),
-        },
-    )
+    await emit(session, CrisisCallCreated(id=call_id, item=item.slug, deadline=new.deadline.isoformat(),
+                                          priority=new.priority, delivery_points=len(rows),
+                                          requested=sum(p.quantity for p in points)),
+               org_id=actor.org_id, resource_id=call_id, now=now, first=True)
     created = msgspec.convert(call, CrisisCall, from_attributes=True)
     await reallocate(session, created, reason=RebalanceReason.ALLOCATION, settings=settings, now=now, item=item)
     return await get_call(session, actor=actor, call_id=call_id)
@@ -208,9 +197,9 @@ async def add_points(
         repo.add(row)
     await repo.flush()
     await reallocate(session, call, reason=RebalanceReason.POINTS_ADDED, settings=settings, now=now)
-    await emit(session, type_="crisis_call.updated", org_id=call.org_id, resource=("crisis_call", call_id), now=now,
-               data={"id": call_id, "change": "points_added", "delivery_points": [r.id for r in rows],
-                     "added_units": sum(r.quantity for r in rows)})
+    await emit(session, CrisisCallUpdated(id=call_id, change="points_added", delivery_points=[r.id for r in rows],
+                                          added_units=sum(r.quantity for r in rows)),
+               org_id=call.org_id, resource_id=call_id, now=now)
     return await get_call(session, actor=actor, call_id=call_id)
 
 
@@ -235,9 +224,9 @@ async def raise_quantity(
     if not await repo.raise_quantity(point_id, seen=point.quantity, quantity=quantity, now=now):
         raise lost_race("delivery point")
     await reallocate(session, call, reason=RebalanceReason.QUANTITY_RAISED, settings=settings, now=now)
-    await emit(session, type_="crisis_call.updated", org_id=call.org_id, resource=("crisis_call", call_id), now=now,
-               data={"id": call_id, "change": "quantity_raised", "delivery_point": point_id,
-                     "previous_quantity": point.quantity, "quantity": quantity})
+    await emit(session, CrisisCallUpdated(id=call_id, change="quantity_raised", delivery_point=point_id,
+                                          previous_quantity=point.quantity, quantity=quantity),
+               org_id=call.org_id, resource_id=call_id, now=now)
     return await get_call(session, actor=actor, call_id=call_id)
 
 
@@ -279,11 +268,11 @@ async def close_call(
             continue
         released += c.quantity
         await repo.unbook(c.workshop_id, c.quantity)
-        await emit(session, type_="commitment.cancelled", org_id=call.org_id, resource=("commitment", c.id), now=now,
-                   data={"id": c.id, "call_id": call_id, "maker_org_id": c.maker_org_id, "quantity": c.quantity,
-                         "reason": f"call {target}"})
+        await emit(session, CommitmentCancelled(id=c.id, call_id=call_id, maker_org_id=c.maker_org_id,
+                                                quantity=c.quantity, reason=f"call {target}"),
+                   org_id=call.org_id, resource_id=c.id, now=now)
     if released:
         await repo.bookings_changed()
-    await emit(session, type_="crisis_call.closed", org_id=call.org_id, resource=("crisis_call", call_id), now=now,
-               data={"id": call_id, "status": str(target), "released_units": released})
+    await emit(session, CrisisCallClosed(id=call_id, status=target, released_units=released),
+               org_id=call.org_id, resource_id=call_id, now=now)
     return await get_call(session, actor=actor, call_id=call_id)

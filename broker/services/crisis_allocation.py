@@ -40,6 +40,14 @@ from broker.domain.crisis import (
     RebalanceReason,
     lag,
 )
+from broker.domain.events import (
+    CommitmentCancelled,
+    CommitmentCreated,
+    CommitmentExpired,
+    CommitmentResized,
+    CrisisCallAllocated,
+    CrisisCallRebalanced,
+)
 from broker.domain.fabrication import Workshop
 from broker.errors import Conflict, NotFound
 from broker.services.events import emit, lost_race
@@ -205,10 +213,7 @@ async def _trim_lagging(
         plan.trimmed.append({"commitment_id": c.id, "workshop_id": c.workshop_id,
                              "delivery_point_id": c.delivery_point_id, "from": c.quantity, "to": keep,
                              "status": str(status), "why": found.reason})
-        event = "commitment.cancelled" if keep == 0 else "commitment.resized"
-        await emit(session, type_=event, org_id=call.org_id, resource=("commitment", c.id), now=now,
-                   data={"id": c.id, "call_id": call.id, "maker_org_id": c.maker_org_id, "quantity": keep,
-                         "previous_quantity": c.quantity, "reason": note})
+        await emit(session, _shrunk(c, keep, reason=note), org_id=call.org_id, resource_id=c.id, now=now)
         out.append(msgspec.structs.replace(c, quantity=keep, status=status, decline_reason=note))
     return out
 
@@ -293,19 +298,13 @@ async def reallocate(
         created_at=now,
     )
     repo.add(row)
-    summary: dict[str, object] = {
-        "id": call.id,
-        "revision": revision,
-        "reason": str(reason),
-        "requested": requested,
-        "committed": requested - unmet_after,
-        "unmet": unmet_after,
-        "units_moved": units_moved,
-        "commitments_created": len(plan.created),
-        "workshops_able": found.able,
-    }
-    event = "crisis_call.allocated" if reason == RebalanceReason.ALLOCATION else "crisis_call.rebalanced"
-    await emit(session, type_=event, org_id=call.org_id, resource=("crisis_call", call.id), data=summary, now=now)
+    kind: type[CrisisCallAllocated | CrisisCallRebalanced] = (
+        CrisisCallAllocated if reason == RebalanceReason.ALLOCATION else CrisisCallRebalanced
+    )
+    summary = kind(id=call.id, revision=revision, reason=reason, requested=requested,
+                   committed=requested - unmet_after, unmet=unmet_after, units_moved=units_moved,
+                   commitments_created=len(plan.created), workshops_able=found.able)
+    await emit(session, summary, org_id=call.org_id, resource_id=call.id, now=now)
     return msgspec.convert(row, Rebalance, from_attributes=True)
 
 
@@ -385,17 +384,22 @@ async def _resize(
         ok = await repo.set_status(c.id, expected=CommitmentStatus.PROPOSED, status=CommitmentStatus.CANCELLED,
                                    now=now, decided_at=now)
         plan.cancelled.append(entry)
-        event = "commitment.cancelled"
     else:  # smaller: proposals only ever shrink in place
         ok = await repo.set_quantity(c.id, expected_status=CommitmentStatus.PROPOSED, seen=c.quantity,
                                      quantity=quantity, now=now)
         plan.changed.append(entry)
-        event = "commitment.resized"
     if not ok:
         raise lost_race("commitment")
-    await emit(session, type_=event, org_id=call.org_id, resource=("commitment", c.id), now=now,
-               data={"id": c.id, "call_id": call.id, "maker_org_id": c.maker_org_id, "quantity": quantity,
-                     "previous_quantity": c.quantity, "reason": "rebalance"})
+    await emit(session, _shrunk(c, quantity, reason="rebalance"), org_id=call.org_id, resource_id=c.id, now=now)
+
+
+def _shrunk(c: Commitment, quantity: int, *, reason: str) -> CommitmentCancelled | CommitmentResized:
+    """The event of commitment ``c`` cut to ``quantity`` units (cancelled at 0)."""
+    if quantity == 0:
+        return CommitmentCancelled(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id, quantity=0,
+                                   previous_quantity=c.quantity, reason=reason)
+    return CommitmentResized(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id, quantity=quantity,
+                             previous_quantity=c.quantity, reason=reason)
 
 
 async def _create(
@@ -434,12 +438,12 @@ async def _create(
     plan.created.append({"commitment_id": commitment_id, "workshop_id": workshop.id,
                          "delivery_point_id": assignment.point_id, "units": units,
                          "distance_km": round(assignment.distance_km, 1)})
-    await emit(session, type_="commitment.created", org_id=call.org_id, resource=("commitment", commitment_id),
-               now=now, first=True,
-               data={"id": commitment_id, "call_id": call.id, "item": call.item_slug, "workshop_id": workshop.id,
-                     "maker_org_id": workshop.org_id, "delivery_point_id": assignment.point_id, "quantity": units,
-                     "distance_km": round(assignment.distance_km, 1), "deadline": call.deadline.isoformat(),
-                     "expires_at": expires.isoformat()})
+    await emit(session, CommitmentCreated(id=commitment_id, call_id=call.id, item=call.item_slug,
+                                          workshop_id=workshop.id, maker_org_id=workshop.org_id,
+                                          delivery_point_id=assignment.point_id, quantity=units,
+                                          distance_km=round(assignment.distance_km, 1),
+                                          deadline=call.deadline.isoformat(), expires_at=expires.isoformat()),
+               org_id=call.org_id, resource_id=commitment_id, now=now, first=True)
 
 
 # ---- the worker's side ---------------------------------------------------------------------------
@@ -485,8 +489,9 @@ async def expire_proposals(session: AsyncSession, *, call_id: str, now: datetime
             continue
         expired += 1
         await repo.unbook(c.workshop_id, c.quantity)
-        await emit(session, type_="commitment.expired", org_id=call.org_id, resource=("commitment", c.id), now=now,
-                   data={"id": c.id, "call_id": c.call_id, "maker_org_id": c.maker_org_id, "quantity": c.quantity})
+        await emit(session, CommitmentExpired(id=c.id, call_id=c.call_id, maker_org_id=c.maker_org_id,
+                                              quantity=c.quantity),
+                   org_id=call.org_id, resource_id=c.id, now=now)
     if expired:
         await repo.bookings_changed()
     return expired

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OrganizationRow, OutboxRow
+from broker.domain.events import InvitationCreated, QuoteSubmitted, WebhookEndpointDisabled, event_type
 from broker.services.webhooks import NOTIFY_TYPES
 
 
@@ -40,7 +41,7 @@ def _date(value: object) -> str:
 def _compose(event: OutboxRow, *, org_name: str, public_url: str) -> tuple[str, str] | None:
     data = event.payload
     sign = f"\n\n— Le courtier de fabrication\n{public_url}/\n"
-    if event.type == "invitation.created":
+    if event.type == event_type(InvitationCreated):
         request = data.get("request") if isinstance(data.get("request"), dict) else {}
         assert isinstance(request, dict)
         name = request.get("name") or request.get("item") or "une demande"
@@ -55,7 +56,7 @@ def _compose(event: OutboxRow, *, org_name: str, public_url: str) -> tuple[str, 
             + sign
         )
         return subject, body
-    if event.type == "quote.submitted":
+    if event.type == event_type(QuoteSubmitted):
         quantity = data.get("quantity")
         unit = data.get("unit_price_cents")
         total = quantity * unit if isinstance(quantity, int) and isinstance(unit, int) else None
@@ -68,7 +69,7 @@ def _compose(event: OutboxRow, *, org_name: str, public_url: str) -> tuple[str, 
             + sign
         )
         return subject, body
-    if event.type == "webhook_endpoint.disabled":
+    if event.type == event_type(WebhookEndpointDisabled):
         subject = "Point de réception webhook désactivé"
         body = (
             f"Bonjour,\n\nLe point de réception {data.get('url')} de {org_name} a été désactivé : "

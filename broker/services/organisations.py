@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
-from broker.db.repositories import Keyset, OrganisationRepository, OutboxRepository
+from broker.db.repositories import Keyset, OrganisationRepository
 from broker.domain.access import Organisation, OrgKind, Principal
-from broker.domain.events import DomainEvent
+from broker.domain.events import OrganizationCreated
 from broker.domain.identifiers import siret_problem
 from broker.errors import NotFound, Rejected
+from broker.services.events import emit
 
 
 async def create_organisation(
@@ -34,17 +35,8 @@ async def create_organisation(
     # A taken SIRET fails the commit on uq_organization_siret -> 409 siret-taken (broker/db/constraints.py).
     org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now,
                          contact_email=contact_email)
-    await OutboxRepository(session).add(
-        DomainEvent(
-            type="organization.created",
-            org_id=org.id,
-            resource_type="organization",
-            resource_id=org.id,
-            data={"id": org.id, "kind": org.kind, "name": org.name, "created_by": actor.org_id},
-        ),
-        now=now,
-        first=True,
-    )
+    await emit(session, OrganizationCreated(id=org.id, kind=org.kind, name=org.name, created_by=actor.org_id),
+               org_id=org.id, resource_id=org.id, now=now, first=True)
     return org
 
 

@@ -27,30 +27,19 @@ from adapters.webhooks.ssrf import parse_url
 from broker.db.base import new_id
 from broker.db.models import WebhookAttemptRow, WebhookEndpointRow
 from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
-from broker.db.repositories import OrganisationRepository, OutboxRepository
+from broker.db.repositories import OrganisationRepository
 from broker.db.session import Database
 from broker.db.webhooks import WebhookRepository, claim_events, insert_deliveries, take_due_deliveries
 from broker.domain.access import Principal
-from broker.domain.events import DomainEvent
+from broker.domain.events import EVENT_TYPES as EVENT_TYPES  # re-exported: the API checks subscriptions against it
+from broker.domain.events import InvitationCreated, QuoteSubmitted, WebhookEndpointDisabled, event_type
 from broker.domain.lifecycle import DeliveryState, EndpointStatus
 from broker.domain.webhooks import PublishedEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from broker.errors import Conflict, NotFound, Rejected
-from broker.services.events import lost_race
+from broker.services.events import emit, lost_race
 
 log = logging.getLogger("broker.webhooks")
 
-#: Every event type the broker emits (the OpenAPI ``webhooks`` section lists the same).
-EVENT_TYPES: tuple[str, ...] = (
-    "organization.created", "workshop.verified", "webhook_endpoint.disabled",
-    "request.created", "request.matched", "request.cancelled", "request.window_closed",
-    "invitation.created", "invitation.declined",
-    "quote.submitted", "quote.withdrawn", "quote.accepted",
-    "order.created", "order.status_changed", "order.progress", "order.delivered", "order.late",
-    "crisis_call.created", "crisis_call.allocated", "crisis_call.rebalanced", "crisis_call.progress",
-    "crisis_call.updated", "crisis_call.closed",
-    "commitment.created", "commitment.accepted", "commitment.declined", "commitment.expired",
-    "commitment.cancelled", "commitment.resized", "commitment.completed",
-)
 ROLL_GRACE_DEFAULT = timedelta(hours=24)
 ROLL_GRACE_MAX = timedelta(days=7)
 #: A delivery enqueued less than LEASE ago is held by its job; after it, the job is deemed lost (Redis
@@ -68,7 +57,8 @@ GRACE = timedelta(seconds=2)  # a job enqueued longer ago than this is in Redis,
 DISABLE_AFTER = timedelta(days=5)
 CLOCK_START = timedelta(hours=24)
 #: Events that also reach a person by e-mail (the notify job): the event's organisation is told.
-NOTIFY_TYPES: frozenset[str] = frozenset({"invitation.created", "quote.submitted", "webhook_endpoint.disabled"})
+NOTIFY_TYPES: frozenset[str] = frozenset(event_type(kind) for kind in (InvitationCreated, QuoteSubmitted,
+                                                                         WebhookEndpointDisabled))
 
 
 async def to_notify(session: AsyncSession, events: Sequence[Any]) -> list[str]:
@@ -422,10 +412,6 @@ async def _disable(session: AsyncSession, endpoint: WebhookEndpointRow, reason: 
     if not await repo.disable(endpoint.id, reason=reason, now=now):
         return
     await repo.fail_pending(endpoint.id, now=now)
-    await OutboxRepository(session).add(
-        DomainEvent(type="webhook_endpoint.disabled", org_id=endpoint.org_id, resource_type="webhook_endpoint",
-                    resource_id=endpoint.id,
-                    data={"id": endpoint.id, "url": endpoint.url, "reason": reason,
-                          "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None}),
-        now=now,
-    )
+    since = endpoint.failing_since.isoformat() if endpoint.failing_since else None
+    await emit(session, WebhookEndpointDisabled(id=endpoint.id, url=endpoint.url, reason=reason, failing_since=since),
+               org_id=endpoint.org_id, resource_id=endpoint.id, now=now)

@@ -11,12 +11,13 @@ from adapters.geocoding.base import Geocoder
 from broker.db.base import new_id
 from broker.db.fabrication import CatalogueRepository, Keyset, RegistryRepository, WorkshopRepository
 from broker.db.models import CatalogueItemRow, MachineRow, WorkshopRow
-from broker.db.repositories import OrganisationRepository, OutboxRepository
+from broker.db.repositories import OrganisationRepository
 from broker.domain.access import OrgKind, Principal, Role
 from broker.domain.catalogue import CatalogueItem, ProcessStep
-from broker.domain.events import DomainEvent
+from broker.domain.events import WorkshopVerified
 from broker.domain.fabrication import Machine, MaterialLimit, Workshop
 from broker.errors import Conflict, NotFound, Rejected
+from broker.services.events import emit
 
 
 async def my_workshop(session: AsyncSession, *, actor: Principal) -> Workshop:
@@ -172,21 +173,9 @@ async def verify_workshop(
     row.verified_certifications = sorted(set(certifications))
     row.updated_at = now
     await RegistryRepository(session).bump()
-    await OutboxRepository(session).add(
-        DomainEvent(
-            type="workshop.verified",
-            org_id=row.org_id,
-            resource_type="workshop",
-            resource_id=row.id,
-            data={
-                "workshop_id": row.id,
-                "labels": row.verified_labels,
-                "certifications": row.verified_certifications,
-                "by": actor.org_id,
-            },
-        ),
-        now=now,
-    )
+    await emit(session, WorkshopVerified(workshop_id=row.id, labels=row.verified_labels,
+                                         certifications=row.verified_certifications, by=actor.org_id),
+               org_id=row.org_id, resource_id=row.id, now=now)
     await session.flush()
     return msgspec.convert(row, Workshop, from_attributes=True)
 

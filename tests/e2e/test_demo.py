@@ -34,7 +34,6 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
         while proc.poll() is None and time.monotonic() - started < DEMO_LIMIT_S:
             seen |= descendants(proc.pid)
             time.sleep(0.5)
-        elapsed = time.monotonic() - started
         log.seek(0)
         output = log.read()
         assert proc.poll() is not None, f"broker demo still running after {DEMO_LIMIT_S} s:\n{output}"
@@ -49,7 +48,6 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     assert len(seen) >= 3, seen
     time.sleep(0.5)
     assert [pid for pid in seen if alive(pid)] == []
-    assert elapsed < DEMO_LIMIT_S
 
     summary = json.loads(summary_path.read_text())
     assert summary["ok"] is True

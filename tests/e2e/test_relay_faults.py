@@ -142,7 +142,6 @@ async def test_crash_between_commit_and_enqueue_loses_nothing(stack_db, tmp_path
         assert made == len(statuses) - statuses.count(500)  # ...and its retry (same key) replayed the 201
         _check(view, receiver, secret, stack)
         assert len(view["events"]) == 2 * made  # request.created + request.matched per request
-        assert took < 12.4, took  # the never-queued passes were noticed, not waited out
         assert stack.worker_restarts >= 1  # the os._exit injection, restarted
         print(f"\nG3 {backend}: {crashes} crashes injected ({per_side} API, {per_side} relay, "
               f"{stack.worker_restarts} worker killed by it), {made} requests, {len(view['events'])} events, 0 lost; "

@@ -70,12 +70,28 @@ def test_app_refuses_to_start_with_a_route_without_access(settings):
 
 
 async def test_every_event_type_is_documented_under_webhooks(client):
+    """One entry per event type of the catalogue, in its order, each with its own payload schema
+    (the Struct's fields, required as the Struct requires them) inside the relay's envelope."""
+    import msgspec
+
+    from broker.domain.events import CATALOGUE, event_type
     from broker.services.webhooks import EVENT_TYPES
 
     schema = await _schema(client)
-    assert set(schema["webhooks"]) == set(EVENT_TYPES)
-    names = {p["name"] for p in schema["webhooks"]["order.created"]["post"]["parameters"]}
-    assert names == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert list(schema["webhooks"]) == list(EVENT_TYPES) == [event_type(kind) for kind in CATALOGUE]
+    for kind in CATALOGUE:
+        post = schema["webhooks"][event_type(kind)]["post"]
+        names = {p["name"] for p in post["parameters"]}
+        assert names == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+        assert body["properties"]["type"]["const"] == event_type(kind)
+        data = body["properties"]["data"]
+        assert data["properties"]["resource_type"]["const"] == kind.resource
+        fields = msgspec.inspect.type_info(kind).fields
+        assert set(data["properties"]) == {f.encode_name for f in fields} | {"sequence", "resource_type",
+                                                                             "resource_id"}
+        assert set(data["required"]) == {f.encode_name for f in fields if f.required} | {
+            "sequence", "resource_type", "resource_id"}
 
 
 async def test_every_json_success_body_is_documented_by_its_schema(client):

@@ -18,9 +18,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from litestar import Litestar
-from schemathesis.schemas import BaseSchema
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from broker.app import create_app
@@ -123,6 +123,30 @@ def fuzz_target(sqlite_template, make_settings, tmp_path_factory):
         yield FuzzTarget(app=app, keys=keys, schema=schema, session=session)
 
 
+def _fuzz(target: FuzzTarget, operation, mode: GenerationMode, roles: list[str], calls) -> None:
+    """EXAMPLES cases of ``operation``, each sent as every one of ``roles``."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def run(case):
+        for role in roles:
+            # Semantic rules (SIRET Luhn, the commune table, signed cursors) reject some schema-valid
+            # inputs by design with 400/422, so "positive data acceptance" is the one check left out.
+            try:
+                response = case.call_and_validate(
+                    session=target.session, headers={"Authorization": f"Bearer {target.keys[role]}"},
+                    excluded_checks=[positive_data_acceptance])
+            except Exception as exc:
+                exc.add_note(f"as {role}")
+                raise
+            finally:
+                target.session.cookies.clear()  # as a client of its own per call would
+            calls[role][response.status_code // 100] += 1
+
+    run()
+
+
 @pytest.mark.parametrize("shard", range(SHARDS))
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_conforms_to_its_schema(fuzz_target, mode, shard):
@@ -139,27 +163,8 @@ def test_api_conforms_to_its_schema(fuzz_target, mode, shard):
         roles = target.roles_for(operation.method.upper(), operation.path)
         for role in roles:
             operations[role] += 1
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case):  # called at once below: `roles` is this operation's
-            for role in roles:
-                # Semantic rules (SIRET Luhn, the commune table, signed cursors) reject some schema-valid
-                # inputs by design with 400/422, so "positive data acceptance" is the one check left out.
-                try:
-                    response = case.call_and_validate(
-                        session=target.session, headers={"Authorization": f"Bearer {target.keys[role]}"},
-                        excluded_checks=[positive_data_acceptance])
-                except Exception as exc:
-                    exc.add_note(f"as {role}")
-                    raise
-                finally:
-                    target.session.cookies.clear()  # as a client of its own per call would
-                calls[role][response.status_code // 100] += 1
-
         try:
-            run()
+            _fuzz(target, operation, mode, roles, calls)
         except Unsatisfiable:  # an operation with no input has no negative case
             assert mode is GenerationMode.NEGATIVE
         except Exception as exc:

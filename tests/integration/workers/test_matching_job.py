@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from arq.constants import expires_extra_ms, job_key_prefix
 from arq.jobs import deserialize_job
+from arq.worker import Worker
 from factories import FAB_LAB, bearer, make_siret, make_workshop, tenant
 from sqlalchemy import func, select, update
 
@@ -173,9 +174,41 @@ async def test_cancelled_before_matching_invites_nobody(client, admin_key, job_c
     assert matches["state"] == "done" and matches["included"] == []
 
 
-def test_the_worker_runs_the_job_and_the_sweep(settings):
+async def _run_worker(settings) -> dict[str, object]:
+    """A real arq worker as ``broker worker`` builds it (``worker_settings``), in burst mode until it
+    has run one job: what the jobs returned, by function name (arq keeps no cron job's result). Of
+    the cron jobs only the sweep is kept (the other sweeps have tests of their own)."""
     from workers.settings import worker_settings
 
     config = worker_settings(settings)
-    assert MATCH_REQUEST in {f.name for f in config["functions"]}
-    assert "sweep_matches" in {c.name.rsplit(":", 1)[-1] for c in config["cron_jobs"]}
+    config["cron_jobs"] = [c for c in config["cron_jobs"] if c.name.rsplit(":", 1)[-1] == "sweep_matches"]
+    assert len(config["cron_jobs"]) == 1
+    worker = Worker(**config | {"burst": True, "handle_signals": False})
+    try:
+        assert await worker.run_check(max_burst_jobs=1) == 1  # raises FailedJobs if the job failed
+        return {r.function: r.result for r in await worker.pool.all_job_results()}
+    finally:
+        await worker.close()
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")  # arq's Worker.close
+async def test_the_worker_runs_the_job_and_the_sweep(client, admin_key, settings, redis_client, job_ctx):
+    buyer = await _scene(client, admin_key, n_labs=2)
+    lost = await _post_request(client, buyer)
+    await redis_client.flushdb()  # its job is gone
+    async with job_ctx["db"].writer() as session:
+        await session.execute(update(RequestRow).where(RequestRow.id == lost["id"])
+                              .values(created_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await session.commit()
+    # Nothing queued: the worker's one job is the sweep (a cron job also run at start-up), which
+    # matches the lost request.
+    assert await _run_worker(settings) == {}
+    assert await _counts(job_ctx["db"], lost["id"]) == (2, 1)
+
+    await redis_client.flushdb()  # the first worker's results and next sweep
+    fresh = await _post_request(client, buyer)
+    # The request's own job, queued by the API, is the next worker's first job.
+    assert await _run_worker(settings) == {MATCH_REQUEST: 2}
+    assert await _counts(job_ctx["db"], fresh["id"]) == (2, 1)
+    done = (await client.get(f"/v1/requests/{fresh['id']}/matches", headers=bearer(buyer))).json()
+    assert done["state"] == "done" and sum(m["invited"] for m in done["included"]) == 2
