@@ -17,6 +17,7 @@ from litestar.openapi.spec import (
     Operation,
     Parameter,
     PathItem,
+    Reference,
     RequestBody,
     Schema,
 )
@@ -108,7 +109,7 @@ def _envelope(kind: type[Event], component: dict[str, Any]) -> Schema:
     )
 
 
-def webhooks_section() -> dict[str, PathItem]:
+def webhooks_section() -> dict[str, PathItem | Reference]:
     _, defs = msgspec.json.schema_components(CATALOGUE, ref_template=_REF + "{name}")
     components = {kind: _inline(defs[kind.__name__], defs) for kind in CATALOGUE}
     return {

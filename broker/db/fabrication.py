@@ -34,7 +34,15 @@ from broker.db.status import INVITATIONS, ORDERS, QUOTES, REQUESTS, compare_and_
 from broker.domain.catalogue import CatalogueItem
 from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
-from broker.domain.lifecycle import InvitationStatus, OrderStatus, QuoteStatus, RequestStatus
+from broker.domain.lifecycle import (
+    MATCH,
+    InvitationStatus,
+    MatchState,
+    OrderStatus,
+    QuoteStatus,
+    RequestStatus,
+    check,
+)
 
 Keyset = tuple[datetime, str]
 
@@ -257,12 +265,19 @@ class CatalogueRepository:
         self.session.add(row)
 
 
+#: The matching moves these batch statements make, asked of the table once (at import: the SQL is
+#: built once, and PostgreSQL's one-statement batch spells its states as literals for the partial index).
+_CLAIM = check(MATCH, MatchState.PENDING, MatchState.RUNNING)
+_STORE = check(MATCH, MatchState.RUNNING, MatchState.DONE)
+_CLAIM_AND_STORE = check(MATCH, MatchState.PENDING, MatchState.DONE)
+
+
 def claim_matches(request_ids: Sequence[str], *, now: datetime) -> Any:
     """``pending → running`` of those still pending, returning their id and status."""
     return (
         update(REQUEST_TABLE)
-        .where(REQUEST_TABLE.c.id.in_(request_ids), REQUEST_TABLE.c.match_state == "pending")
-        .values(match_state="running", updated_at=now)
+        .where(REQUEST_TABLE.c.id.in_(request_ids), REQUEST_TABLE.c.match_state == MatchState.PENDING.value)
+        .values(match_state=_CLAIM.value, updated_at=now)
         .returning(REQUEST_TABLE.c.id, REQUEST_TABLE.c.status)
     )
 
@@ -274,19 +289,20 @@ def claim_matches(request_ids: Sequence[str], *, now: datetime) -> Any:
 STORE_MATCH = (
     update(REQUEST_TABLE)
     .where(REQUEST_TABLE.c.id == bindparam("b_id"))
-    .values(match_state="done", match_result=bindparam("b_result", type_=Text()), updated_at=bindparam("b_at"))
+    .values(match_state=_STORE.value, match_result=bindparam("b_result", type_=Text()), updated_at=bindparam("b_at"))
 )
 
 #: PostgreSQL: the compare-and-set and the results of a batch in one statement, so each request's
 #: row gets one new version instead of two (``pending → running``, then ``done`` with its result;
 #: every version adds an entry to each of the table's indexes). A request cancelled in the
 #: meantime gets `NO_MATCH`. Returns the id and status of the requests this batch took.
-CLAIM_AND_STORE = text("""
+CLAIM_AND_STORE = text(f"""
 UPDATE fab_request AS r
-SET match_state = 'done', updated_at = :now,
-    match_result = CASE WHEN r.status = 'open' THEN CAST(v.result AS json) ELSE CAST(:no_match AS json) END
+SET match_state = '{_CLAIM_AND_STORE.value}', updated_at = :now,
+    match_result = CASE WHEN r.status = '{RequestStatus.OPEN.value}' THEN CAST(v.result AS json)
+                        ELSE CAST(:no_match AS json) END
 FROM unnest(CAST(:ids AS varchar[]), CAST(:results AS text[])) AS v(id, result)
-WHERE r.id = v.id AND r.match_state = 'pending'
+WHERE r.id = v.id AND r.match_state = '{MatchState.PENDING.value}'
 RETURNING r.id, r.status,
     (SELECT max(o.sequence) FROM outbox_event AS o WHERE o.resource_type = 'request' AND o.resource_id = r.id)
 """)

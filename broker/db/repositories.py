@@ -16,6 +16,7 @@ from broker.db.pending import buffer_insert
 from broker.db.session import Database
 from broker.domain.access import ApiKey, Organisation, Role
 from broker.domain.events import DomainEvent
+from broker.domain.lifecycle import OutboxState
 
 Keyset = tuple[datetime, str]
 
@@ -232,7 +233,7 @@ def outbox_row(event: DomainEvent, *, now: datetime, sequence: int) -> dict[str,
         "resource_id": event.resource_id,
         "sequence": sequence,
         "payload": dict(event.data),
-        "state": "pending",
+        "state": OutboxState.PENDING.value,
         "attempts": 0,
         "available_at": now,
     }

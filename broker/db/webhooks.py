@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.base import table_of
 from broker.db.models import OutboxRow, WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow, is_pending
 from broker.db.status import DELIVERIES, ENDPOINTS, compare_and_set, move_all
-from broker.domain.lifecycle import DELIVERY, DeliveryState, EndpointStatus, check
+from broker.domain.lifecycle import DELIVERY, OUTBOX, DeliveryState, EndpointStatus, OutboxState, check
 
 DELIVERY_TABLE = table_of(WebhookDeliveryRow)
 OUTBOX_TABLE = table_of(OutboxRow)
@@ -24,6 +24,9 @@ PENDING_EVENT_COLUMNS = (
 )
 
 
+_RELAY = check(OUTBOX, OutboxState.PENDING, OutboxState.RELAYED)  # the relay's claim, asked of the table once
+
+
 def claim_events(connection: Connection, event_ids: Sequence[str], *, now: datetime) -> set[str]:
     """``pending → relayed`` for those of ``event_ids`` still pending, in one compare-and-set UPDATE
     … RETURNING: of two relays that read the same events each claims a part, never one twice."""
@@ -31,8 +34,8 @@ def claim_events(connection: Connection, event_ids: Sequence[str], *, now: datet
         return set()
     return set(connection.execute(
         update(OUTBOX_TABLE)
-        .where(OutboxRow.id.in_(list(event_ids)), OutboxRow.state == "pending")
-        .values(state="relayed", claimed_at=now, attempts=OutboxRow.attempts + 1)
+        .where(OutboxRow.id.in_(list(event_ids)), OutboxRow.state == OutboxState.PENDING.value)
+        .values(state=_RELAY.value, claimed_at=now, attempts=OutboxRow.attempts + 1)
         .returning(OutboxRow.id)
     ).scalars())
 
@@ -142,7 +145,7 @@ class WebhookRepository:
 
     async def relayed_since(self, since: datetime, types: Sequence[str]) -> list[str]:
         """Events of these types relayed at or after ``since`` (their notify jobs may be lost)."""
-        query = select(OutboxRow.id).where(OutboxRow.state == "relayed", OutboxRow.claimed_at >= since,
+        query = select(OutboxRow.id).where(OutboxRow.state == OutboxState.RELAYED.value, OutboxRow.claimed_at >= since,
                                            OutboxRow.type.in_(list(types)))
         return list((await self.session.execute(query)).scalars())
 

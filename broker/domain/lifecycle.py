@@ -168,6 +168,36 @@ DELIVERY_TRANSITIONS: Mapping[DeliveryState, frozenset[DeliveryState]] = {
 DELIVERY = Lifecycle("webhook delivery", DELIVERY_TRANSITIONS)
 
 
+class MatchState(StrEnum):
+    """Where a request's matching is (beside its status): the worker claims it, then stores the result."""
+
+    PENDING = "pending"  # queued (or its job was lost: the sweep runs it again)
+    RUNNING = "running"  # claimed by a worker's batch (SQLite; PostgreSQL claims and stores at once)
+    DONE = "done"  # invitations written, the result stored
+
+
+MATCH_TRANSITIONS: Mapping[MatchState, frozenset[MatchState]] = {
+    MatchState.PENDING: frozenset({MatchState.RUNNING, MatchState.DONE}),
+    MatchState.RUNNING: frozenset({MatchState.DONE}),
+    MatchState.DONE: frozenset(),
+}
+MATCH = Lifecycle("request's matching", MATCH_TRANSITIONS)
+
+
+class OutboxState(StrEnum):
+    """An outbox event: written with its state change, then claimed once by a relay."""
+
+    PENDING = "pending"
+    RELAYED = "relayed"  # turned into its deliveries and notify jobs
+
+
+OUTBOX_TRANSITIONS: Mapping[OutboxState, frozenset[OutboxState]] = {
+    OutboxState.PENDING: frozenset({OutboxState.RELAYED}),
+    OutboxState.RELAYED: frozenset(),
+}
+OUTBOX = Lifecycle("outbox event", OUTBOX_TRANSITIONS)
+
+
 def check_request(current: RequestStatus, target: RequestStatus) -> RequestStatus:
     return check(REQUEST, current, target)
 

@@ -40,7 +40,7 @@ from broker.domain.events import (
 )
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
-from broker.domain.lifecycle import RequestStatus, check_request
+from broker.domain.lifecycle import MatchState, RequestStatus, check_request
 from broker.errors import NotFound, Rejected
 from broker.services import jobs
 from broker.services import matching as matching_service
@@ -137,7 +137,7 @@ async def create_request(
         "max_distance_km": new.max_distance_km,
         "procurement": msgspec.to_builtins(new.procurement),
         "status": RequestStatus.OPEN.value,
-        "match_state": "pending",
+        "match_state": MatchState.PENDING.value,
         "award_justification": None,
         "created_at": now,
         "updated_at": now,
@@ -180,7 +180,7 @@ async def compute_matches(
     """Reads only (a reader session is fine, so SQLite's write lock is not held while matching
     runs): the matching of each of ``request_ids`` still ``pending``."""
     requests = await RequestRepository(session).many(request_ids)
-    pending = [r for r in requests if r.match_state == "pending"]
+    pending = [r for r in requests if r.match_state == MatchState.PENDING]
     return await _compute(session, pending, settings=settings, now=now, cache=cache)
 
 

@@ -13,14 +13,18 @@ from broker.domain.lifecycle import (
     DELIVERY,
     ENDPOINT,
     INVITATION,
+    MATCH,
     ORDER,
+    OUTBOX,
     QUOTE,
     REQUEST,
     DeliveryState,
     EndpointStatus,
     InvitationStatus,
     Lifecycle,
+    MatchState,
     OrderStatus,
+    OutboxState,
     QuoteStatus,
     RequestStatus,
     Side,
@@ -41,6 +45,8 @@ LIFECYCLES: list[tuple[Lifecycle[Any], type[StrEnum]]] = [
     (COMMITMENT, CommitmentStatus),
     (ENDPOINT, EndpointStatus),
     (DELIVERY, DeliveryState),
+    (MATCH, MatchState),
+    (OUTBOX, OutboxState),
 ]
 PAIRS = [
     pytest.param(lifecycle, current, target, id=f"{lifecycle.noun}:{current}->{target}")
