@@ -40,7 +40,7 @@ from broker.domain.events import (
 )
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
-from broker.domain.lifecycle import MatchState, RequestStatus, check_request
+from broker.domain.lifecycle import InvitationStatus, MatchState, RequestStatus, check_request
 from broker.errors import NotFound, Rejected
 from broker.services import jobs
 from broker.services import matching as matching_service
@@ -204,7 +204,7 @@ def prepare_matches(matched: list[Matched], *, settings: MatchingSettings, now: 
                 "distance_km": inc.distance_km,
                 "capacity_units": inc.capacity_units,
                 "reasons": reasons,
-                "status": "invited",
+                "status": InvitationStatus.INVITED.value,
                 "decline_reason": None,
                 "created_at": now,
             })

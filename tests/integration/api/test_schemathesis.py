@@ -104,14 +104,21 @@ class FuzzTarget:
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(sqlite_template, make_settings, tmp_path_factory):
-    """One app, one SQLite database and one in-process client for the module (fuzzed on SQLite only:
-    PostgreSQL adds minutes, not findings)."""
+def fuzz_database(sqlite_template, make_settings, tmp_path_factory):
+    """One SQLite database for the module, with its three keys (fuzzed on SQLite only: PostgreSQL adds
+    minutes, not findings)."""
     workdir = tmp_path_factory.mktemp("fuzz")
     shutil.copyfile(sqlite_template, workdir / "broker.db")
     settings_ = make_settings(f"sqlite+aiosqlite:///{workdir / 'broker.db'}", workdir / "var")
+    return settings_, asyncio.run(_keys(settings_))
+
+
+@pytest.fixture
+def fuzz_target(fuzz_database):
+    """An app over it and one in-process client, per test: schemathesis' pytest plugin ends the
+    app's lifespan (which closes its database engine) when the test ends."""
+    settings_, keys = fuzz_database
     app = create_app(settings_)
-    keys = asyncio.run(_keys(settings_))
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
     # Every call sends its role's key, which replaces whatever Authorization header was generated:
     # generating one would only cost time.
