@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from adapters.geocoding import load_communes
 from adapters.geocoding.base import Geocoder
-from broker.api.context import provide_context
+from broker.api.context import provide_context, screen_request
 from broker.api.controllers.audit import AuditController
 from broker.api.controllers.communes import CommuneController
 from broker.api.controllers.crisis import CommitmentController, CrisisCallController
@@ -120,6 +120,7 @@ def create_app(
         guards=[access_guard],
         dependencies={"ctx": Provide(provide_context)},
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=screen_request,
         middleware=[_request_scope],
         on_shutdown=[runtime.close],
         request_max_body_size=settings.api.max_body_bytes,

@@ -45,6 +45,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     processes: int = 1
     max_body_bytes: int = 256 * 1024
     rate_limit_per_minute: int = 1200
+    # Failed authentications per minute, per client address and per presented key prefix (then 429).
+    auth_failures_per_minute: int = 60
     page_default: int = 50
     page_max: int = 200
     public_url: str = "http://127.0.0.1:8000"
@@ -132,6 +134,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_API_PROCESSES": ("api", "processes"),
     "BROKER_MAX_BODY_BYTES": ("api", "max_body_bytes"),
     "BROKER_RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
+    "BROKER_AUTH_FAILURES_PER_MINUTE": ("api", "auth_failures_per_minute"),
     "BROKER_PUBLIC_URL": ("api", "public_url"),
     "BROKER_MATCHING_INVITATIONS": ("matching", "invitations"),
     "BROKER_MATCHING_INLINE": ("matching", "inline"),

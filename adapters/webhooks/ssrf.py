@@ -183,6 +183,14 @@ def _name_problem(host: str) -> str | None:
     return None
 
 
+def _decoded_host(parsed: httpx.URL) -> str:
+    """``host`` decodes the IDNA A-labels (``xn--…``): an invalid one raises (``idna.IDNAError``)."""
+    try:
+        return parsed.host
+    except (UnicodeError, ValueError) as exc:
+        raise UnsafeUrl(f"le nom d’hôte n’est pas un nom IDNA valide\u202f: {exc}") from exc
+
+
 def parse_url(
     url: str, *, allow_loopback: bool = False, allowed_ports: frozenset[int] = frozenset({443, 8443})
 ) -> tuple[httpx.URL, IPAddress | None]:
@@ -195,11 +203,13 @@ def parse_url(
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise UnsafeUrl(f"unparseable URL: {exc}") from exc
+    if parsed.port is not None and not 0 < parsed.port <= 65535:  # httpx parses it; connect() would raise
+        raise UnsafeUrl(f"le port {parsed.port} n’existe pas\u202f: un port va de 1 à 65\u202f535")
     if parsed.scheme not in ("https", "http"):
         raise UnsafeUrl(f"scheme {parsed.scheme!r} is refused: webhook URLs are https://")
     if parsed.userinfo:
         raise UnsafeUrl("credentials (user@) in a webhook URL are refused")
-    host = parsed.host
+    host = _decoded_host(parsed)
     if not host or "%" in host or host.endswith("."):
         raise UnsafeUrl(f"host {host!r} is refused")
     ascii_host = parsed.raw_host.decode("ascii").lower().strip("[]")

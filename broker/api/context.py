@@ -22,7 +22,7 @@ from broker.db.constraints import conflict_for
 from broker.db.pending import restore_pending, snapshot_pending
 from broker.db.repositories import AuditRepository, IdempotencyRecord, IdempotencyRepository
 from broker.domain.access import Principal
-from broker.errors import BrokerError, Conflict
+from broker.errors import BrokerError, Conflict, NotFound, Rejected
 from broker.services.jobs import Job, JobQueue, take_after_commit
 
 _Body = TypeVar("_Body", bound=msgspec.Struct)
@@ -284,6 +284,102 @@ def _conflict(exc: IntegrityError) -> BrokerError:
     if conflict.code == IdempotencyKeyInFlight.code:
         return IdempotencyKeyInFlight(conflict.detail)
     return conflict
+
+
+#: Deepest JSON nesting a body may have: real payloads use 4 levels; the decoders recurse (issue 18, F3).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
+_OPENERS = re.compile(rb"[\[{]{%d}" % (MAX_JSON_DEPTH + 1))
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BodyTooDeep(BrokerError):
+    code = "body-too-deep"
+    title = "Body nested too deeply"
+
+
+class NulCharacter(Rejected):
+    code = "nul-character"
+    title = "NUL character refused"
+
+
+class NulInQuery(BrokerError):
+    """400, like every malformed query parameter (the list routes document no 422)."""
+
+    code = "nul-character"
+    title = "NUL character refused"
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects more than ``limit`` deep, before any decoding.
+
+    Cheap on ordinary bodies (two counts); otherwise strings are cut out, the brackets kept, and the
+    innermost pairs removed ``limit`` times over (C passes only). Unbalanced text is left to the decoder.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        brackets, removed = _INNERMOST_PAIR.subn(b"", brackets)
+        if not brackets:
+            return False
+        if not removed:  # unbalanced (the decoder refuses it), but it must not recurse on the way
+            return _OPENERS.search(brackets) is not None
+    return _INNERMOST_PAIR.search(brackets) is not None or _OPENERS.search(brackets) is not None
+
+
+def _nul_pointer(value: Any, pointer: str = "") -> str | None:
+    """The JSON pointer of the first string (key or value) holding U+0000, if any."""
+    if isinstance(value, str):
+        return pointer if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            if "\x00" in str(key):
+                return f"{pointer}/{escaped}"
+            found = _nul_pointer(item, f"{pointer}/{escaped}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_pointer(item, f"{pointer}/{index}")
+            if found is not None:
+                return found
+    return None
+
+
+_NUL_DETAIL = "le caractère NUL (U+0000) est refusé dans les textes"
+
+
+async def screen_request(request: Request[Any, Any, Any]) -> None:
+    """Before any decoding of an API call (app ``before_request``; issue 18, F3 and F6): a path id
+    holding NUL names nothing (404, on every database), a query value holding one is refused (400),
+    a JSON body nested deeper than ``MAX_JSON_DEPTH`` is refused (400), one holding ``\\u0000`` in a
+    string is refused (422, with its pointer). Costs two byte counts and one byte search on an ordinary body."""
+    if not request.scope["path"].startswith("/v1/"):
+        return
+    if any(isinstance(v, str) and "\x00" in v for v in request.path_params.values()):
+        raise NotFound("aucun objet ne porte cet identifiant")
+    if b"%00" in request.scope.get("query_string", b""):
+        for name, value in request.query_params.items():
+            if "\x00" in value or "\x00" in name:
+                raise NulInQuery(f"paramètre {name!r}\u202f: {_NUL_DETAIL}")
+    if request.method in SAFE_METHODS or request.content_type[0] in _FORM_TYPES:
+        return
+    body = await request.body()
+    if not body:
+        return
+    if json_too_deep(body):
+        raise BodyTooDeep(f"le corps JSON est trop imbriqué (imbrication de plus de {MAX_JSON_DEPTH} niveaux)")
+    if b"\\u0000" in body:
+        try:
+            pointer = _nul_pointer(msgspec.json.decode(body))
+        except msgspec.DecodeError:
+            return  # not JSON: the route's decoder answers 400
+        if pointer is not None:
+            raise NulCharacter(_NUL_DETAIL, pointer=pointer)
 
 
 def problem_for_replay_row(row: IdempotencyRecord) -> Response[bytes]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from broker.api.schemas import Input, Insee, Name, Quantity, Slug
+from broker.api.schemas import Deadline, Input, Insee, Name, Quantity, Slug, check_instant
 
 Priority = Annotated[int, Meta(ge=1, le=5, description="1 = most urgent … 5")]
 Units = Annotated[int, Meta(ge=0, le=10_000_000)]
@@ -23,10 +23,13 @@ class DeliveryPointIn(Input):
 
 class CrisisCallIn(Input):
     item: Slug
-    deadline: datetime
+    deadline: Deadline
     priority: Priority
     delivery_points: Annotated[list[DeliveryPointIn], Meta(min_length=1, max_length=5000)]
     max_distance_km: Annotated[float, Meta(gt=0, le=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        check_instant(self.deadline, "/deadline")
 
 
 class DeliveryPointsIn(Input):

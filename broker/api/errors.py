@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, InternalServerException, ValidationException
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -62,7 +62,22 @@ def _validation_errors(exc: ValidationException) -> list[ProblemError]:
     return errors
 
 
+#: What Litestar raises when the body ends in ``http.disconnect``. Granian (``broker up``) ends a
+#: body that way when its framing is malformed (a bad chunk-size line, a chunk without its CRLF):
+#: the client sent a bad request, not the server that failed (issue 18, F9). A client that really
+#: went away never reads the answer.
+_BODY_CUT_SHORT = "client disconnected prematurely"
+
+
+def framing_error(exc: HTTPException) -> HTTPException:
+    """A body cut short by the server (malformed framing) as the client error it is (400)."""
+    if isinstance(exc, InternalServerException) and exc.detail == _BODY_CUT_SHORT:
+        return ClientException(detail="the request body is malformed or incomplete (its chunked framing is invalid)")
+    return exc
+
+
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    exc = framing_error(exc)
     rid = request_id(request)
     status = exc.status_code
     if isinstance(exc, ValidationException) or (status == 400 and exc.extra):

@@ -75,7 +75,8 @@ _DESCRIPTIONS = {
     404: "No such object for this caller (other tenants' objects included)",
     409: "Conflict with the current state, or the same Idempotency-Key still in flight",
     413: "Request body over the size limit",
-    422: "Well-formed but unacceptable (checksum, unknown code, reused Idempotency-Key)",
+    422: "Well-formed but unacceptable (checksum, unknown code, reused Idempotency-Key, date-time without "
+         "offset or out of range, NUL character in a string)",
     429: "Rate limit exceeded for this API key",
     503: "A dependency is unavailable",
 }

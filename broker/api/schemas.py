@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -12,6 +12,7 @@ from msgspec import Meta
 from broker.domain.access import ApiKey, Organisation, OrgKind, Role
 from broker.domain.catalogue import Process
 from broker.domain.lifecycle import OrderStatus
+from broker.errors import Rejected
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Siret = Annotated[str, Meta(min_length=14, max_length=14, pattern=r"^\d{14}$", description="14 digits, Luhn-checked")]
@@ -19,6 +20,34 @@ Insee = Annotated[
     str, Meta(min_length=5, max_length=5, pattern=r"^(\d{5}|2[ABab]\d{3})$", description="INSEE (COG) commune code")
 ]
 Label = Annotated[str, Meta(max_length=200)]
+
+#: Every date-time of a request body carries its UTC offset (``Z`` or ``+02:00``): one without is
+#: refused (422) rather than guessed, and dates far from now are refused too (issue 18, F4).
+_OFFSET_REQUIRED = "avec son décalage horaire (`Z` ou `+02:00`) ; sans décalage, elle est refusée (422)"
+Deadline = Annotated[datetime, Meta(description=f"échéance, {_OFFSET_REQUIRED}, à moins de 5 ans d’aujourd’hui")]
+ValidUntil = Annotated[datetime, Meta(description=f"fin de validité, {_OFFSET_REQUIRED}, à moins de 5 ans")]
+Since = Annotated[datetime, Meta(description=f"renvoie les messages en échec créés à partir de cette date, "
+                                             f"{_OFFSET_REQUIRED}, après le 1er janvier 2000")]
+DATE_HORIZON = timedelta(days=5 * 366)
+SINCE_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_instant(value: datetime | None, pointer: str, *, floor: datetime | None = None) -> None:
+    """Refuse (422, with the field's pointer) a date-time without offset, or one outside
+    [``floor`` or now - 5 years, now + 5 years]. Compared as aware date-times: no conversion, so
+    ``9999-12-31T23:59:59-14:00`` cannot overflow here."""
+    if value is None:
+        return
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Rejected(
+            "la date n’indique pas de décalage horaire : ajoutez `Z` (UTC) ou `+02:00` (heure de Paris en été)",
+            pointer=pointer,
+        )
+    now = datetime.now(UTC)
+    low = floor if floor is not None else now - DATE_HORIZON
+    if not low <= value <= now + DATE_HORIZON:
+        bounds = "entre le 1er janvier 2000 et dans 5 ans" if floor is not None else "à moins de 5 ans d’aujourd’hui"
+        raise Rejected(f"la date est hors de la plage acceptée\u202f: elle doit tomber {bounds}", pointer=pointer)
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -280,7 +309,7 @@ class ProcurementIn(Input):
 
 class RequestIn(Input):
     quantity: Quantity
-    deadline: datetime
+    deadline: Deadline
     delivery: DeliveryIn
     procurement: ProcurementIn
     item: Slug | None = None
@@ -290,6 +319,9 @@ class RequestIn(Input):
     quote_window_hours: Annotated[int, Meta(ge=1, le=24 * 60)] = 72
     allow_split: bool = False
     max_distance_km: Annotated[float, Meta(gt=0, le=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        check_instant(self.deadline, "/deadline")
 
 
 class RequestOut(msgspec.Struct, kw_only=True):
@@ -380,8 +412,11 @@ class QuoteIn(Input):
     vat_rate: VatRate
     quantity: Quantity
     delivery_date: date
-    valid_until: datetime | None = None
+    valid_until: ValidUntil | None = None
     note: Annotated[str, Meta(max_length=2000)] = ""
+
+    def __post_init__(self) -> None:
+        check_instant(self.valid_until, "/valid_until")
 
 
 class QuoteOut(msgspec.Struct, kw_only=True):
@@ -489,7 +524,10 @@ class WebhookEndpointOut(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class RecoverIn(Input):
-    since: Annotated[datetime, Meta(tz=True, description="re-send the failed messages created at or after this")]
+    since: Since
+
+    def __post_init__(self) -> None:
+        check_instant(self.since, "/since", floor=SINCE_FLOOR)
 
 
 class RecoverOut(msgspec.Struct, kw_only=True):

@@ -5,7 +5,7 @@ A route without a declaration is refused at start-up (``check_every_route_declar
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
@@ -111,9 +111,15 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     runtime: Runtime = connection.app.state.runtime
     db = runtime.db
     safe = connection.scope.get("method") in SAFE_METHODS
-    # One Redis round trip counts the request against the key's limit (keyed by its public prefix)
-    # and reads the key-cache generation; a cached principal then skips the key lookup.
-    decision = await runtime.limiter.hit(key_prefix(token))
+    # One Redis round trip counts the request against the key's limit (keyed by the hash of the
+    # whole token, so a forged secret behind someone's prefix never spends that key's budget),
+    # reads the key-cache generation, and reads the failed authentications of the client's
+    # address; a cached principal then skips the key lookup. A failed authentication costs one
+    # more round trip (``limiter.failed``).
+    token_hash = key_hash(token)
+    client = connection.scope.get("client")
+    address = client[0] if client else "unknown"
+    decision = await runtime.limiter.hit(token_hash, address)
     generation = decision.keys_generation if decision is not None else None
     if decision is not None:
         headers = {
@@ -128,8 +134,11 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
                 headers={**headers, "Retry-After": str(decision.reset_s)},
             )
     session_factory = db.reader if safe else db.writer
-    token_hash = key_hash(token)
     principal = runtime.keys.get(token_hash, generation)
+    if principal is None and decision is not None and decision.address_failures >= runtime.limiter.failures_limit:
+        # Too many failed authentications from this address: its unverified tokens are refused
+        # before the database (a key verified recently, hence cached, still passes).
+        _too_many_failures(connection, decision.reset_s)
     if principal is None:
         if safe or not db.single_writer:
             session = session_factory()
@@ -143,6 +152,9 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
         if principal is not None:
             runtime.keys.put(token_hash, generation, principal)
     if principal is None:
+        retry_after = await runtime.limiter.failed(address, key_prefix(token))
+        if retry_after is not None:
+            _too_many_failures(connection, retry_after)
         raise NotAuthorizedException(detail="unknown or revoked API key", headers=challenge)
     if principal.role not in rules:
         raise PermissionDeniedException(detail=f"a '{principal.role}' key may not call this operation")
@@ -150,6 +162,16 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
         connection.scope["state"]["session"] = session_factory()
     connection.scope["state"]["principal"] = principal
     _refuse_unknown_query(connection, handler)
+
+
+def _too_many_failures(connection: ASGIConnection[Any, Any, Any, Any], retry_after: int) -> NoReturn:
+    """429 for failed authentications (per client address or per presented prefix): these buckets
+    are separate from the keys' own, so a valid key is never refused by them."""
+    connection.scope["state"].pop("rate_headers", None)
+    raise TooManyRequestsException(
+        detail="too many failed authentications; retry later with a valid API key",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _is_framework_route(path: str, handler: BaseRouteHandler) -> bool:

@@ -21,11 +21,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.webhooks.base import DeliveryPolicy, Outcome, WebhookSender
+from adapters.webhooks.base import Attempt, DeliveryPolicy, Outcome, WebhookSender
+from adapters.webhooks.delivery import describe, failed_attempt
 from adapters.webhooks.signing import generate_secret
-from adapters.webhooks.ssrf import parse_url
+from adapters.webhooks.ssrf import UnsafeUrl, parse_url
 from broker.db.base import new_id
-from broker.db.models import WebhookAttemptRow, WebhookEndpointRow
+from broker.db.models import WebhookAttemptRow, WebhookDeliveryRow, WebhookEndpointRow
 from broker.db.repositories import OUTBOX_WRITTEN as OUTBOX_WRITTEN  # re-exported for the workers
 from broker.db.repositories import OrganisationRepository
 from broker.db.session import Database
@@ -104,7 +105,12 @@ async def create_endpoint(
     session: AsyncSession, *, actor: Principal, url: str, event_types: Sequence[str], box: SecretBox,
     allow_loopback: bool, now: datetime,
 ) -> tuple[WebhookEndpoint, str]:
-    parse_url(url, allow_loopback=allow_loopback, allowed_ports=DeliveryPolicy().allowed_ports)
+    try:
+        parse_url(url, allow_loopback=allow_loopback, allowed_ports=DeliveryPolicy().allowed_ports)
+    except UnsafeUrl as exc:
+        if exc.pointer is None:
+            exc.pointer = "/url"
+        raise
     secret = generate_secret()
     row = WebhookEndpointRow(
         id=new_id(), org_id=actor.org_id, url=url, event_types=_check_types(event_types),
@@ -322,7 +328,9 @@ async def attempt_many(
 ) -> dict[str, Outcome | None]:
     """One attempt of each of these deliveries (a job carries a handful), safe to run twice. The
     deliveries and their endpoints are read in one query without a write lock; the signed POSTs go
-    out concurrently, outside any transaction; then one short write transaction records them: per
+    out concurrently, outside any transaction (whatever one of them raises is its own failed attempt,
+    never the batch's); then one short write transaction records them (one each if the database
+    refuses the batch's, so one unstorable result never sends the others again): per
     delivery a compare-and-set on its attempt count (a concurrent copy of the job that recorded the
     attempt first wins; ours is dropped, the receiver deduplicates on webhook-id) and the attempt
     row; per endpoint its failing streak (RT-3). Outcome None: nothing was sent (not due, gone,
@@ -335,25 +343,76 @@ async def attempt_many(
     # disabled: retries stop
     stopped = [row for row, endpoint in due if endpoint.status != EndpointStatus.ACTIVE]
     live = [(row, endpoint) for row, endpoint in due if endpoint.status == EndpointStatus.ACTIVE]
-    secrets: dict[str, list[str]] = {}
+    secrets: dict[str, list[str] | str] = {}  # an endpoint's secrets, or why they cannot be read
     for _row, endpoint in live:
         if endpoint.id not in secrets:
-            secrets[endpoint.id] = [box.open(endpoint.secret_enc)]
-            if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
-                secrets[endpoint.id].append(box.open(endpoint.previous_secret_enc))
-    results = await asyncio.gather(*[
-        sender.send(endpoint.url, secrets[endpoint.id], row.webhook_id, row.payload, now=now, attempt=row.attempts + 1)
-        for row, endpoint in live
-    ])
+            try:
+                ring = [box.open(endpoint.secret_enc)]
+                if endpoint.previous_secret_enc and endpoint.previous_until and endpoint.previous_until > now:
+                    ring.append(box.open(endpoint.previous_secret_enc))
+            except Exception as exc:  # a secret sealed with another key: this endpoint's deliveries fail alone
+                secrets[endpoint.id] = f"secret_unreadable: {describe(exc)}"
+            else:
+                secrets[endpoint.id] = ring
+    results = await asyncio.gather(*[_send(sender, row, endpoint.url, secrets[endpoint.id], now=now)
+                                     for row, endpoint in live])
     if not live and not stopped:
         return outcomes
+    try:
+        await _record(db, stopped, list(zip(live, results, strict=True)), outcomes, now=now)
+    except Exception as exc:  # one result the database refuses must not lose the others: one transaction each
+        log.warning("recording a batch of %d deliveries failed (%s): recording them one by one",
+                    len(live) + len(stopped), describe(exc))
+        for row in stopped:
+            await _record(db, [row], [], outcomes, now=now)
+        for (row, endpoint), result in zip(live, results, strict=True):
+            try:
+                await _record(db, [], [((row, endpoint), result)], outcomes, now=now)
+            except Exception as again:  # still refused: keep the fact of the attempt, not its details
+                log.warning("delivery %s: its attempt could not be recorded (%s)", row.id, describe(again))
+                bare = failed_attempt(row.attempts + 1, row.webhook_id, now=now,
+                                      error=f"unrecordable_result: {describe(again)}"[:200])
+                bare = msgspec.structs.replace(bare, outcome=result.outcome, next_delay_s=result.next_delay_s)
+                await _record(db, [], [((row, endpoint), bare)], outcomes, now=now)
+    return outcomes
+
+
+async def _send(
+    sender: WebhookSender, row: WebhookDeliveryRow, url: str, secrets: list[str] | str, *, now: datetime
+) -> Attempt:
+    """One signed POST; whatever goes wrong (the sender raised, the secret is unreadable) is this
+    delivery's failed attempt, never its batch's."""
+    if isinstance(secrets, str):
+        return failed_attempt(row.attempts + 1, row.webhook_id, now=now, error=secrets[:200])
+    try:
+        return await sender.send(url, secrets, row.webhook_id, row.payload, now=now, attempt=row.attempts + 1)
+    except Exception as exc:
+        log.warning("delivery %s: the sender raised %s", row.id, type(exc).__name__)
+        return failed_attempt(row.attempts + 1, row.webhook_id, now=now, error=describe(exc))
+
+
+def _storable(text: str) -> str:
+    """Text both databases store: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+async def _record(
+    db: Database, stopped: Sequence[WebhookDeliveryRow],
+    sent: Sequence[tuple[tuple[WebhookDeliveryRow, WebhookEndpointRow], Attempt]],
+    outcomes: dict[str, Outcome | None], *, now: datetime,
+) -> None:
+    """One short write transaction: per delivery a compare-and-set on its attempt count (a concurrent
+    copy of the job that recorded the attempt first wins; ours is dropped, the receiver deduplicates
+    on webhook-id) and the attempt row; per endpoint its failing streak (RT-3). ``outcomes`` is filled
+    only once the transaction committed."""
+    won_outcomes: dict[str, Outcome] = {}
     async with db.writer() as session:
         repo = WebhookRepository(session)
         failed = {"state": DeliveryState.FAILED, "enqueued_at": None, "updated_at": now}
         await repo.finish_deliveries([(row.id, row.attempts, failed) for row in stopped])
         by_endpoint: dict[str, tuple[WebhookEndpointRow, list[Outcome]]] = {}
         updates: list[tuple[str, int, dict[str, Any]]] = []
-        for (row, _endpoint), result in zip(live, results, strict=True):
+        for (row, _endpoint), result in sent:
             values: dict[str, Any] = {"attempts": row.attempts + 1, "last_status": result.status_code,
                                       "enqueued_at": None, "updated_at": now}
             if result.outcome is Outcome.DELIVERED:
@@ -364,15 +423,15 @@ async def attempt_many(
                 values["state"] = DeliveryState.FAILED
             updates.append((row.id, row.attempts, values))
         won = await repo.finish_deliveries(updates)  # another copy of the job may have recorded some first
-        for (row, endpoint), result in zip(live, results, strict=True):
+        for (row, endpoint), result in sent:
             if row.id not in won:
                 continue
             repo.add(WebhookAttemptRow(
                 delivery_id=row.id, at=now, attempt=row.attempts + 1, status_code=result.status_code,
-                latency_ms=result.latency_ms, response_excerpt=result.response_excerpt, error=result.error,
-                outcome=result.outcome,
+                latency_ms=result.latency_ms, response_excerpt=_storable(result.response_excerpt),
+                error=None if result.error is None else _storable(result.error), outcome=result.outcome,
             ))
-            outcomes[row.id] = result.outcome
+            won_outcomes[row.id] = result.outcome
             by_endpoint.setdefault(endpoint.id, (endpoint, []))[1].append(result.outcome)
         for endpoint, seen in by_endpoint.values():
             if Outcome.DELIVERED in seen:
@@ -383,7 +442,7 @@ async def attempt_many(
             else:
                 await _failed(session, endpoint, now=now)
         await session.commit()
-    return outcomes
+    outcomes.update(won_outcomes)
 
 
 async def _failed(session: AsyncSession, endpoint: WebhookEndpointRow, *, now: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 
-from broker.api.errors import EXCEPTION_HANDLERS
+from broker.api.errors import EXCEPTION_HANDLERS, framing_error
 from broker.api.errors import on_unavailable as api_on_unavailable
 from broker.api.problems import problem_for_broker_error
 from broker.api.security import request_id
@@ -56,6 +56,7 @@ def on_broker_error(request: Request[Any, Any, Any], exc: BrokerError) -> Respon
 
 
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    exc = framing_error(exc)
     if isinstance(exc, NotFoundException):
         return _error_page(request, 404, "Introuvable", "Cette page n'existe pas.")
     if exc.status_code == 400:

@@ -218,6 +218,9 @@ class Form:
             field, message = msgspec_error(str(exc), fields)
             self.error(field, message)
             return None
+        except BrokerError as exc:  # a Struct's own check (dates out of range: issue 18, F4)
+            self.refuse(exc, fields)
+            return None
 
     def refuse(self, exc: BrokerError, fields: Mapping[str, str]) -> None:
         """A service's refusal, next to the field its code or pointer names (or above the form)."""

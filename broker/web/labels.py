@@ -161,7 +161,7 @@ def day(value: date | datetime | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        value = value.astimezone(PARIS).date()
+        value = paris(value).date()
     first = "1er" if value.day == 1 else str(value.day)
     return f"{first} {MONTHS[value.month - 1]} {value.year}"
 
@@ -170,8 +170,17 @@ def moment(value: datetime | None) -> str:
     """``12 décembre 2026 à 14 h 05`` in Paris time."""
     if value is None:
         return "—"
-    local = value.astimezone(PARIS)
+    local = paris(value)
     return f"{day(local.date())} à {local.hour} h {local.minute:02d}"
+
+
+def paris(value: datetime) -> datetime:
+    """In Paris time; a date at the edge of the calendar (9999-12-31 UTC, stored before the API
+    bounded dates: issue 18, F5) has no Paris time and is shown as stored."""
+    try:
+        return value.astimezone(PARIS)
+    except OverflowError:
+        return value
 
 
 def km(value: float | None) -> str:

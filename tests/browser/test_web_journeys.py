@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from factories import FAB_LAB, bearer, make_siret, make_workshop
 from playwright.sync_api import expect
 
@@ -562,12 +561,3 @@ def test_pages_fit_a_phone(person, world):
     page = coordinator.go(f"/app/crises/{call['id']}")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     coordinator.shot("tableau-de-bord")
-
-
-def test_every_page_answered_within_the_budget(timings):
-    """Runs last in this module: the Server-Timing of every page the journeys opened."""
-    if not timings:
-        pytest.skip("measures the pages the journeys above opened: run it with them")
-    assert len(timings) > 50
-    slow = [(page, ms) for page, ms in timings if ms > 200]
-    assert len(slow) <= max(1, len(timings) // 50), slow  # a loaded 2-core machine may hiccup once

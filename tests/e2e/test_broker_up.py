@@ -53,7 +53,7 @@ def test_broker_up_serves_and_stops_cleanly(tmp_path):
         log.seek(0)
         output = log.read()
         assert ready is not None and ready.status_code == 200, output
-        assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "worker": "ok"}
         key = re.search(r"(fab_[a-z0-9]{12}_\S+)", output).group(1)
         created = httpx.post(
             f"http://127.0.0.1:{port}/v1/organizations",

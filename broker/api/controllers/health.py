@@ -1,8 +1,9 @@
-"""Liveness and readiness (database and Redis)."""
+"""Liveness and readiness (database, Redis and, once one has reported, the worker)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from litestar import Request, Response, get
@@ -12,6 +13,7 @@ from broker.api.problems import build_problem, problem_response, problems
 from broker.api.runtime import Runtime
 from broker.api.schemas import Health
 from broker.api.security import public, request_id
+from broker.services.worker_health import WORKER_STATE_KEY, worker_check
 
 
 @get("/health/live", opt=public(), security=[{}], tags=["health"], operation_id="health_live", responses=problems(429))
@@ -37,9 +39,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
+        # One round trip checks Redis and reads the worker's state (a PING's cost).
         async with asyncio.timeout(2):
-            await runtime.redis.ping()
+            worker = await runtime.redis.get(WORKER_STATE_KEY)
         checks["redis"] = "ok"
+        if (state := worker_check(worker, time.time())) is not None:
+            checks["worker"] = state
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     if all(v == "ok" for v in checks.values()):

@@ -98,7 +98,7 @@ class MyWorkshopController(Controller):
         "/capacities/{slug:str}",
         opt=access(Role.MAKER),
         operation_id="declare_capacity",
-        responses=problems(400, 401, 403, 404, 413, 429),
+        responses=problems(400, 401, 403, 404, 413, 422, 429),  # 422: NUL in a string (screen_request)
     )
     async def capacity(
         self, slug: SlugPath, data: JSONBody[CapacityIn], ctx: NamedDependency[RequestContext]

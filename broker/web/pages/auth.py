@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from broker.services import organisations
 from broker.services.access import authenticate
 from broker.web.forms import Form
 from broker.web.render import HOME, page, redirect
-from broker.web.security import WEB_ROLES, log, safe_next, sealer, web_access, web_public
+from broker.web.security import WEB_ROLES, csrf_matches, log, safe_next, sealer, web_access, web_public
 from broker.web.session import (
     COOKIE_PATH,
     MAX_AGE_S,
@@ -67,7 +66,7 @@ class SignInController(Controller):
         expected = sealer(request).open_signin(request.cookies.get(SIGNIN_COOKIE))
         sent = form.raw("_csrf_signin")
         form.values.pop("cle", None)  # a secret is never written back into the page
-        if expected is None or not hmac.compare_digest(sent, expected):
+        if expected is None or not csrf_matches(sent, expected):
             form.error("__all__", "Le formulaire a expiré : saisissez votre clé à nouveau.")
             return _signin_page(request, form, status=403, next_path=next_path)
         token = (await request.form()).get("cle", "")

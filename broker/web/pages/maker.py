@@ -19,7 +19,7 @@ from broker.errors import NotFound
 from broker.services import quotes as quote_service
 from broker.services import read_models, workshops
 from broker.web.forms import Form, deadline_at
-from broker.web.labels import MATERIAL, PARIS, PROCESS
+from broker.web.labels import MATERIAL, PARIS, PROCESS, paris
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
 from broker.web.render import page, redirect
 from broker.web.security import safe_next, web_access
@@ -239,7 +239,7 @@ async def _invitation_page(request: Request[Any, Any, Any], ctx: RequestContext,
         ctx.session, actor=ctx.principal, invitation_id=invitation_id)
     items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
     delivery = ctx.geocoder.commune(buyer_request.delivery_insee)
-    default_day = min(buyer_request.deadline.astimezone(PARIS).date(),
+    default_day = min(paris(buyer_request.deadline).date(),
                       (ctx.now + timedelta(days=21)).astimezone(PARIS).date())
     can_quote = (invitation.status == "invited" and buyer_request.status in ("open", "quoting")
                  and not buyer_request.window_closed and not any(q.status == "submitted" for q in quotes))
