@@ -50,3 +50,15 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make up" in readme
+
+
+def test_the_image_installs_the_locked_versions():
+    """The Dockerfile installs requirements.lock with its hashes, then the project without resolving again,
+    and copies only files that exist."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps ." in dockerfile
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            *sources, _target = line.split()[1:]
+            assert all((ROOT / source).exists() for source in sources), line
