@@ -1,7 +1,7 @@
 """Property-based fuzzing of every operation in the OpenAPI document (RELIABILITY.md §6, G11).
 
 In-process over ASGI on SQLite, fixed seed (derandomized), >= 100 examples per operation and role
-(admin, buyer, maker; ``BROKER_FUZZ_EXAMPLES`` sets more, as ``make fuzz`` does). No 5xx, no
+(admin, buyer, maker, coordinator; ``BROKER_FUZZ_EXAMPLES`` sets more, as ``make fuzz`` does). No 5xx, no
 undocumented status, no response-schema violation."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from broker.services.access import ensure_admin
 
 
 async def _keys(settings_) -> dict[str, str]:
-    """An admin key, a buyer key, and a maker key whose workshop has a profile and a machine."""
+    """An admin key, a buyer key, a coordinator key, and a maker key whose workshop has a profile and a machine."""
     from factories import make_siret
 
     from adapters.geocoding import load_communes
@@ -46,7 +46,8 @@ async def _keys(settings_) -> dict[str, str]:
             admin = await access.authenticate(session, token=admin_token)
             assert admin is not None
             keys = {"admin": admin_token}
-            for role, kind in (("buyer", OrgKind.COLLECTIVITE), ("maker", OrgKind.MANUFACTURE)):
+            for role, kind in (("buyer", OrgKind.COLLECTIVITE), ("maker", OrgKind.MANUFACTURE),
+                               ("coordinator", OrgKind.COORDINATION)):
                 org = await organisations.create_organisation(
                     session, actor=admin, kind=kind, name=f"Fuzz {role}", siret=make_siret(), commune_insee="35238",
                     geocoder=load_communes(), now=now)
@@ -69,7 +70,7 @@ async def _keys(settings_) -> dict[str, str]:
 
 EXAMPLES = int(os.environ.get("BROKER_FUZZ_EXAMPLES") or 100)  # `make fuzz` asks for more
 SHARDS = 3  # the operations in 3 slices per mode: 6 tests that pytest-xdist can spread evenly
-ROLES = ("admin", "buyer", "maker")
+ROLES = ("admin", "buyer", "maker", "coordinator")
 
 
 def _openapi_path(path: str) -> str:
@@ -87,7 +88,7 @@ class FuzzTarget:
     session: asgi.ASGIClient
 
     def roles_for(self, method: str, path: str) -> list[str]:
-        """The admin calls every operation; a buyer or a maker, the operations that role may call."""
+        """The admin calls every operation; any other role, the operations it may call."""
         return [role for role in ROLES if role == "admin" or (method, path) in self._allowed[role]]
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzz_database(sqlite_template, make_settings, tmp_path_factory):
-    """One SQLite database for the module, with its three keys (fuzzed on SQLite only: PostgreSQL adds
+    """One SQLite database for the module, with its four keys (fuzzed on SQLite only: PostgreSQL adds
     minutes, not findings)."""
     workdir = tmp_path_factory.mktemp("fuzz")
     shutil.copyfile(sqlite_template, workdir / "broker.db")
@@ -177,8 +178,9 @@ def test_api_conforms_to_its_schema(fuzz_target, mode, shard):
         except Exception as exc:
             failures.append(f"{operation.label}: {exc} {' '.join(getattr(exc, '__notes__', []))}")
     assert failures == [], "\n\n".join(failures)
-    # Enough operations per role in each slice (the admin's 58 and the makers' 30 in 3 slices)…
+    # Enough operations per role in each slice (the admin's 58, the makers' 30, the coordinators' 26 in 3 slices)…
     assert operations["admin"] >= 15 and operations["buyer"] >= 5 and operations["maker"] >= 5, operations
+    assert operations["coordinator"] >= 5, operations
     # …and each role's key was accepted: some valid cases succeeded (a refused key would only ever
     # meet its documented 401, and pass).
     if mode is GenerationMode.POSITIVE:
