@@ -33,6 +33,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def children(parent: int, marker: bytes) -> list[int]:
+    """The live (not zombie) child processes of ``parent`` whose command line holds ``marker``."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and marker in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
 def scale(name: str, default: int, *, backend: str | None = None, smaller: int | None = None) -> int:
     """A test's size: the environment's if set (``make soak`` raises them); else ``default``, or
     ``smaller`` for the SQLite run when a PostgreSQL run (the full-size one) happens too."""

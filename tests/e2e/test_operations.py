@@ -17,7 +17,7 @@ import httpx
 import pytest
 from factories import bearer, make_siret, matched, tenant
 from support_server import RunningBroker, descendants, free_port, running_broker
-from support_stack import PG_URL, database
+from support_stack import PG_URL, children, database
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 REDIS_URL = os.environ.get("BROKER_TEST_REDIS_URL")
@@ -31,20 +31,6 @@ def db_env(request: pytest.FixtureRequest, tmp_path: Path):
         return
     with database("postgresql", tmp_path) as url:
         yield {"BROKER_DATABASE_URL": url}
-
-
-def _workers(parent: int) -> list[int]:
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == parent and fields[0] != "Z" and b"broker.cli worker" in cmdline:
-            pids.append(int(proc.name))
-    return pids
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
@@ -96,7 +82,7 @@ async def test_a_crash_looping_worker_is_restarted_with_backoff_while_the_api_se
         reasons: list[str] = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # kill the worker as soon as it is there, for 5 s
-            for pid in _workers(broker.process.pid):
+            for pid in children(broker.process.pid, b"broker.cli worker"):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     kills += 1

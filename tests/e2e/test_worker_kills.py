@@ -29,7 +29,7 @@ from factories import bearer, make_siret, tenant
 from standardwebhooks import Webhook
 from support_receiver import HookReceiver
 from support_server import running_broker
-from support_stack import PG_URL, database, scale, wait_delivered
+from support_stack import PG_URL, children, database, scale, wait_delivered
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
@@ -48,19 +48,6 @@ def _sizes(backend: str) -> tuple[int, int, float]:
     events = scale("BROKER_FAULT_EVENTS", 300, backend=backend, smaller=150)
     kills = scale("BROKER_FAULT_KILLS", 3, backend=backend, smaller=2)
     return events, kills, (6.5 if kills > 8 else 3.0)  # spaced beyond the first restart delays
-
-
-def _children(parent: int, marker: bytes) -> list[int]:
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and marker in cmdline:
-            pids.append(int(proc.name))
-    return pids
 
 
 async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
@@ -82,7 +69,7 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
                 started = time.monotonic()
 
                 def kill_worker() -> None:
-                    for pid in _children(broker.process.pid, b"broker.cli worker"):
+                    for pid in children(broker.process.pid, b"broker.cli worker"):
                         os.kill(pid, signal.SIGKILL)
                         kills.append(time.monotonic() - started)
 
@@ -111,7 +98,7 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
                     # Mid-flow, the embedded Redis dies too (it keeps nothing on disk): `broker up`
                     # restarts it empty; the relay notices and queues again every pending delivery.
                     await asyncio.sleep(n_kills * (gap + 1) / 2)
-                    for pid in _children(broker.process.pid, b"redis-server"):
+                    for pid in children(broker.process.pid, b"redis-server"):
                         os.kill(pid, signal.SIGKILL)
                     while "embedded Redis exited" not in broker.log.read_text():
                         await asyncio.sleep(0.1)
