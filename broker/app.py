@@ -24,6 +24,7 @@ from broker.api.controllers.crisis import CommitmentController, CrisisCallContro
 from broker.api.controllers.health import live, ready
 from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
+from broker.api.controllers.procurement import ProcurementController
 from broker.api.controllers.requests import InvitationController, QuoteController, RequestController
 from broker.api.controllers.webhooks import EventController, WebhookDeliveryController, WebhookEndpointController
 from broker.api.controllers.workshops import CatalogueController, MyWorkshopController, WorkshopController
@@ -50,6 +51,7 @@ ROUTE_HANDLERS: list[Any] = [
     WorkshopController,
     CatalogueController,
     RequestController,
+    ProcurementController,
     InvitationController,
     QuoteController,
     OrderController,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import msgspec
-
 from broker.api.schemas import (
     CatalogueItemIO,
     MachineOut,
@@ -117,7 +115,7 @@ def request_out(request: Request, *, invited: int | None = None) -> RequestOut:
         window_closed=request.window_closed,
         allow_split=request.allow_split,
         max_distance_km=request.max_distance_km,
-        procurement=msgspec.to_builtins(request.procurement),
+        procurement=request.procurement,
         match_state=request.match_state,
         steps=[step_io(s) for s in request.steps],
         certifications_required=list(request.certifications_required),

@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from broker.domain.access import ApiKey, Organisation, OrgKind, Role
 from broker.domain.catalogue import Process
+from broker.domain.fabrication import Procurement
 from broker.domain.lifecycle import OrderStatus
 from broker.errors import Rejected
 
@@ -300,11 +301,19 @@ class DeliveryIn(Input):
 ChorusRequirementIn = Literal["none", "service", "engagement", "service_and_engagement", "service_or_engagement"]
 
 
+NatureIn = Literal["fournitures", "services", "travaux"]
+CpvIn = Annotated[str, Meta(min_length=1, max_length=12, description="code CPV, chiffre de contrôle compris : 39130000-2")]
+
+
 class ProcurementIn(Input):
     buyer_siret: Siret
     chorus_requirement: ChorusRequirementIn = "none"
     service_code: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     engagement_number: Annotated[str, Meta(min_length=1, max_length=50)] | None = None
+    nature: NatureIn = "fournitures"
+    cpv: CpvIn | None = None  # defaults to the catalogue item's CPV
+    estimated_value_eur_ht: Money | None = None  # defaults to budget_eur_ht; one of them is required
+    publicity_reference: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
 class RequestIn(Input):
@@ -339,7 +348,7 @@ class RequestOut(msgspec.Struct, kw_only=True):
     window_closed: bool
     allow_split: bool
     max_distance_km: float | None
-    procurement: dict[str, str | None]
+    procurement: Procurement
     match_state: str
     steps: list[StepIO]
     certifications_required: list[str]

@@ -212,6 +212,8 @@ class RequestRow(Base):
             postgresql_where=text("match_state = 'pending'"),
             sqlite_where=text("match_state = 'pending'"),
         ),
+        # The cumulative need of a buyer for a CPV group in a civil year (issue 17).
+        Index("ix_fab_request_org_cpv_group", "org_id", "cpv_group", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -241,6 +243,17 @@ class RequestRow(Base):
     # migration 0009), where jsonb parsed and pglz-compressed ~20 KB per request (~4x the CPU).
     match_result: Mapped[dict[str, object] | None] = mapped_column(JSON(), nullable=True)
     award_justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Public procurement (issue 17, migration 0011): what the procedure is decided on and summed by
+    # (`broker.domain.procurement`); the decision itself is in ``procurement``. Null on older rows.
+    nature: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    cpv: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    cpv_group: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    estimated_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    procedure: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # [{"code": "not-lowest" | "rotation" | "min-quotes" | "invalid-quote", "text": ...}], set by the award
+    award_justifications: Mapped[list[dict[str, object]] | None] = mapped_column(JSONType, nullable=True)
+    awarded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the deciding key's label
+    awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     organization: Mapped[OrganizationRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
@@ -261,6 +274,9 @@ class InvitationRow(Base):
     reasons: Mapped[list[str]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(12), default="invited")
     decline_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why the workshop may quote: "matching" (chosen by the engine), "buyer" (added by the buyer, sans
+    # publicité) or "consultation" (answered an open MAPA consultation).
+    source: Mapped[str] = mapped_column(String(12), default="matching", server_default="matching")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     request: Mapped[RequestRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
 
@@ -284,6 +300,8 @@ class QuoteRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "fab_order"
+    # A buyer's awards by date: the cumulative need and the rotation rule (issue 17).
+    __table_args__ = (Index("ix_fab_order_buyer_created", "buyer_org_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(30), unique=True)
@@ -388,6 +406,31 @@ class WebhookAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome: Mapped[str] = mapped_column(String(12))
     delivery: Mapped[WebhookDeliveryRow] = relationship(lazy="raise")
+
+
+class DecpRecordRow(Base):
+    """One DECP "marché" (données essentielles, arrêté du 22 décembre 2022) per award at or above
+    the publication threshold; ``marche`` is the record in the official JSON form (schema 2.0.3).
+    It must be published within two months of notification (``due_on``)."""
+
+    __tablename__ = "decp_record"
+    __table_args__ = (
+        Index("ix_decp_record_org_year", "org_id", "year"),
+        Index("ix_decp_record_due", "due_on", postgresql_where=text("published_at IS NULL"),
+              sqlite_where=text("published_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"))
+    request_id: Mapped[str] = mapped_column(ForeignKey("fab_request.id"), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    notified_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    marche: Mapped[dict[str, object]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RegistryVersionRow(Base):

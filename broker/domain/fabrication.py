@@ -48,8 +48,20 @@ class Workshop(msgspec.Struct, frozen=True, kw_only=True):
         return None if self.orders_delivered == 0 else self.orders_on_time / self.orders_delivered
 
 
-class Procurement(msgspec.Struct, frozen=True, kw_only=True):
-    """References a French public buyer's invoice must carry (Chorus Pro)."""
+class CumulativeOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The buyer's year for the request's CPV group when the request was created (euros HT)."""
+
+    year: int
+    cpv_group: str
+    awarded_eur_ht: str
+    open_estimates_eur_ht: str
+
+
+class Procurement(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """References a French public buyer's invoice must carry (Chorus Pro), and the procurement
+    decision the request was created under (`broker.domain.procurement`, issue 17): what the buyer
+    said (nature, CPV, estimate, publicity reference) and what the broker decided (procedure, the
+    threshold and the rule, the cumulative need). Requests created before issue 17 have no decision."""
 
     buyer_siret: str
     service_code: str | None = None
@@ -57,6 +69,17 @@ class Procurement(msgspec.Struct, frozen=True, kw_only=True):
     # What the buyer's Chorus Pro structure requires: none, service, engagement,
     # service_and_engagement, service_or_engagement (INTEGRATION.md DOC-3).
     chorus_requirement: str = "none"
+    nature: str = "fournitures"
+    cpv: str | None = None
+    estimated_value_eur_ht: str | None = None
+    publicity_reference: str | None = None
+    procedure: str | None = None
+    threshold_eur_ht: str | None = None
+    publicity_threshold_eur_ht: str | None = None
+    eu_threshold_eur_ht: str | None = None
+    rule: str | None = None
+    cumulative: CumulativeOut | None = None
+    warning: str | None = None
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +107,22 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     match_state: str
     award_justification: str | None
     created_at: datetime
+    nature: str | None = None
+    cpv: str | None = None
+    cpv_group: str | None = None
+    estimated_cents: int | None = None
+    procedure: str | None = None
+    award_justifications: tuple[AwardJustification, ...] | None = None
+    awarded_by: str | None = None
+    awarded_at: datetime | None = None
+
+
+class AwardJustification(msgspec.Struct, frozen=True, kw_only=True):
+    """Why the buyer departed from a rule at the award: ``code`` is the refusal it answers
+    (`min-quotes-not-met`, `not-lowest`, `rotation`, `invalid-quote`), ``text`` the buyer's words."""
+
+    code: str
+    text: str
 
 
 class Invitation(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +139,7 @@ class Invitation(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     decline_reason: str | None
     created_at: datetime
+    source: str = "matching"  # "matching", "buyer" (added by the buyer) or "consultation" (open MAPA)
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=True):

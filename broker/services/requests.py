@@ -29,6 +29,7 @@ from broker.db.repositories import OUTBOX_WRITTEN, outbox_row
 from broker.db.session import Database
 from broker.domain.access import Principal
 from broker.domain.catalogue import ProcessStep
+from broker.domain.cpv import cpv_group
 from broker.domain.events import (
     InvitationCreated,
     RequestCancelled,
@@ -44,6 +45,7 @@ from broker.domain.lifecycle import InvitationStatus, MatchState, RequestStatus,
 from broker.errors import NotFound, Rejected
 from broker.services import jobs
 from broker.services import matching as matching_service
+from broker.services import procurement as procurement_service
 from broker.services.events import emit, lost_race
 from broker.services.workshops import catalogue_item
 from broker.settings import MatchingSettings
@@ -64,6 +66,7 @@ class NewRequest(msgspec.Struct, frozen=True, kw_only=True):
     allow_split: bool
     max_distance_km: float | None
     procurement: Procurement
+    estimated_cents: int | None = None  # the estimated need HT (issue 17); the budget when None
 
 
 async def create_request(
@@ -113,6 +116,15 @@ async def create_request(
         if not new.custom_steps or not new.custom_name:
             raise Rejected("give either a catalogue `item` or a `custom` spec with steps", pointer="/custom")
         name, steps, certifications = new.custom_name, new.custom_steps, new.custom_certifications
+    # The law: the procedure from the estimate, the buyer's cumulative need and the day (issue 17).
+    need = procurement_service.need_of(
+        item=new.item, nature=new.procurement.nature, cpv=new.procurement.cpv, estimate_cents=new.estimated_cents,
+        budget_cents=new.budget_cents, publicity_reference=new.procurement.publicity_reference,
+    )
+    decision = await procurement_service.decide_for_request(
+        session, org_id=actor.org_id, need=need, quote_window_hours=new.quote_window_hours, deadline=new.deadline,
+        now=now,
+    )
     quote_deadline = min(now + timedelta(hours=new.quote_window_hours), new.deadline)
     repo = RequestRepository(session)
     request = repo.add({
@@ -135,7 +147,12 @@ async def create_request(
         "window_closed": False,
         "allow_split": new.allow_split,
         "max_distance_km": new.max_distance_km,
-        "procurement": msgspec.to_builtins(new.procurement),
+        "procurement": msgspec.to_builtins(new.procurement) | procurement_service.recorded_decision(need, decision),
+        "nature": need.nature.value,
+        "cpv": need.cpv,
+        "cpv_group": cpv_group(need.cpv),
+        "estimated_cents": need.estimate_cents,
+        "procedure": decision.procedure.value,
         "status": RequestStatus.OPEN.value,
         "match_state": MatchState.PENDING.value,
         "award_justification": None,

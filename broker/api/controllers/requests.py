@@ -88,7 +88,12 @@ class RequestController(Controller):
                 service_code=data.procurement.service_code,
                 engagement_number=data.procurement.engagement_number,
                 chorus_requirement=data.procurement.chorus_requirement,
+                nature=data.procurement.nature,
+                cpv=data.procurement.cpv,
+                publicity_reference=data.procurement.publicity_reference,
             ),
+            estimated_cents=(cents(data.procurement.estimated_value_eur_ht)
+                             if data.procurement.estimated_value_eur_ht is not None else None),
         )
         settings = ctx.runtime.settings.matching
         request, invited = await request_service.create_request(
