@@ -302,7 +302,7 @@ ChorusRequirementIn = Literal["none", "service", "engagement", "service_and_enga
 
 
 NatureIn = Literal["fournitures", "services", "travaux"]
-CpvIn = Annotated[str, Meta(min_length=1, max_length=12, description="code CPV, chiffre de contrôle compris : 39130000-2")]
+CpvIn = Annotated[str, Meta(min_length=1, max_length=12, description="CPV : 39130000-2")]
 
 
 class ProcurementIn(Input):
