@@ -79,6 +79,7 @@ async def create_request(
     now: datetime,
     cache: matching_service.CandidateCache | None = None,
     match_now: bool = True,
+    db: Database | None = None,
 ) -> tuple[Request, int | None]:
     """Validate and store the request with its ``request.created`` event, in the caller's
     transaction. With ``match_now`` matching and the invitations happen in that transaction too and
@@ -123,7 +124,7 @@ async def create_request(
     )
     decision = await procurement_service.decide_for_request(
         session, org_id=actor.org_id, need=need, quote_window_hours=new.quote_window_hours, deadline=new.deadline,
-        now=now,
+        now=now, db=db,
     )
     quote_deadline = min(now + timedelta(hours=new.quote_window_hours), new.deadline)
     repo = RequestRepository(session)

@@ -122,7 +122,7 @@ function request()
   if seq %% 4 == 3 then item, quantity = "france-services-desk", 12 end
   local body = string.format(
     '{"item":"%%s","quantity":%%d,"allow_split":true,"deadline":"%%s","delivery":{"commune_insee":"%%s"},'
-    .. '"procurement":{"buyer_siret":"%(siret)s"}}', item, quantity, deadline, insee)
+    .. '"procurement":{"buyer_siret":"%(siret)s","estimated_value_eur_ht":"1.00"}}', item, quantity, deadline, insee)
   local headers = {["Content-Type"] = "application/json", ["Idempotency-Key"] = "breq-" .. run .. "-" .. seq,
                    ["Authorization"] = "Bearer " .. auth}
   return wrk.format("POST", nil, headers, body)
@@ -285,7 +285,7 @@ def delivery_communes() -> list[str]:
 
 def request_body(item: str, quantity: int, insee: str, deadline: str) -> dict[str, Any]:
     return {"item": item, "quantity": quantity, "allow_split": True, "deadline": deadline,
-            "delivery": {"commune_insee": insee}, "procurement": {"buyer_siret": BUYER_SIRET}}
+            "delivery": {"commune_insee": insee}, "procurement": {"buyer_siret": BUYER_SIRET, "estimated_value_eur_ht": "1.00"}}
 
 
 def count_rows(url: str) -> dict[str, int]:

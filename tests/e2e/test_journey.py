@@ -83,7 +83,7 @@ async def _journey(tmp_path, receiver, hook_url):
                 "item": "france-services-desk", "quantity": 4,
                 "deadline": (datetime.now(UTC) + timedelta(days=35)).isoformat(),
                 "delivery": {"commune_insee": "35238", "address": "France Services, place de la Mairie"},
-                "procurement": {"buyer_siret": make_siret(), "service_code": "DSIN", "engagement_number": "EJ-88"}})
+                "procurement": {"buyer_siret": make_siret(), "service_code": "DSIN", "engagement_number": "EJ-88", "estimated_value_eur_ht": "4000"}})
             assert desk["match_state"] == "pending"  # matching runs in the worker (the default)
             matches = await matched(client, rennes, desk["id"])
             invited = [m for m in matches["included"] if m["invited"]]
@@ -115,7 +115,7 @@ async def _journey(tmp_path, receiver, hook_url):
             visors = await _post(client, "/v1/requests", vannes, {
                 "item": "face-visor", "quantity": 600, "allow_split": True,
                 "deadline": (datetime.now(UTC) + timedelta(days=28)).isoformat(),
-                "delivery": {"commune_insee": "56260"}, "procurement": {"buyer_siret": make_siret()}})
+                "delivery": {"commune_insee": "56260"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}})
             vm = await matched(client, vannes, visors["id"])
             labs = [m for m in vm["included"] if m["invited"]][:3]
             assert len(labs) == 3
@@ -144,7 +144,7 @@ async def _journey(tmp_path, receiver, hook_url):
             # 3. The worker's clock: a quote window that ends closes by itself.
             stand = await _post(client, "/v1/requests", rennes, {
                 "item": "monitor-stand", "quantity": 10, "deadline": (datetime.now(UTC) + timedelta(days=10)).isoformat(),
-                "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}})
+                "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}})
             with sqlite3.connect(broker.data_dir / "broker.db") as db:  # fast-forward its window
                 db.execute("UPDATE fab_request SET quote_deadline = '2020-01-01 00:00:00' WHERE id = ?",
                            (stand["id"],))

@@ -39,6 +39,7 @@ from broker.api.schemas import (
     RequestPage,
 )
 from broker.api.security import access
+from broker.domain import award_rules
 from broker.domain.access import Role
 from broker.domain.fabrication import Invitation, Procurement, Request
 from broker.domain.lifecycle import RequestStatus
@@ -105,6 +106,7 @@ class RequestController(Controller):
             now=ctx.now,
             cache=ctx.runtime.candidates,
             match_now=settings.inline,
+            db=ctx.runtime.db,
         )
         return await ctx.respond(request_out(request, invited=invited), resource=("request", request.id))
 
@@ -227,8 +229,12 @@ class RequestController(Controller):
         responses=problems(400, 401, 403, 404, 429),
     )
     async def quotes(self, request_id: Id, ctx: NamedDependency[RequestContext]) -> QuoteList:
-        """Quotes side by side with totals HT/TVA/TTC, distance and the workshop's on-time record."""
-        _request, rows = await quote_service.quotes_for_buyer(ctx.session, actor=ctx.principal, request_id=request_id)
+        """Quotes side by side with totals HT/TVA/TTC, distance and the workshop's on-time record,
+        each with its `flags` (`late`, `partial`, `expired`) and whether it is `valid` for the
+        award; `lowest_valid_quote_id` is the one that may be passed over only with a justification."""
+        request, rows = await quote_service.quotes_for_buyer(ctx.session, actor=ctx.principal, request_id=request_id)
+        flags = {q.id: award_rules.flags_of(request, q, now=ctx.now) for q, _w, _d in rows}
+        lowest = award_rules.lowest_valid(request, [q for q, _w, _d in rows], now=ctx.now)
         return QuoteList(
             items=[
                 QuoteComparedOut(
@@ -238,9 +244,12 @@ class RequestController(Controller):
                     distance_km=round(d, 1) if d is not None else None,
                     on_time_rate=w.on_time_rate,
                     orders_delivered=w.orders_delivered,
+                    flags=list(flags[q.id]),
+                    valid=award_rules.is_valid(q.status, flags[q.id]),
                 )
                 for q, w, d in rows
-            ]
+            ],
+            lowest_valid_quote_id=lowest.id if lowest is not None else None,
         )
 
     @post(
@@ -256,8 +265,16 @@ class RequestController(Controller):
         ctx: NamedDependency[RequestContext],
         idempotency_key: RequiredIdempotencyKey,
     ) -> Response[AwardOut]:
-        """Award one quote, or several when the request allows splitting. With fewer than
-        `min_quotes` quotes while the window is open, a `justification` is required (409 otherwise)."""
+        """Award one quote, or several when the request allows splitting. A written `justification`
+        is required (409 otherwise) to award with fewer than `min_quotes` quotes while the window is
+        open (`min-quotes-not-met`), to choose an invalid quote such as a late one
+        (`justification-required`, `reason: invalid-quote`), to pass over a cheaper valid quote
+        (`justification-required`, `reason: not-lowest`; for a split award, a valid quote left out
+        whose unit price TTC is lower than a chosen one's), or to choose a workshop that won 2 of
+        the buyer's last 5 awards in the CPV group over 24 months while another valid quote exists
+        (`rotation-justification-required`). The problem carries `reason`, `quote_id`,
+        `workshop_id` and every rule in `rules`; one justification answers them all, and is stored
+        per rule in the request's `award_justifications`."""
         orders = await quote_service.award(
             ctx.session,
             actor=ctx.principal,

@@ -20,6 +20,7 @@ from adapters.webhooks.base import Outcome
 from adapters.webhooks.fake import FakeWebhookSender
 from broker.db.models import OutboxRow
 from broker.domain.events import CATALOGUE, EVENT_TYPES, AnyEvent, markdown, recorded
+from broker.domain.procurement import paris_day
 from broker.services import webhooks
 from broker.services.crisis_allocation import expire_proposals, flag_lagging_calls, rebalance_call
 from broker.services.orders import flag_late_orders
@@ -64,7 +65,7 @@ async def _fabrication(client: Any, admin_key: str, db: Any) -> dict[str, Any]:
         return {"item": "france-services-desk", "quantity": 6,
                 "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
                 "delivery": {"commune_insee": "35238", "address": "2 rue de la Mairie"},
-                "procurement": {"buyer_siret": make_siret()}}
+                "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
 
     request = await _ok(await client.post("/v1/requests", json=desk(), headers={**bearer(buyer), **idem()}), 201)
     assert request["invited"] == 3
@@ -151,6 +152,28 @@ async def _crisis(client: Any, admin_key: str, db: Any) -> None:
     await _ok(await client.post(f"/v1/crisis-calls/{call['id']}/close", headers=bearer(coordinator)))
 
 
+async def _decp(client: Any, admin_key: str) -> None:
+    """An award of 45 000 € HT (at or above the DECP threshold: its record), then marked published."""
+    _shop, maker = await make_workshop(client, admin_key, name="Menuiserie de Cesson", commune_insee="35051",
+                                       machines=WOOD_SHOP, capacities={"france-services-desk": 5})
+    _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
+    body = {"item": "france-services-desk", "quantity": 30,
+            "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "delivery": {"commune_insee": "35238", "address": "2 rue de la Mairie"},
+            "procurement": {"buyer_siret": make_siret()}, "budget_eur_ht": "45000.00"}
+    request = await _ok(await client.post("/v1/requests", json=body, headers={**bearer(buyer), **idem()}), 201)
+    quote = await _ok(await client.post(
+        f"/v1/requests/{request['id']}/quotes", headers={**bearer(maker), **idem()},
+        json={"unit_price_eur_ht": "1500.00", "vat_rate": "20", "quantity": 30,
+              "delivery_date": (datetime.now(UTC).date() + timedelta(days=25)).isoformat()}), 201)
+    await _ok(await client.post(f"/v1/requests/{request['id']}/award", headers={**bearer(buyer), **idem()},
+                                json={"quote_ids": [quote["id"]], "justification": "Seul devis reçu"}), 201)
+    year = paris_day(datetime.now(UTC)).year
+    document = await _ok(await client.get("/v1/decp", params={"year": year}, headers=bearer(buyer)))
+    [marche] = document["marches"]["marche"]
+    await _ok(await client.post(f"/v1/decp/{marche['id']}/published", headers={**bearer(buyer), **idem()}))
+
+
 async def _disable_endpoint(db: Any, settings: Any) -> list[bytes]:
     """One relay pass (the buyer's endpoint subscribes to everything), and a first delivery answered
     410 Gone: the endpoint is disabled. Returns the bodies the relay built for that endpoint."""
@@ -176,6 +199,7 @@ def _validators(openapi: dict[str, Any]) -> dict[str, Draft202012Validator]:
 async def test_every_event_type_is_emitted_and_matches_its_schema(client, admin_key, db, settings):
     await _fabrication(client, admin_key, db)
     await _crisis(client, admin_key, db)
+    await _decp(client, admin_key)
     sent = await _disable_endpoint(db, settings)
     validators = _validators(await _ok(await client.get("/schema/openapi.json")))
     assert list(validators) == list(EVENT_TYPES)

@@ -49,7 +49,7 @@ def _soon(days: int = 30) -> str:
 def _request_body(**overrides):
     return {"item": "france-services-desk", "quantity": 6, "deadline": _soon(),
             "delivery": {"commune_insee": "35238", "address": "2 rue de la Mairie"},
-            "procurement": {"buyer_siret": make_siret()}} | overrides
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}} | overrides
 
 
 def _call_body(**overrides):

@@ -47,7 +47,7 @@ async def _tenant_b(client, admin_key):
                                       capacities={"monitor-stand": 20})
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", name="Commune B")
     body = {"item": "monitor-stand", "quantity": 4, "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}, "min_quotes": 1}
+            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}, "min_quotes": 1}
     request = (await client.post("/v1/requests", json=body, headers=bearer(buyer))).json()
     quote = (await client.post(f"/v1/requests/{request['id']}/quotes", headers={**bearer(maker), "Idempotency-Key": "q"},
                                json={"unit_price_eur_ht": "80", "vat_rate": "20", "quantity": 4,
@@ -90,7 +90,7 @@ def policy(b):
     "self" = acts on the caller's own data only; "public" = no key needed."""
     future = (datetime.now(UTC) + timedelta(days=20)).isoformat()
     request_body = {"item": "monitor-stand", "quantity": 1, "deadline": future, "delivery": {"commune_insee": "35238"},
-                    "procurement": {"buyer_siret": make_siret()}}
+                    "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     crisis_body = {"item": "monitor-stand", "deadline": future, "priority": 2, "delivery_points": [
         {"label": "Hôpital Pasteur", "commune_insee": "06088", "quantity": 10, "priority": 1}]}
     quote_body = {"unit_price_eur_ht": "1", "vat_rate": "20", "quantity": 4,
@@ -243,7 +243,7 @@ async def test_bodies_cannot_set_tenant_status_role_or_award_fields(client, admi
     _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
     future = (datetime.now(UTC) + timedelta(days=20)).isoformat()
     base = {"item": "monitor-stand", "quantity": 1, "deadline": future, "delivery": {"commune_insee": "35238"},
-            "procurement": {"buyer_siret": make_siret()}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     for field, value in [("org_id", "x"), ("tenant_id", "x"), ("status", "awarded"), ("awarded_to", "x"),
                          ("role", "admin"), ("match_state", "done")]:
         response = await client.post("/v1/requests", json=base | {field: value}, headers=bearer(buyer))

@@ -54,9 +54,11 @@ async def _setup(db) -> tuple[str, list[tuple[str, str]], str]:
                                          now=now)
         pairs = []
         for _ in range(N):
+            # 90 € HT each: the N open estimates of the buyer's CPV group add up to 18 000 € HT, below
+            # the threshold of a procedure without publicity (no 7-day MAPA window needed).
             new = requests.NewRequest(
                 item="monitor-stand", custom_name=None, custom_steps=(), custom_certifications=(), quantity=1,
-                deadline=deadline, delivery_insee="56178", delivery_address="", budget_cents=None, min_quotes=1,
+                deadline=deadline, delivery_insee="56178", delivery_address="", budget_cents=9_000, min_quotes=1,
                 quote_window_hours=72, allow_split=False, max_distance_km=None,
                 procurement=Procurement(buyer_siret=make_siret()),
             )

@@ -103,7 +103,7 @@ async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
     body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "procurement": {"buyer_siret": make_siret()}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     # the first request caches the buyer's key and the catalogue item (each a read in a transaction)
     assert (await client.post("/v1/requests", json=body, headers=bearer(buyer))).status_code == 201
     await trips.take()
@@ -142,7 +142,7 @@ async def test_a_key_past_its_24_hours_is_free_again(trips_and_client, admin_key
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
     body = {"item": "monitor-stand", "quantity": 4, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "procurement": {"buyer_siret": make_siret()}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     headers = {**bearer(buyer), "Idempotency-Key": "day-old-request"}
     first = await client.post("/v1/requests", json=body, headers=headers)
     assert first.status_code == 201, first.text

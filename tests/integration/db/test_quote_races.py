@@ -66,7 +66,7 @@ async def _setup(db: Database, *, makers: int, quoting: int, min_quotes: int) ->
             shops.append(maker)
         new = requests.NewRequest(
             item="monitor-stand", custom_name=None, custom_steps=(), custom_certifications=(), quantity=1,
-            deadline=deadline, delivery_insee="56178", delivery_address="", budget_cents=None, min_quotes=min_quotes,
+            deadline=deadline, delivery_insee="56178", delivery_address="", budget_cents=100, min_quotes=min_quotes,
             quote_window_hours=72, allow_split=False, max_distance_km=None,
             procurement=Procurement(buyer_siret=make_siret()),
         )

@@ -93,7 +93,7 @@ async def test_sqlite_post_is_one_trip_to_the_writer_thread(client, admin_key, m
     _org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
     body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "procurement": {"buyer_siret": make_siret()}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     # the process's first request for an item reads the catalogue on its session (then cached)
     assert (await client.post("/v1/requests", json=body, headers=bearer(buyer))).status_code == 201
     assert pool_writes  # so far: the organisation (the ORM) and that first request

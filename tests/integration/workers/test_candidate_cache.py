@@ -16,15 +16,16 @@ from broker.services.matching import CandidateCache, run_many
 
 ITEM = "face-visor"
 FULL_BUILD = CandidateCache.build  # unpatched, for the reference index
+NOW = datetime.now(UTC)  # one instant for the whole test: the fairness inputs are those of its day
 
 
 def count_builds(monkeypatch) -> list[str | None]:
     """Items whose index is built from scratch from now on, in order (by any cache)."""
     built: list[str | None] = []
 
-    async def counted(session, item_slug):
+    async def counted(session, item_slug, *, now):
         built.append(item_slug)
-        return await FULL_BUILD(session, item_slug)
+        return await FULL_BUILD(session, item_slug, now=now)
 
     monkeypatch.setattr(CandidateCache, "build", staticmethod(counted))
     return built
@@ -33,7 +34,7 @@ def count_builds(monkeypatch) -> list[str | None]:
 async def _post_request(client, buyer) -> str:
     body = {"item": ITEM, "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "procurement": {"buyer_siret": make_siret()}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
     response = await client.post("/v1/requests", json=body, headers=bearer(buyer))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -43,13 +44,13 @@ async def _capacities(db, settings, cache, request_id) -> dict[str, int]:
     """The next matching, as the worker runs it: units per included workshop."""
     async with db.reader() as session:
         request = await RequestRepository(session).get(request_id, scope_org_id=None)
-        [result] = await run_many(session, [request], now=datetime.now(UTC), settings=settings.matching, cache=cache)
+        [result] = await run_many(session, [request], now=NOW, settings=settings.matching, cache=cache)
     return {i.workshop_id: i.capacity_units for i in result.included}
 
 
 async def _same_as_rebuilt(db, index) -> None:
     async with db.reader() as session:
-        rebuilt = await FULL_BUILD(session, ITEM)
+        rebuilt = await FULL_BUILD(session, ITEM, now=NOW)
     assert index.candidates == rebuilt.candidates
     for name in ("reserved", "on_time", "recent_wins"):
         assert np.array_equal(getattr(index, name), getattr(rebuilt, name), equal_nan=True), name
@@ -57,7 +58,7 @@ async def _same_as_rebuilt(db, index) -> None:
 
 async def _index(db, cache):
     async with db.reader() as session:
-        return await cache.index(session, ITEM)
+        return await cache.index(session, ITEM, now=NOW)
 
 
 async def test_bookings_refresh_the_index_and_workshop_changes_rebuild_it(client, admin_key, settings, db,
@@ -90,7 +91,8 @@ async def test_bookings_refresh_the_index_and_workshop_changes_rebuild_it(client
     index = await _index(db, cache)
     assert index is not base and index.tree is base.tree and index.processes is base.processes
     row = index.row_of(a["id"])
-    assert (index.candidates[row].reserved_units, index.candidates[row].recent_wins) == (30, 1)
+    # No order was written: reserved units move, the fairness input (orders of the last 12 months) does not.
+    assert (index.candidates[row].reserved_units, index.candidates[row].recent_wins) == (30, 0.0)
     assert base.candidates[row].reserved_units == 0  # the old index is left as it was
     await _same_as_rebuilt(db, index)
 

@@ -35,7 +35,7 @@ POISON = "http://127.0.0.1:65536/x"
 
 def request_body() -> dict[str, object]:
     return {"item": "monitor-stand", "quantity": 3, "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}}
+            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
 
 
 class Exploding:

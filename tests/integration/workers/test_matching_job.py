@@ -47,7 +47,7 @@ async def _scene(client, admin_key, n_labs: int = 3):
 async def _post_request(client, buyer, **extra):
     body = {"item": "face-visor", "quantity": 300, "allow_split": True, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "procurement": {"buyer_siret": make_siret()}, **extra}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}, **extra}
     response = await client.post("/v1/requests", json=body, headers=bearer(buyer))
     assert response.status_code == 201, response.text
     return response.json()

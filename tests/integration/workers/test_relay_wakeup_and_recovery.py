@@ -37,7 +37,7 @@ from workers.jobs.webhooks import deliver_webhooks, relay_outbox, relay_waker
 
 def request_body(**overrides):
     return {"item": "monitor-stand", "quantity": 3, "deadline": (datetime.now(UTC) + timedelta(days=20)).isoformat(),
-            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}} | overrides
+            "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}} | overrides
 
 
 @pytest.fixture
@@ -326,7 +326,7 @@ async def test_a_maker_is_told_of_an_invitation_and_a_buyer_of_a_quote(client, a
     worker_ctx["enqueue"].jobs.clear()
 
     body = {"item": "france-services-desk", "quantity": 6, "deadline": (datetime.now(UTC) + timedelta(days=30))
-            .isoformat(), "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": buyer_org["siret"]}}
+            .isoformat(), "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": buyer_org["siret"], "estimated_value_eur_ht": "500"}}
     request = await client.post("/v1/requests", json=body, headers={**bearer(buyer), "Idempotency-Key": "desk-1"})
     assert request.status_code == 201 and request.json()["invited"] == 2, request.text
     await relay_outbox(worker_ctx)

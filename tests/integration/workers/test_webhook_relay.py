@@ -84,7 +84,7 @@ async def test_events_are_delivered_signed_retried_and_replayed(settings, admin_
             assert "secret" not in listed.json()["items"][0]
 
             body = {"item": "monitor-stand", "quantity": 3, "deadline": (datetime.now(UTC) + timedelta(days=20))
-                    .isoformat(), "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret()}}
+                    .isoformat(), "delivery": {"commune_insee": "35238"}, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
             request = (await client.post("/v1/requests", json=body, headers=bearer(buyer))).json()
 
             await run_worker()  # first attempt: the receiver answers 500 -> retry scheduled
