@@ -239,3 +239,60 @@ def decp_deadline(notified: date) -> date:
         except ValueError:
             continue
     return notified + timedelta(days=61)  # pragma: no cover - unreachable
+
+
+def markdown() -> str:
+    """``docs/procurement.md``: the rules as encoded (``python -m broker.domain.procurement``)."""
+    kinds = {
+        "dispense": "sans publicité ni mise en concurrence en dessous de",
+        "publicite": "MAPA avec avis au BOAMP ou dans un JAL à partir de",
+        "europeen": "procédure formalisée à partir de",
+    }
+    lines = [
+        "# Achats publics : les règles appliquées",
+        "",
+        "Généré par `python -m broker.domain.procurement > docs/procurement.md` depuis",
+        "`broker/domain/procurement.py` (un test vérifie que ce fichier est à jour). Montants HT.",
+        "",
+        "La valeur qui compte est celle du **besoin estimé** : les achats homogènes d'une même année civile",
+        "(même groupe CPV, les 3 premiers chiffres) forment un seul besoin (articles R.2121-1 à R.2121-9 ;",
+        "le fractionnement pour rester sous un seuil est interdit). Le broker additionne, pour l'acheteur et le",
+        "groupe CPV, les montants attribués dans l'année, les estimations de ses demandes encore ouvertes et",
+        "celle de la nouvelle demande ; si la somme appelle une procédure plus formelle, celle-ci s'applique",
+        "(avec un avertissement `cumulative`). La procédure est décidée le jour de la création de la demande",
+        "(calendrier de Paris) et reste celle de la demande.",
+        "",
+        "« Trois devis » est une bonne pratique, pas une règle du code de la commande publique : sous le seuil",
+        "de l'article R.2122-8, l'acheteur doit « choisir une offre pertinente, faire une bonne utilisation des",
+        "deniers publics et ne pas contracter systématiquement avec un même opérateur économique lorsqu'il",
+        "existe une pluralité d'offres susceptibles de répondre au besoin ».",
+        "",
+        "| seuil | nature | acheteurs | montant | du | au | texte |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in THRESHOLDS:
+        natures = ", ".join(n.value for n in row.natures)
+        until = row.valid_until.isoformat() if row.valid_until else "—"
+        lines.append(f"| {kinds[row.kind]} | {natures} | {', '.join(row.buyers)} | "
+                     f"{format_euros(row.amount_cents)} | {row.valid_from.isoformat()} | {until} | {row.citation} |")
+    lines += [
+        "",
+        "## Procédures",
+        "",
+        "| code | procédure | ce que fait le broker |",
+        "|---|---|---|",
+        "| `sans_publicite` | " + _PROCEDURE_WORDS[Procedure.SANS_PUBLICITE] + " | invite les meilleurs ateliers ; "
+        "l'acheteur peut ajouter un atelier qu'il connaît |",
+        "| `mapa` | " + _PROCEDURE_WORDS[Procedure.MAPA] + " | consultation ouverte : tout atelier vérifié qui passe "
+        f"les filtres peut répondre ; fenêtre d'au moins {MAPA_MIN_WINDOW_HOURS} h (7 jours) |",
+        "| `mapa_publicite` | " + _PROCEDURE_WORDS[Procedure.MAPA_PUBLICITE] + " | idem, et la référence de l'avis "
+        "(`procurement.publicity_reference`) est exigée |",
+        "| `formalisee` | " + _PROCEDURE_WORDS[Procedure.FORMALISEE] + " | refusée (422 `procedure-formalisee`) : "
+        "le broker ne conduit pas d'appel d'offres |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown(), end="")

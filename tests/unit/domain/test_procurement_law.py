@@ -79,3 +79,10 @@ def test_dates_and_money_in_french():
     assert law.decp_deadline(date(2026, 3, 15)) == date(2026, 5, 15)
     start, end = law.civil_year_bounds(2026)
     assert (start.isoformat(), end.isoformat()) == ("2025-12-31T23:00:00+00:00", "2026-12-31T23:00:00+00:00")
+
+
+def test_the_rules_doc_is_the_table():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "procurement.md"
+    assert docs.read_text(encoding="utf-8") == law.markdown(), "run: python -m broker.domain.procurement > docs/procurement.md"
