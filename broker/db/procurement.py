@@ -3,16 +3,30 @@ its recent awards in a CPV group (the rotation rule)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from broker.db.models import OrderRow, RequestRow
 from broker.domain.award_rules import PastAward
 from broker.domain.lifecycle import OrderStatus, RequestStatus
+
+
+async def lock_need(session: AsyncSession, *, org_id: str, cpv_group: str) -> None:
+    """PostgreSQL: serialise, until the transaction ends, the requests of one buyer for one CPV group,
+    so that two created at once cannot both be measured against the sum without the other (a
+    transaction-scoped advisory lock keyed by a 63-bit digest of the pair). SQLite has one writer
+    at a time, but the sum is read beside it (`Database.read_now`): two requests committed within
+    the same few milliseconds may each miss the other there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{org_id}/{cpv_group}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _cumulative_queries(*, org_id: str, cpv_group: str, start: datetime, end: datetime) -> tuple[Select[Any], ...]:

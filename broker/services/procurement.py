@@ -10,7 +10,7 @@ from datetime import date, datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.procurement import cumulative_cents, cumulative_cents_now
+from broker.db.procurement import cumulative_cents, cumulative_cents_now, lock_need
 from broker.db.session import Database
 from broker.domain import procurement as law
 from broker.domain.cpv import DEFAULT_CPV, cpv_group, cpv_problem, normalise_cpv
@@ -50,13 +50,15 @@ def need_of(
 
 
 async def cumulative(
-    session: AsyncSession, *, org_id: str, cpv: str, on: date, db: Database | None = None
+    session: AsyncSession, *, org_id: str, cpv: str, on: date, db: Database | None = None, lock: bool = False
 ) -> law.Cumulative:
     """The buyer's year for the CPV group. On SQLite, given ``db``, it is read beside the writer
     (`Database.read_now`, or a reader session): a request's transaction then stays a pure append,
     one trip to the writer thread. On PostgreSQL it is read in the caller's transaction."""
     group = cpv_group(cpv)
     start, end = law.civil_year_bounds(on.year)
+    if lock:
+        await lock_need(session, org_id=org_id, cpv_group=group)
     if db is not None and db.reads_now:
         with db.read_now() as reader:
             awarded, open_estimates = cumulative_cents_now(reader, org_id=org_id, cpv_group=group, start=start,
@@ -97,7 +99,7 @@ async def decide_for_request(
     needs, and a MAPA of 90 000 € HT or more without the reference of its notice."""
     on = law.paris_day(now)
     decision = decide(need.nature, need.estimate_cents, on,
-                      await cumulative(session, org_id=org_id, cpv=need.cpv, on=on, db=db))
+                      await cumulative(session, org_id=org_id, cpv=need.cpv, on=on, db=db, lock=True))
     if decision.procedure == law.Procedure.FORMALISEE:
         total = decision.cumulative.total_with(need.estimate_cents) if decision.cumulative else need.estimate_cents
         raise Rejected(
