@@ -102,6 +102,8 @@ class RequestContext:
         # The worker jobs that follow the request's writes are the services' to schedule
         # (`broker.services.jobs.schedule`): they go in the round trip that wakes the relay.
         self.after_commit: list[Callable[[], Awaitable[None]]] = []
+        # What the audit entry records beside the action (e.g. an award's justifications).
+        self.audit_detail: dict[str, object] | None = None
 
     @property
     def geocoder(self) -> Any:
@@ -179,6 +181,7 @@ class RequestContext:
             resource_id=self.resource[1] if self.resource else None,
             status_code=self.status,
             request_id=self.request_id,
+            detail=self.audit_detail,
         )
 
 

@@ -122,6 +122,10 @@ def request_out(request: Request, *, invited: int | None = None) -> RequestOut:
         award_justification=request.award_justification,
         created_at=request.created_at,
         invited=invited,
+        award_justifications=(list(request.award_justifications) if request.award_justifications is not None
+                              else None),
+        awarded_by=request.awarded_by,
+        awarded_at=request.awarded_at,
     )
 
 

@@ -20,8 +20,37 @@ class ProblemError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     parameter: str | None = None
 
 
+class ProblemRule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A rule of the award that the buyer's choice departs from (issue 17): its ``reason``
+    (`invalid-quote`, `not-lowest`, `rotation`, `min-quotes-not-met`), the French ``detail`` with
+    its figures, and the quote and workshop it is about."""
+
+    reason: str
+    detail: str
+    quote_id: str | None = None
+    workshop_id: str | None = None
+    workshop_name: str | None = None
+    total_eur_ttc: str | None = None
+    flags: list[str] | None = None
+    wins: int | None = None
+    awards: int | None = None
+
+
+class ProblemReason(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a workshop fails a request's hard filters (`not-eligible`): the engine's code and French message."""
+
+    code: str
+    message: str
+
+
 class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An RFC 9457 problem. ``code`` is our stable machine-readable slug (same as the type's)."""
+    """An RFC 9457 problem. ``code`` is our stable machine-readable slug (same as the type's).
+
+    Extension members, present when they apply: ``reason`` (which rule refused, e.g. `not-lowest`
+    for `justification-required`), ``quote_id`` and ``workshop_id`` (what it is about) and
+    ``rules`` (every rule one `justification` would answer, for an award refused with
+    `justification-required`, `rotation-justification-required` or `min-quotes-not-met`) and
+    ``reasons`` (each hard filter a workshop fails, for `not-eligible`)."""
 
     type: str
     title: str
@@ -31,6 +60,11 @@ class ProblemDetails(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     code: str | None = None
     errors: list[ProblemError] | None = None
     checks: dict[str, str] | None = None
+    reason: str | None = None
+    quote_id: str | None = None
+    workshop_id: str | None = None
+    rules: list[ProblemRule] | None = None
+    reasons: list[ProblemReason] | None = None
 
 
 def problem_type(slug: str | None) -> str:
@@ -116,7 +150,18 @@ _STATUS_BY_ERROR = {
 }
 
 
+#: The members a `BrokerError` may add through its ``extensions``.
+_EXTENSIONS = frozenset({"reason", "quote_id", "workshop_id", "rules", "reasons"})
+
+
 def problem_for_broker_error(exc: BrokerError, request_id: str) -> ProblemDetails:
     status = _status_for(exc)
     errors = [ProblemError(detail=exc.detail, pointer=exc.pointer)] if exc.pointer is not None else None
-    return build_problem(status, exc.detail, request_id=request_id, slug=exc.code, title=exc.title, errors=errors)
+    problem = build_problem(status, exc.detail, request_id=request_id, slug=exc.code, title=exc.title, errors=errors)
+    extensions = getattr(exc, "extensions", None)
+    if not extensions:
+        return problem
+    unknown = set(extensions) - _EXTENSIONS
+    if unknown:  # a member the schema does not document would be dropped silently
+        raise ValueError(f"undocumented problem members {sorted(unknown)}")
+    return msgspec.convert({**msgspec.to_builtins(problem), **extensions}, ProblemDetails)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
 from broker.domain.access import ApiKey, Organisation, OrgKind, Role
 from broker.domain.catalogue import Process
-from broker.domain.fabrication import Procurement
+from broker.domain.fabrication import AwardJustification, Procurement
 from broker.domain.lifecycle import OrderStatus
 from broker.errors import Rejected
 
@@ -163,6 +163,7 @@ class AuditEntryOut(msgspec.Struct, kw_only=True):
     resource_id: str | None
     status_code: int
     request_id: str
+    detail: dict[str, Any] | None = None  # e.g. an award's justifications: {"justifications": [...]}
 
 
 class AuditPage(msgspec.Struct, kw_only=True):
@@ -355,6 +356,11 @@ class RequestOut(msgspec.Struct, kw_only=True):
     award_justification: str | None
     created_at: datetime
     invited: int | None = None
+    # The award record (issue 17): one justification per award rule the choice departed from
+    # (`code`: min-quotes-not-met, not-lowest, rotation, invalid-quote), the deciding key's label.
+    award_justifications: list[AwardJustification] | None = None
+    awarded_by: str | None = None
+    awarded_at: datetime | None = None
 
 
 class RequestPage(msgspec.Struct, kw_only=True):
@@ -405,6 +411,9 @@ class InvitationOut(msgspec.Struct, kw_only=True):
     reasons: list[str]
     request: dict[str, object]
     created_at: datetime
+    # Why the workshop may quote: chosen by `matching`, added by the `buyer`, or answering an open
+    # `consultation` (procédure adaptée).
+    source: str = "matching"
 
 
 class InvitationPage(msgspec.Struct, kw_only=True):
@@ -452,11 +461,18 @@ class QuoteComparedOut(msgspec.Struct, kw_only=True):
     distance_km: float | None
     on_time_rate: float | None
     orders_delivered: int
+    # Why the quote is not valid for the award (`late`, `partial`, `expired`); `valid`: open
+    # (`submitted`) and no flag. Awarding an invalid open quote needs a justification.
+    flags: list[str]
+    valid: bool
 
 
 class QuoteList(msgspec.Struct, kw_only=True):
     items: list[QuoteComparedOut]
     next_cursor: str | None = None
+    # The valid quote with the lowest unit price TTC (the lowest total TTC when the request may not
+    # be split): passing it over needs a justification.
+    lowest_valid_quote_id: str | None = None
 
 
 class AwardIn(Input):
@@ -601,3 +617,67 @@ class EventOut(msgspec.Struct, kw_only=True):
 class EventPage(msgspec.Struct, kw_only=True):
     items: list[EventOut]
     next_cursor: str | None
+
+
+# ---- open consultations and invitations added by the buyer (issue 17) ----------------------------
+
+
+class ConsultationRequestOut(msgspec.Struct, kw_only=True):
+    """The request of an open consultation, as a workshop sees it before quoting."""
+
+    name: str
+    item: str | None
+    quantity: int
+    allow_split: bool
+    deadline: datetime
+    delivery_commune_insee: str
+    quote_deadline: datetime
+    status: str
+    procedure: str | None
+    nature: str | None
+    cpv: str | None
+    cpv_label: str | None
+    estimated_value_eur_ht: str | None
+    publicity_reference: str | None
+
+
+class ConsultationOut(msgspec.Struct, kw_only=True):
+    """An open consultation (MAPA) the workshop may quote on (`POST /v1/requests/{id}/quotes`).
+    ``invited``: it already holds an invitation (``invitation_id``) from matching, the buyer or an
+    earlier quote; the figures and ``reasons`` (French) are the matching engine's."""
+
+    request_id: str
+    invited: bool
+    invitation_id: str | None
+    distance_km: float
+    capacity_units: int
+    score: float
+    reasons: list[str]
+    request: ConsultationRequestOut
+
+
+class ConsultationPage(msgspec.Struct, kw_only=True):
+    items: list[ConsultationOut]
+    next_cursor: str | None
+
+
+class InvitationAddIn(Input):
+    workshop_id: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class AddedInvitationOut(msgspec.Struct, kw_only=True):
+    """An invitation the buyer added: ``source`` is ``buyer``; rank 0 (outside matching's ranking)."""
+
+    id: str
+    request_id: str
+    workshop_id: str
+    workshop_name: str
+    workshop_commune_insee: str
+    source: str
+    status: str
+    rank: int
+    score: float
+    distance_km: float
+    capacity_units: int
+    reasons: list[str]
+    created_at: datetime

@@ -250,7 +250,7 @@ class RequestRow(Base):
     cpv_group: Mapped[str | None] = mapped_column(String(3), nullable=True)
     estimated_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     procedure: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    # [{"code": "not-lowest" | "rotation" | "min-quotes" | "invalid-quote", "text": ...}], set by the award
+    # [{"code": "min-quotes-not-met" | "not-lowest" | "rotation" | "invalid-quote", "text": ...}], set by the award
     award_justifications: Mapped[list[dict[str, object]] | None] = mapped_column(JSONType, nullable=True)
     awarded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the deciding key's label
     awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

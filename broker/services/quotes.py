@@ -18,6 +18,9 @@ from broker.db.fabrication import (
     WorkshopRepository,
 )
 from broker.db.models import OrderEventRow, OrderRow, QuoteRow
+from broker.db.procurement import recent_awards
+from broker.db.repositories import ApiKeyRepository
+from broker.domain import award_rules, events
 from broker.domain.access import Principal
 from broker.domain.events import InvitationDeclined, OrderCreated, QuoteAccepted, QuoteSubmitted, QuoteWithdrawn
 from broker.domain.fabrication import Invitation, Order, Quote, Request, Workshop
@@ -31,10 +34,13 @@ from broker.domain.lifecycle import (
     check_quote,
 )
 from broker.errors import Conflict, NotFound, Rejected
+from broker.services import decp as decp_service
 from broker.services import matching as matching_service
+from broker.services.consultations import admit_to_consultation
 from broker.services.events import emit
 from broker.services.requests import get_request, raise_lost_race
 from broker.services.workshops import my_workshop
+from broker.settings import MatchingSettings
 
 QUOTE_VALIDITY_DEFAULT = timedelta(days=30)
 
@@ -86,11 +92,15 @@ async def submit_quote(
     valid_until: datetime | None,
     note: str,
     now: datetime,
+    settings: MatchingSettings | None = None,
 ) -> Quote:
     workshop = await my_workshop(session, actor=actor)
     invitation = await InvitationRepository(session).of(request_id, workshop.id)
-    if invitation is None:  # not invited: the request does not exist for this maker
-        raise NotFound(f"request {request_id} not found")
+    if invitation is None:
+        # Not invited: an open consultation (MAPA) admits an eligible workshop (422 `not-eligible`
+        # otherwise); any other request does not exist for this maker (404).
+        invitation = await admit_to_consultation(session, workshop=workshop, request_id=request_id, now=now,
+                                                 settings=settings)
     request = await RequestRepository(session).get(request_id, scope_org_id=None)
     assert request is not None
     if invitation.status != InvitationStatus.INVITED:
@@ -174,6 +184,21 @@ async def quotes_for_buyer(
     return request, [(q, workshops[q.workshop_id], distances.get(q.workshop_id)) for q in quotes]
 
 
+def _justification_required(request: Request, quotes: list[Quote], breaches: list[award_rules.Breach]) -> Conflict:
+    """The award's refusal: the first rule's code, every rule in ``rules`` (one justification
+    answers them all). The minimum-quotes rule alone keeps its historic detail."""
+    first = breaches[0]
+    if {b.reason for b in breaches} == {award_rules.MIN_QUOTES}:
+        received = sum(1 for q in quotes if q.status in (QuoteStatus.SUBMITTED, QuoteStatus.ACCEPTED))
+        detail = (f"{received} quote(s) received of the {request.min_quotes} required while the quote window is open "
+                  f"(until {request.quote_deadline.isoformat()}): wait, or give a justification")
+    else:
+        detail = award_rules.refusal_detail(breaches)
+    members = {"reason": first.reason, "quote_id": first.quote_id, "workshop_id": first.workshop_id,
+               "rules": [msgspec.to_builtins(b) for b in breaches]}
+    return Conflict(detail, code=first.code, extensions={k: v for k, v in members.items() if v is not None})
+
+
 async def award(
     session: AsyncSession,
     *,
@@ -182,13 +207,24 @@ async def award(
     quote_ids: list[str],
     justification: str | None,
     now: datetime,
+    decp_threshold_cents: int = decp_service.DEFAULT_THRESHOLD_CENTS,
 ) -> list[Order]:
     """Accept ``quote_ids`` and create one order per quote, reserving each workshop's capacity.
 
-    Public-procurement rule: fewer than ``min_quotes`` received while the window is open needs a
-    written justification (stored and audited). Every write is conditional: a quote is accepted
-    only if still ``submitted``, a workshop booked only if it has room — a lost race is a 409 and
-    the whole award rolls back."""
+    The award rules (`broker.domain.award_rules`, issue 17), in any procedure: choosing a late (or
+    partial) quote, passing over a cheaper valid quote (for a split award: leaving out a valid
+    quote whose unit price TTC is lower than a chosen one's), choosing a workshop that won 2 of
+    the buyer's last 5 awards in the CPV group over 24 months while another valid quote exists,
+    and fewer than ``min_quotes`` received while the window is open each need a written
+    ``justification`` (409 `justification-required` with ``reason`` `invalid-quote` or
+    `not-lowest`, `rotation-justification-required`, `min-quotes-not-met`; the problem lists every
+    rule in ``rules``). One justification answers them all; each rule it answered is stored as
+    ``{code, text}`` in the request's award record, with the deciding key's label and the time,
+    and carried by the ``order.created`` events.
+
+    Every write is conditional: a quote is accepted only if still ``submitted``, a workshop booked
+    only if it has room — a lost race is a 409 and the whole award rolls back. Two awards of one
+    buyer at the same moment do not see each other's orders for the rotation count."""
     request = await get_request(session, actor=actor, request_id=request_id)
     if request.status != RequestStatus.QUOTING:
         raise Conflict(
@@ -219,13 +255,6 @@ async def award(
             state = "expired" if quote.status == QuoteStatus.SUBMITTED else quote.status
             raise Conflict(f"quote {quote_id} is {state}; it can no longer be accepted", code="quote-not-valid")
         chosen.append(quote)
-    received = sum(1 for q in all_quotes if q.status in (QuoteStatus.SUBMITTED, QuoteStatus.ACCEPTED))
-    if received < request.min_quotes and not request.window_closed and not (justification or "").strip():
-        raise Conflict(
-            f"{received} quote(s) received of the {request.min_quotes} required while the quote window is open "
-            f"(until {request.quote_deadline.isoformat()}): wait, or give a justification",
-            code="min-quotes-not-met",
-        )
     total = sum(q.quantity for q in chosen)
     if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
         raise Rejected(
@@ -235,10 +264,28 @@ async def award(
         raise Rejected(
             f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids"
         )
+    shops = await WorkshopRepository(session).many(sorted({q.workshop_id for q in all_quotes}))
+    past = None
+    if request.cpv_group is not None and award_rules.needs_history(request, all_quotes, quote_ids, now=now):
+        past = await recent_awards(session, org_id=request.org_id, cpv_group=request.cpv_group,
+                                   since=award_rules.rotation_since(now), limit=award_rules.ROTATION_AWARDS,
+                                   exclude_request_id=request.id)
+    breaches = award_rules.assess(request, all_quotes, quote_ids, now=now,
+                                  names={i: w.name for i, w in shops.items()}, past_awards=past)
+    text = (justification or "").strip()
+    if breaches and not text:
+        raise _justification_required(request, all_quotes, breaches)
+    justified = award_rules.justifications(breaches, text)
+    key = await ApiKeyRepository(session).get(actor.key_id, scope_org_id=None)
+    await RequestRepository(session).record_award(
+        request.id, justifications=[{"code": j.code, "text": j.text} for j in justified],
+        awarded_by=key.label if key is not None else actor.key_prefix, awarded_at=now,
+    )
+    event_justifications = [events.Justification(code=j.code, text=j.text) for j in justified] or None
     quotes = QuoteRepository(session)
     workshops = WorkshopRepository(session)
     orders_repo = OrderRepository(session)
-    owners = await workshops.many([q.workshop_id for q in chosen])
+    owners = shops
     orders: list[Order] = []
     for quote in chosen:
         if not await quotes.set_status(quote.id, expected=QuoteStatus.SUBMITTED, status=QuoteStatus.ACCEPTED):
@@ -286,8 +333,9 @@ async def award(
         # notify both parties.
         await emit(session, OrderCreated(id=order_id, number=row.number, request_id=request.id,
                                          workshop_id=row.workshop_id, maker_org_id=row.maker_org_id,
-                                         quantity=row.quantity),
+                                         quantity=row.quantity, justifications=event_justifications),
                    org_id=row.buyer_org_id, resource_id=order_id, now=now, first=True)
         orders.append(msgspec.convert(row, Order, from_attributes=True))
     await quotes.reject_others(request.id, keep=[q.id for q in chosen])
+    await decp_service.record_award(session, request=request, orders=orders, now=now, threshold=decp_threshold_cents)
     return orders

@@ -49,6 +49,7 @@ class AuditController(Controller):
                 resource_id=r.resource_id,
                 status_code=r.status_code,
                 request_id=r.request_id,
+                detail=r.detail,
             )
             for r in rows
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
@@ -219,6 +220,7 @@ class RequestController(Controller):
             valid_until=data.valid_until,
             note=data.note,
             now=ctx.now,
+            settings=ctx.runtime.settings.matching,
         )
         return await ctx.respond(quote_out(quote), resource=("quote", quote.id))
 
@@ -283,6 +285,10 @@ class RequestController(Controller):
             justification=data.justification,
             now=ctx.now,
         )
+        # The audit entry keeps the choice and, per rule it departed from, the buyer's justification.
+        awarded = await request_service.get_request(ctx.session, actor=ctx.principal, request_id=request_id)
+        ctx.audit_detail = {"quote_ids": list(data.quote_ids),
+                            "justifications": msgspec.to_builtins(awarded.award_justifications or ())}
         body = AwardOut(request_id=request_id, orders=[order_out(o, []) for o in orders])
         return await ctx.respond(body, resource=("request", request_id))
 
@@ -336,6 +342,7 @@ def _invitation(invitation: Invitation, request: Request) -> InvitationOut:
         distance_km=round(invitation.distance_km, 1),
         capacity_units=invitation.capacity_units,
         reasons=list(invitation.reasons),
+        source=invitation.source,
         request={
             "name": request.name,
             "item": request.item_slug,
