@@ -19,8 +19,11 @@ from adapters.geocoding import load_communes
 from adapters.geocoding.base import Geocoder
 from broker.api.context import provide_context, screen_request
 from broker.api.controllers.audit import AuditController
+from broker.api.controllers.award_record import AwardRecordController
 from broker.api.controllers.communes import CommuneController
+from broker.api.controllers.consultations import ConsultationController, RequestInvitationController
 from broker.api.controllers.crisis import CommitmentController, CrisisCallController
+from broker.api.controllers.decp import DecpController
 from broker.api.controllers.health import live, ready
 from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
@@ -52,13 +55,17 @@ ROUTE_HANDLERS: list[Any] = [
     CatalogueController,
     RequestController,
     ProcurementController,
+    ConsultationController,
+    RequestInvitationController,
     InvitationController,
     QuoteController,
     OrderController,
     OrderDocumentController,
+    AwardRecordController,
     WebhookEndpointController,
     WebhookDeliveryController,
     EventController,
+    DecpController,
     CrisisCallController,
     CommitmentController,
 ]

@@ -284,6 +284,7 @@ class RequestController(Controller):
             quote_ids=data.quote_ids,
             justification=data.justification,
             now=ctx.now,
+            decp_threshold_cents=ctx.runtime.settings.decp_threshold_eur_ht * 100,
         )
         # The audit entry keeps the choice and, per rule it departed from, the buyer's justification.
         awarded = await request_service.get_request(ctx.session, actor=ctx.principal, request_id=request_id)

@@ -15,18 +15,23 @@ from broker.api.context import RequestContext
 from broker.api.presenters import percent
 from broker.api.schemas import AwardIn, RequestIn
 from broker.domain.access import Role
+from broker.domain.award_rules import is_valid, quote_flags
 from broker.domain.fabrication import Procurement, euros, totals_cents
 from broker.domain.fabrication import Request as BuyerRequest
 from broker.domain.lifecycle import RequestStatus
+from broker.services import award_record as award_record_service
+from broker.services import consultations as consultation_service
 from broker.services import orders as order_service
 from broker.services import organisations, read_models, workshops
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
 from broker.web.forms import Form, deadline_at
-from broker.web.labels import CHORUS, PARIS
+from broker.web.labels import CHORUS, NATURE, PARIS, THREE_QUOTES, number
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.pages.procurement import cpv_text, default_cpv, procedure_context, rule_explanation
 from broker.web.render import page, redirect
 from broker.web.security import web_access
+from matching.geo import haversine_km
 
 BUYER = web_access(Role.BUYER)
 BUYER_OR_ADMIN = web_access(Role.BUYER, Role.ADMIN)
@@ -47,11 +52,24 @@ REQUEST_FIELDS = {
     "/procurement/chorus_requirement": "chorus",
     "/procurement/service_code": "code_service",
     "/procurement/engagement_number": "engagement",
+    "/procurement/nature": "nature",
+    "/procurement/cpv": "cpv",
+    "/procurement/estimated_value_eur_ht": "estimation",
+    "/procurement/publicity_reference": "reference_publicite",
     "/procurement": "siret",
+    "code:procedure-unknown-date": "estimation",
+    "code:estimate-required": "estimation",
 }
 AWARD_FIELDS = {"/quote_ids": "devis", "/justification": "justification", "code:min-quotes-not-met": "justification",
+                "code:justification-required": "justification",
+                "code:rotation-justification-required": "justification",
                 "code:quote-not-valid": "devis", "code:capacity-exhausted": "devis"}
+INVITE_FIELDS = {"/workshop_id": "atelier", "code:not-eligible": "atelier", "code:already-invited": "atelier",
+                 "code:workshop-not-found": "atelier"}
+KNOWN_WORKSHOPS = 500  # read at most this many workshops to offer in the buyer's list (nearest first)
+OFFERED_WORKSHOPS = 100
 Article = Annotated[str | None, QueryParameter(name="article", max_length=60)]
+Typed = Annotated[str, QueryParameter(max_length=40)]
 
 
 class BuyerController(Controller):
@@ -78,7 +96,7 @@ class BuyerController(Controller):
         in_a_month = (datetime.now(PARIS) + timedelta(days=30)).date()
         form = Form({"article": article or "", "commune": org.commune_insee, "siret": org.siret,
                      "min_devis": "3", "consultation_heures": "72", "echeance": in_a_month.isoformat(),
-                     "chorus": "none"})
+                     "chorus": "none", "nature": "fournitures", "cpv": default_cpv(article)})
         return await _request_form(request, ctx, form)
 
     @post("/demandes/nouvelle", opt=BUYER, status_code=303)
@@ -102,6 +120,11 @@ class BuyerController(Controller):
         chorus = form.choice("chorus", CHORUS)
         service_code = form.text("code_service", required=False, max_length=100)
         engagement = form.text("engagement", required=False, max_length=50)
+        nature = form.choice("nature", NATURE)
+        cpv = form.text("cpv", required=False, max_length=12)
+        estimate = form.decimal("estimation", low=Decimal(0), high=Decimal(999_999_999), required=False,
+                                strict_low=True)
+        publicity = form.text("reference_publicite", required=False, max_length=200)
         body = None
         if form.ok:
             assert deadline is not None
@@ -111,9 +134,12 @@ class BuyerController(Controller):
                 **({"budget_eur_ht": str(budget)} if budget is not None else {}),
                 "min_quotes": min_quotes, "quote_window_hours": window, "allow_split": form.checked("fractionnable"),
                 **({"max_distance_km": float(max_km)} if max_km is not None else {}),
-                "procurement": {"buyer_siret": siret, "chorus_requirement": chorus,
+                "procurement": {"buyer_siret": siret, "chorus_requirement": chorus, "nature": nature,
                                 **({"service_code": service_code} if service_code else {}),
-                                **({"engagement_number": engagement} if engagement else {})},
+                                **({"engagement_number": engagement} if engagement else {}),
+                                **({"cpv": cpv} if cpv else {}),
+                                **({"estimated_value_eur_ht": str(estimate)} if estimate is not None else {}),
+                                **({"publicity_reference": publicity} if publicity else {})},
             }, RequestIn, REQUEST_FIELDS)
         created = None
         if body is not None:
@@ -126,6 +152,8 @@ class BuyerController(Controller):
                 min_quotes=body.min_quotes, quote_window_hours=body.quote_window_hours,
                 allow_split=body.allow_split, max_distance_km=body.max_distance_km,
                 procurement=_procurement(body),
+                estimated_cents=(int(Decimal(body.procurement.estimated_value_eur_ht) * 100)
+                                 if body.procurement.estimated_value_eur_ht is not None else None),
             )
             settings = ctx.runtime.settings.matching
             created = await attempt(ctx, form, REQUEST_FIELDS, request_service.create_request(
@@ -143,6 +171,16 @@ class BuyerController(Controller):
         else:
             message = "Demande publiée, mais aucun atelier ne répond aux critères : voyez pourquoi ci-dessous."
         return redirect(request, f"/app/demandes/{new_request.id}", flash=message)
+
+    @get("/demandes/procedure", opt=BUYER)
+    async def procedure(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                        nature: Typed = "fournitures", estimation: Typed = "", budget: Typed = "", cpv: Typed = "",
+                        article: Typed = "") -> Response[Any]:
+        """The procedure panel alone, for what the buyer typed so far (fetched by app.js as they type)."""
+        procedure = await procedure_context(ctx, nature=nature, estimate=estimation, budget=budget, cpv=cpv,
+                                            item=article)
+        return page(request, "_procedure.html.j2", title="Procédure applicable", p=procedure,
+                    three_quotes=THREE_QUOTES)
 
     @get("/demandes/{request_id:str}", opt=BUYER_OR_ADMIN)
     async def request_detail(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -165,7 +203,8 @@ class BuyerController(Controller):
         if body is not None:
             orders = await attempt(ctx, form, AWARD_FIELDS, quote_service.award(
                 ctx.session, actor=ctx.principal, request_id=request_id, quote_ids=body.quote_ids,
-                justification=body.justification, now=ctx.now))
+                justification=body.justification, now=ctx.now,
+                decp_threshold_cents=ctx.runtime.settings.decp_threshold_eur_ht * 100))
         if orders is None:
             ctx.status = 422
             return page(request, "request.html.j2", status=422, **await _detail(ctx, request_id, form))
@@ -174,6 +213,37 @@ class BuyerController(Controller):
         return redirect(request, f"/app/demandes/{request_id}#commandes",
                         flash=f"Attribution enregistrée : {count} commande{'s' if count > 1 else ''} créée"
                               f"{'s' if count > 1 else ''}.")
+
+    @get("/demandes/{request_id:str}/note-de-choix.pdf", opt=BUYER_OR_ADMIN)
+    async def award_record(self, ctx: NamedDependency[RequestContext], request_id: Id) -> Response[Any]:
+        """The award record (« rapport de présentation / note de choix ») as PDF."""
+        record = await award_record_service.award_record(ctx.session, actor=ctx.principal, request_id=request_id,
+                                                         geocoder=ctx.geocoder, now=ctx.now)
+        pdf = await award_record_service.award_record_pdf(record)
+        return Response(pdf, media_type="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="note-de-choix-{record.reference}.pdf"',
+            "Cache-Control": "no-store"})
+
+    @post("/demandes/{request_id:str}/ateliers", opt=BUYER, status_code=303)
+    async def invite(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                     request_id: Id) -> Response[Any]:
+        """The buyer invites a workshop it knows (a purchase without publicity, issue 17)."""
+        form = Form(await request.form())
+        await request_service.get_request(ctx.session, actor=ctx.principal, request_id=request_id)
+        chosen = form.text("atelier", max_length=64)
+        added = None
+        if chosen is not None:
+            added = await attempt(ctx, form, INVITE_FIELDS, consultation_service.invite_workshop(
+                ctx.session, actor=ctx.principal, request_id=request_id, workshop_id=chosen, now=ctx.now,
+                settings=ctx.runtime.settings.matching))
+        if added is None:
+            ctx.status = 422
+            return page(request, "request.html.j2", status=422,
+                        **await _detail(ctx, request_id, Form(), invite_form=form))
+        invitation, _request, workshop = added
+        ctx.resource = ("invitation", invitation.id)
+        return redirect(request, f"/app/demandes/{request_id}#ateliers",
+                        flash=f"{workshop.name} est invité à chiffrer ; l'atelier en est informé.")
 
     @post("/demandes/{request_id:str}/annulation", opt=BUYER, status_code=303)
     async def cancel(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -191,18 +261,27 @@ class BuyerController(Controller):
 def _procurement(body: RequestIn) -> Procurement:
     return Procurement(buyer_siret=body.procurement.buyer_siret, service_code=body.procurement.service_code,
                        engagement_number=body.procurement.engagement_number,
-                       chorus_requirement=body.procurement.chorus_requirement)
+                       chorus_requirement=body.procurement.chorus_requirement, nature=body.procurement.nature,
+                       cpv=body.procurement.cpv, publicity_reference=body.procurement.publicity_reference)
 
 
 async def _request_form(request: Request[Any, Any, Any], ctx: RequestContext, form: Form, *, status: int = 200,
                         items: dict[str, Any] | None = None) -> Response[Any]:
     if items is None:
         items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+    procedure = await procedure_context(ctx, nature=form.raw("nature"), estimate=form.raw("estimation"),
+                                        budget=form.raw("budget"), cpv=form.raw("cpv"), item=form.raw("article"))
+    decided = procedure["decision"].procedure if procedure["decision"] else ""
     return page(request, "request_new.html.j2", status=status, title="Nouvelle demande de fabrication", form=form,
-                items=items, selected=items.get(form.raw("article")), chorus=CHORUS)
+                items=items, selected=items.get(form.raw("article")), chorus=CHORUS, natures=NATURE,
+                p=procedure, three_quotes=THREE_QUOTES,
+                default_cpvs=",".join(f"{slug}={default_cpv(slug)}" for slug in items if default_cpv(slug)),
+                show_publicity=(decided == "mapa_publicite" or bool(form.raw("reference_publicite"))
+                                or "reference_publicite" in form.errors))
 
 
-async def _detail(ctx: RequestContext, request_id: str, form: Form) -> dict[str, Any]:
+async def _detail(ctx: RequestContext, request_id: str, form: Form, *,
+                  invite_form: Form | None = None) -> dict[str, Any]:
     """Everything the request page shows: the request, who was invited and why, who was not and why,
     the quotes side by side, the orders."""
     buyer_request, result = await request_service.matches(ctx.session, actor=ctx.principal, request_id=request_id)
@@ -215,13 +294,27 @@ async def _detail(ctx: RequestContext, request_id: str, form: Form) -> dict[str,
     names = await read_models.workshops_by_id(
         ctx.session, [i["workshop_id"] for i in included] + [e["workshop_id"] for e in excluded]
         + [o.workshop_id for o in orders])
+    compared = [(row[0], row[1], row[2]) for row in compared]
     received = sum(1 for q, _w, _d in compared if q.status in ("submitted", "accepted"))
-    cheapest = min((q for q, _w, _d in compared if q.status == "submitted"), default=None,
+    flags = {q.id: quote_flags(status=q.status, valid_until=q.valid_until, delivery_date=q.delivery_date,
+                               quantity=q.quantity, request_quantity=buyer_request.quantity,
+                               request_deadline=buyer_request.deadline, allow_split=buyer_request.allow_split,
+                               now=ctx.now)
+             for q, _w, _d in compared}
+    valid = {q.id for q, _w, _d in compared if is_valid(q.status, flags[q.id])}
+    open_quotes = [q for q, _w, _d in compared if q.id in valid] or [q for q, _w, _d in compared
+                                                                      if q.status == "submitted"]
+    cheapest = min(open_quotes, default=None,
                    key=lambda q: (q.unit_price_cents * q.quantity * (10_000 + q.vat_rate_bp), q.id))
     totals = {}
     for q, _w, _d in compared:
         ht, vat, ttc = totals_cents(q.unit_price_cents, q.quantity, q.vat_rate_bp)
         totals[q.id] = {"ht": euros(ht), "vat": euros(vat), "ttc": euros(ttc), "rate": percent(q.vat_rate_bp)}
+    names_of = {q.id: w.name for q, w, _d in compared}
+    chosen = [{"name": names_of[i], "ttc": totals[i]["ttc"], "flags": flags[i]} for i in form.many("devis")
+              if i in names_of]
+    lowest = ({"name": names_of[cheapest.id], "ttc": totals[cheapest.id]["ttc"]}
+              if cheapest is not None and cheapest.id in valid else None)
     open_window = not buyer_request.window_closed and buyer_request.quote_deadline > datetime.now(UTC)
     return {
         "title": buyer_request.name,
@@ -238,14 +331,46 @@ async def _detail(ctx: RequestContext, request_id: str, form: Form) -> dict[str,
         "compared": compared,
         "totals": totals,
         "cheapest_id": cheapest.id if cheapest else None,
+        "flags": flags,
+        "valid": valid,
+        "rule": rule_explanation(form.refusal, chosen=chosen, cheapest=lowest),
+        "cpv_text": cpv_text(buyer_request.procurement.cpv),
         "received": received,
         "needs_justification": received < buyer_request.min_quotes and open_window,
         "orders": orders,
         "awardable": buyer_request.status == RequestStatus.QUOTING,
+        "awarded": bool(orders) or buyer_request.status in (RequestStatus.AWARDED, RequestStatus.CLOSED),
+        "invite_form": invite_form or Form(),
+        "known_workshops": (await _known_workshops(ctx, buyer_request, included)
+                            if _may_invite(ctx, buyer_request, open_window) else None),
         "cancellable": buyer_request.status in (RequestStatus.OPEN, RequestStatus.QUOTING),
         "form": form,
         "refresh_seconds": 2 if buyer_request.match_state == "pending" else None,
     }
+
+
+def _may_invite(ctx: RequestContext, buyer_request: BuyerRequest, open_window: bool) -> bool:
+    """Without publicity the buyer may add a workshop it knows, while the request takes quotes."""
+    return (ctx.principal.role == Role.BUYER and buyer_request.procurement.procedure == "sans_publicite"
+            and buyer_request.status in (RequestStatus.OPEN, RequestStatus.QUOTING) and open_window
+            and buyer_request.match_state == "done")
+
+
+async def _known_workshops(ctx: RequestContext, buyer_request: BuyerRequest,
+                           included: list[dict[str, Any]]) -> dict[str, str]:
+    """Verified workshops not invited yet, nearest first: ``{id: "name — commune (km)"}``."""
+    invited = {i["workshop_id"] for i in included if i.get("invited")}
+    rows = await workshops.list_workshops(ctx.session, actor=ctx.principal, after=None, limit=KNOWN_WORKSHOPS)
+    found = []
+    for w in rows:
+        if w.id in invited or w.paused or not (w.verified_labels or w.verified_certifications):
+            continue
+        km = haversine_km(w.lat, w.lon, buyer_request.delivery_lat, buyer_request.delivery_lon)
+        commune = ctx.geocoder.commune(w.commune_insee)
+        where = commune.name if commune else w.commune_insee
+        found.append((km, w.name, w.id, where))
+    found.sort()
+    return {wid: f"{name} — {where} ({number(km)}\u202fkm)" for km, name, wid, where in found[:OFFERED_WORKSHOPS]}
 
 
 async def _item_or_none(ctx: RequestContext, buyer_request: BuyerRequest) -> Any:
