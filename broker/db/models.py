@@ -300,8 +300,10 @@ class QuoteRow(Base):
 
 class OrderRow(Base):
     __tablename__ = "fab_order"
-    # A buyer's awards by date: the cumulative need and the rotation rule (issue 17).
-    __table_args__ = (Index("ix_fab_order_buyer_created", "buyer_org_id", "created_at"),)
+    # A buyer's awards by date: the cumulative need and the rotation rule (issue 17); the day's awards
+    # of every workshop: matching's fairness term over 12 months (`broker.services.matching`).
+    __table_args__ = (Index("ix_fab_order_buyer_created", "buyer_org_id", "created_at"),
+                      Index("ix_fab_order_created_at", "created_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(30), unique=True)
@@ -436,9 +438,11 @@ class DecpRecordRow(Base):
 class RegistryVersionRow(Base):
     """Counters bumped, in the same transaction, by every change that matching sees: ``workshops``
     for profiles, machines, capacities, verification and pauses; ``bookings`` for reservations and
-    releases (awards, crisis commitments, deliveries). Processes cache their candidate index per
-    version: a new ``workshops`` rebuilds it, a new ``bookings`` only refreshes its reserved units,
-    on-time rates and recent wins (one query, ~25 ms at 10,000 workshops, instead of ~2 s)."""
+    releases (awards, crisis commitments, deliveries, cancellations). Processes cache their candidate
+    index per version: a new ``workshops`` rebuilds it, a new ``bookings`` only refreshes its reserved
+    units, on-time rates and recent wins (~25 ms at 10,000 workshops instead of ~2 s: the booking
+    columns, the count of cancelled orders, and the awards made since the day began, added to a
+    daily sum of the 12-month window; `broker.services.matching.CandidateCache`)."""
 
     __tablename__ = "registry_version"
 

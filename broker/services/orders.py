@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.fabrication import Keyset, OrderRepository, RequestRepository, WorkshopRepository
+from broker.db.fabrication import Keyset, OrderRepository, RegistryRepository, RequestRepository, WorkshopRepository
 from broker.db.models import OrderEventRow
 from broker.domain.access import Principal, Role
 from broker.domain.events import OrderDelivered, OrderLate, OrderProgress, OrderStatusChanged
@@ -100,6 +100,10 @@ async def move_order(
         await WorkshopRepository(session).release(
             order.workshop_id, 0, delivered_on_time=now.date() <= order.delivery_date
         )
+    elif target == OrderStatus.CANCELLED:
+        # disputed → cancelled books nothing back, but a cancelled order stops counting in matching's
+        # fairness term (awards of the last 12 months): the cached candidates must see it now.
+        await RegistryRepository(session).bump(RegistryRepository.BOOKINGS)
     await emit(session, OrderStatusChanged(id=order_id, number=order.number, from_=current, to=target, note=note,
                                            tracking=tracking, maker_org_id=order.maker_org_id),
                org_id=order.buyer_org_id, resource_id=order_id, now=now)

@@ -7,6 +7,8 @@ consultations, the award's justifications, DECP records
 justifications, who awarded and when). ``invitation.source`` says why a workshop may quote: chosen by
 ``matching``, added by the ``buyer`` (sans publicité), or answering an open ``consultation`` (MAPA).
 ``decp_record`` holds one DECP "marché" per award at or above the publication threshold.
+``fab_order`` gains the indexes of a buyer's awards by date (cumulative need, rotation) and of the
+day's awards (matching's fairness over 12 months).
 
 Revision ID: 0011
 Revises: 0010
@@ -40,6 +42,7 @@ def upgrade() -> None:
     with op.batch_alter_table('invitation') as batch:
         batch.add_column(sa.Column('source', sa.String(12), nullable=False, server_default='matching'))
     op.create_index('ix_fab_order_buyer_created', 'fab_order', ['buyer_org_id', 'created_at'])
+    op.create_index('ix_fab_order_created_at', 'fab_order', ['created_at'])
     op.create_table(
         'decp_record',
         sa.Column('id', sa.String(36), primary_key=True),
@@ -63,6 +66,7 @@ def downgrade() -> None:
     op.drop_index('ix_decp_record_due', table_name='decp_record')
     op.drop_index('ix_decp_record_org_year', table_name='decp_record')
     op.drop_table('decp_record')
+    op.drop_index('ix_fab_order_created_at', table_name='fab_order')
     op.drop_index('ix_fab_order_buyer_created', table_name='fab_order')
     with op.batch_alter_table('invitation') as batch:
         batch.drop_column('source')
