@@ -77,10 +77,19 @@ soak: $(VENV)/.dev-installed
 	BROKER_FAULT_EVENTS=2000 BROKER_FAULT_KILLS=20 BROKER_FAULT_REQUESTS=1000 BROKER_FAULT_CRASHES=100 \
 		$(VENV)/bin/pytest -p no:cacheprovider -rA -s tests/e2e/test_worker_kills.py tests/e2e/test_relay_faults.py
 
-# The schemathesis fuzzing ten times deeper than `make test`: 1,000 cases per operation and role.
+# The schemathesis fuzzing of `make test` (seeded world of two tenants, every role, hostile values), deeper:
+# FUZZ_EXAMPLES cases per operation and role (100 in `make test`), on FUZZ_DATABASE: sqlite, or postgresql
+# (BROKER_TEST_DATABASE_URL's, which must be given: `.ci/run` runs `make fuzz FUZZ_DATABASE=postgresql
+# FUZZ_EXAMPLES=100`). Prints each test's figures and the totals (operations x roles x examples, failures, world).
+FUZZ_EXAMPLES ?= 1000
+FUZZ_DATABASE ?= sqlite
 fuzz: $(VENV)/.dev-installed
-	BROKER_FUZZ_EXAMPLES=1000 $(VENV)/bin/pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist worksteal \
-		tests/integration/api/test_schemathesis.py
+	@report=$$(mktemp --suffix=.jsonl); \
+	BROKER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BROKER_FUZZ_DATABASE=$(FUZZ_DATABASE) BROKER_FUZZ_REPORT=$$report \
+		$(VENV)/bin/pytest -p no:cacheprovider -n auto --maxprocesses 4 --dist worksteal \
+		tests/integration/api/test_schemathesis.py; status=$$?; \
+	$(PY) -c 'import json, sys; [print(json.loads(line)["summary"]) for line in open(sys.argv[1])]' $$report; \
+	rm -f $$report; exit $$status
 
 bench: $(VENV)/.dev-installed
 	$(PY) tests/bench/run.py

@@ -11,17 +11,25 @@ BrokerError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class BrokerError(Exception):
-    """Base of every expected error. ``code`` is stable and documented; ``detail`` is for humans."""
+    """Base of every expected error. ``code`` is stable and documented; ``detail`` is for humans;
+    ``extensions`` are machine-readable members of the problem (RFC 9457 §3.2), JSON-ready, each
+    one a documented optional member of `broker.api.problems.ProblemDetails` (e.g. ``reason``)."""
 
     code = "broker-error"
     title = "Broker error"
 
-    def __init__(self, detail: str, *, pointer: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, pointer: str | None = None, code: str | None = None,
+        extensions: Mapping[str, object] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.pointer = pointer
+        self.extensions: dict[str, object] = dict(extensions or {})
         if code is not None:
             self.code = code
 

@@ -118,6 +118,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # requests people wait for come first, and matching and webhooks (asynchronous anyway) catch up
     # after. 0 leaves it equal; separate machines or containers make it moot.
     worker_nice: int = 10
+    # Awards whose total reaches this amount (euros HT) produce a DECP record (données essentielles,
+    # article R.2196-1 of the code de la commande publique and arrêté du 22 décembre 2022), to publish
+    # within two months of notification. 40 000 € HT in the law today; a setting so that it can follow.
+    decp_threshold_eur_ht: int = 40_000
 
 
 # environment variable -> (group or None, field)
@@ -153,6 +157,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_IDEMPOTENCY_TTL_HOURS": (None, "idempotency_ttl_hours"),
     "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
     "BROKER_WEBHOOKS_TIMEOUT_S": (None, "webhooks_timeout_s"),
+    "BROKER_DECP_THRESHOLD_EUR_HT": (None, "decp_threshold_eur_ht"),
     "BROKER_SMTP_HOST": ("notifications", "smtp_host"),
     "BROKER_SMTP_PORT": ("notifications", "smtp_port"),
     "BROKER_SMTP_SENDER": ("notifications", "smtp_sender"),

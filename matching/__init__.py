@@ -6,6 +6,7 @@ No I/O, no clock, no randomness; stdlib, msgspec, numpy, scipy and OR-Tools only
 from matching.allocation import Allocation, Assignment, DeliveryPoint, Supply, allocate, rebalance
 from matching.capacity import capacity_units, working_days
 from matching.engine import explain, match
+from matching.fairness import FAIRNESS_WINDOW, award_weight, decayed_awards, fairness_reference
 from matching.geo import haversine_km
 from matching.index import CandidateIndex
 from matching.model import (
@@ -25,6 +26,7 @@ from matching.model import (
 )
 
 __all__ = (
+    "FAIRNESS_WINDOW",
     "REASON_CODES",
     "Allocation",
     "Assignment",
@@ -44,8 +46,11 @@ __all__ = (
     "Step",
     "Supply",
     "allocate",
+    "award_weight",
     "capacity_units",
+    "decayed_awards",
     "explain",
+    "fairness_reference",
     "haversine_km",
     "match",
     "rebalance",

@@ -33,8 +33,9 @@ I8Array = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]
 U64Array = npt.NDArray[np.uint64]
 F32Array = npt.NDArray[np.float32]
-#: What a booking changes for one workshop: (reserved units, on-time rate or None, recent wins).
-Bookings = tuple[int, float | None, int]
+#: What a booking changes for one workshop: (reserved units, on-time rate or None, recent wins: the
+#: awards of the last 12 months weighted by age, see `matching.fairness`).
+Bookings = tuple[int, float | None, float]
 
 #: Chord error bound of float32 unit vectors (3 components, half an ulp of 1 each, plus rounding).
 COARSE_CHORD_SLACK = 2e-7
@@ -43,7 +44,7 @@ COARSE_RELATIVE_SLACK = 1e-6
 
 def booking_columns(c: Candidate) -> tuple[float, float, float]:
     """A candidate's `reserved`, `on_time` (NaN when unknown) and `recent_wins` (clamped at 0) row."""
-    return (c.reserved_units, math.nan if c.on_time_rate is None else c.on_time_rate, max(0, c.recent_wins))
+    return (c.reserved_units, math.nan if c.on_time_rate is None else c.on_time_rate, max(0.0, float(c.recent_wins)))
 
 
 def ceil_f32(value: float) -> np.float32:

@@ -76,7 +76,8 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
 
     `units_per_day` is the workshop's declared capacity for the requested item (None when it
     declared none); `reserved_units` is what orders and commitments already book by the deadline;
-    `recent_wins` counts the work it won recently (used for territorial fairness).
+    `recent_wins` is how much work it won lately, for fairness: the awards of the last 12 months,
+    each weighing 1 − age / 365 days (`matching.fairness`; the caller computes it from `now`).
     """
 
     workshop_id: str
@@ -89,7 +90,7 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     units_per_day: float | None = None
     reserved_units: int = 0
     on_time_rate: float | None = None
-    recent_wins: int = 0
+    recent_wins: float = 0.0
 
 
 class MatchWeights(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,7 +30,7 @@ def components(
     capacity: int,
     quantity: int,
     on_time_rate: float | None,
-    recent_wins: int,
+    recent_wins: float,
     weights: MatchWeights,
 ) -> ScoreComponents:
     """Score parts of one workshop (formulas in `MatchWeights`)."""
@@ -87,7 +87,7 @@ def explain_score(
     capacity: int,
     quantity: int,
     on_time_rate: float | None,
-    recent_wins: int,
+    recent_wins: float,
     weights: MatchWeights,
 ) -> tuple[str, ...]:
     """Human explanation of each score component of an included workshop."""
@@ -102,5 +102,21 @@ def explain_score(
         lines.append(f"ponctualité inconnue : valeur neutre {fmt(c.on_time, 2)} × poids {w[2]}")
     else:
         lines.append(f"livré à l'heure {fmt(on_time_rate * 100)} % du temps : {fmt(c.on_time, 2)} × poids {w[2]}")
-    lines.append(f"{recent_wins} commande(s) remportée(s) récemment : équité {fmt(c.fairness, 2)} × poids {w[3]}")
+    lines.append(f"{wins_label(recent_wins)}\u00a0: équité {fmt(c.fairness, 2)} × poids {w[3]}")
     return tuple(lines)
+
+
+def wins_label(recent_wins: float) -> str:
+    """What the fairness term measures, in French: the awards of the last 12 months, weighted by age
+    (`matching.fairness`), e.g. « 2,4 commandes remportées sur les 12 derniers mois (pondérées par
+    leur ancienneté) ». Plural from 2, as French has it; a small non-zero figure keeps enough
+    decimals not to read as 0."""
+    wins = max(0.0, float(recent_wins))
+    if wins == 0:
+        return "aucune commande remportée sur les 12 derniers mois"
+    decimals = next((d for d in (1, 2, 3) if round(wins, d) > 0), None)
+    if decimals is None:
+        return "moins de 0,001 commande remportée sur les 12 derniers mois (compte pondéré par l'ancienneté)"
+    if round(wins, decimals) >= 2:
+        return f"{fmt(wins, decimals)} commandes remportées sur les 12 derniers mois (pondérées par leur ancienneté)"
+    return f"{fmt(wins, decimals)} commande remportée sur les 12 derniers mois (compte pondéré par l'ancienneté)"

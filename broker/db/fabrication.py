@@ -111,20 +111,53 @@ class WorkshopRepository:
         registry, loaded when a cached candidate index is rebuilt)."""
         return msgspec.convert(await _plain(self.session, select(WorkshopRow.__table__)), list[Workshop])
 
-    async def bookings(self) -> dict[str, tuple[int, float | None, int]]:
-        """What bookings change, per workshop: reserved units, on-time rate (as
-        ``Workshop.on_time_rate``: None before the first delivery), recent wins."""
+    async def bookings(self) -> dict[str, tuple[int, float | None]]:
+        """What bookings change, per workshop: reserved units and on-time rate (as
+        ``Workshop.on_time_rate``: None before the first delivery). The fairness input is no column:
+        it is computed from the orders (``awards``)."""
         query = select(
             WorkshopRow.id,
             WorkshopRow.reserved_units,
             WorkshopRow.orders_delivered,
             WorkshopRow.orders_on_time,
-            WorkshopRow.recent_wins,
         )
         return {
-            i: (reserved, None if delivered == 0 else on_time / delivered, wins)
-            for i, reserved, delivered, on_time, wins in await self.session.execute(query)
+            i: (reserved, None if delivered == 0 else on_time / delivered)
+            for i, reserved, delivered, on_time in await self.session.execute(query)
         }
+
+    async def awards(
+        self, *, since: datetime, until: datetime, workshop_ids: Sequence[str] | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """Per workshop (of ``workshop_ids``, all when None), its awards created in [since, until[:
+        how many, and the exact sum of their creation instants in epoch microseconds (whole seconds
+        on SQLite) — all that linear weights need (``matching.fairness``). One aggregate over that
+        window of ``fab_order`` grouped by workshop; workshops without an award are left out.
+
+        An award is an order not cancelled (a cancelled order was no work won); crisis commitments
+        are allocations, not awards (another table): they do not count."""
+        query = (
+            select(OrderRow.workshop_id, func.count(), func.sum(func.extract("epoch", OrderRow.created_at)))
+            .where(
+                OrderRow.created_at >= since,
+                OrderRow.created_at < until,
+                OrderRow.status != OrderStatus.CANCELLED,
+            )
+            .group_by(OrderRow.workshop_id)
+        )
+        if workshop_ids is not None:
+            if not workshop_ids:
+                return {}
+            query = query.where(OrderRow.workshop_id.in_(list(workshop_ids)))
+        # PostgreSQL sums numeric epochs with at most 6 decimals (a Decimal), SQLite whole seconds
+        # (an int): either way, times 10**6 is an exact integer.
+        return {w: (int(n), int(epochs * 1_000_000)) for w, n, epochs in await self.session.execute(query)}
+
+    async def cancelled_orders(self) -> int:
+        """How many orders were ever cancelled: the count only grows (a cancelled order stays so and
+        orders are never deleted), so a cached ``awards`` sum is still exact while it has not moved."""
+        query = select(func.count()).select_from(OrderRow).where(OrderRow.status == OrderStatus.CANCELLED)
+        return int((await self.session.execute(query)).scalar_one())
 
     async def within_box(self, *, lat_min: float, lat_max: float, lon_min: float, lon_max: float) -> list[Workshop]:
         query = select(WorkshopRow).where(
@@ -191,7 +224,9 @@ class WorkshopRepository:
 
     async def reserve(self, workshop_id: str, units: int, *, capacity: int) -> bool:
         """Book ``units`` if the total stays within ``capacity``: one atomic conditional UPDATE, so
-        concurrent awards can never overbook (rowcount 0 means no room left)."""
+        concurrent awards can never overbook (rowcount 0 means no room left). ``recent_wins`` is
+        kept as a lifetime count of awards booked (a statistic): matching no longer reads it, its
+        fairness input is the decayed count of the last 12 months' orders (see ``awards``)."""
         statement = (
             update(WorkshopRow)
             .where(WorkshopRow.id == workshop_id, WorkshopRow.reserved_units + units <= capacity)
@@ -450,6 +485,19 @@ class RequestRepository:
     ) -> bool:
         return await compare_and_set(self.session, REQUESTS, request_id, expected=expected, to=status,
                                      values={"updated_at": now, **values})
+
+    async def record_award(
+        self, request_id: str, *, justifications: list[dict[str, str]], awarded_by: str | None, awarded_at: datetime
+    ) -> None:
+        """The award record of a request the award has just moved to ``awarded`` (its row is held):
+        the justifications of the rules that fired, the deciding key's label and when."""
+        statement = (
+            update(RequestRow)
+            .where(RequestRow.id == request_id, RequestRow.status == RequestStatus.AWARDED)
+            .values(award_justifications=justifications, awarded_by=awarded_by, awarded_at=awarded_at)
+        )
+        if await _rowcount(self.session, statement) != 1:
+            raise AssertionError(f"request {request_id} is not awarded")
 
     async def lock(self, request_id: str) -> RequestStatus | None:
         """The request's status, its row held until commit: the writers of a request's quotes

@@ -393,6 +393,47 @@ class DeskStory:
     # what the first three invited makers quote, per desk HT (20 % VAT)
     prices: tuple[str, ...] = ("1140.00", "1085.00", "1195.00")
     tracking: str = "Transports Limousin Express LX-23-0481"
+    # the estimated need HT (four desks at about 1 200 € HT): far below the R.2122-8 threshold
+    estimated_value_eur_ht: str = "4800.00"
+
+
+@dataclass(frozen=True)
+class RotationStory:
+    """One buyer equips three sites with monitor stands, a month apart: the nearest workshop is the
+    cheapest each time; the third award to it asks for a justification (R.2122-8: do not contract
+    systematically with the same operator when several offers meet the need)."""
+
+    buyer: OrgSeed = field(default_factory=lambda: COLLECTIVITES[2])
+    item: str = "monitor-stand"
+    quantity: int = 8
+    delivery_insee: str = "22113"
+    sites: tuple[str, ...] = (
+        "Médiathèque communautaire, 2 rue Kérampont, 22300 Lannion",
+        "Maison France Services, place de l'Église, 22140 Cavan",
+        "Point information jeunesse, 3 rue de la Poste, 22700 Perros-Guirec",
+    )
+    deadline_days: int = 30
+    # (the favourite's price, the other workshop's price), per stand HT, 20 % VAT
+    prices: tuple[str, str] = ("62.00", "68.50")
+    justification: str = (
+        "Atelier à 40 km qui livre et pose sans frais dans nos trois sites ; son offre est la moins chère "
+        "des deux reçues, et le second atelier a été consulté à chaque achat."
+    )
+
+
+@dataclass(frozen=True)
+class DecpStory:
+    """An award of 40 000 € HT or more: its données essentielles (DECP) must be published within two
+    months of notification; the broker writes the record in the official format."""
+
+    buyer: OrgSeed = field(default_factory=lambda: COLLECTIVITES[1])
+    item: str = "france-services-desk"
+    quantity: int = 36
+    delivery_insee: str = "68224"
+    address: str = "Services techniques, 2 rue Pierre et Marie Curie, 68200 Mulhouse (pour 12 espaces France Services)"
+    deadline_days: int = 60
+    estimated_value_eur_ht: str = "45000.00"
+    prices: tuple[str, str] = ("1165.00", "1210.00")  # per desk HT: 36 × 1 165 € = 41 940 € HT
 
 
 @dataclass(frozen=True)

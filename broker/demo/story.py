@@ -11,11 +11,12 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from rich.console import Console
@@ -27,6 +28,27 @@ from broker.demo import data
 from broker.demo.receiver import Receiver
 
 SEED_CONCURRENCY = 6
+PARIS = ZoneInfo("Europe/Paris")
+
+# The procedures of the code de la commande publique, as the request's answer names them.
+PROCEDURE_WORDS = {
+    "sans_publicite": "marché sans publicité ni mise en concurrence préalables",
+    "mapa": "procédure adaptée (MAPA)",
+    "mapa_publicite": "procédure adaptée avec publicité au BOAMP ou dans un JAL",
+}
+
+
+def french_euros(amount: str) -> str:
+    """``"60000.00"`` → ``60 000 €`` (``"1085.50"`` → ``1 085,50 €``), French typography."""
+    whole, _, cents = amount.partition(".")
+    grouped = f"{int(whole):,}".replace(",", "\u202f")
+    return f"{grouped}{',' + cents if cents.strip('0') else ''}\u00a0€"
+
+
+def procedure_line(procurement: dict[str, Any]) -> str:
+    """« procédure : … (art. R.2122-8, seuil de 60 000 € HT) », from a request's ``procurement``."""
+    words = PROCEDURE_WORDS.get(procurement["procedure"], procurement["procedure"])
+    return (f"procédure\u00a0: {words} (art. R.2122-8, seuil de {french_euros(procurement['threshold_eur_ht'])} HT)")
 
 
 class DemoError(RuntimeError):
@@ -263,9 +285,12 @@ class Story:
                     "buyer_siret": buyer_org.siret,
                     "service_code": story.service_code,
                     "engagement_number": story.engagement_number,
+                    "estimated_value_eur_ht": story.estimated_value_eur_ht,
                 },
             },
         )
+        self.console.print(f"  besoin estimé {french_euros(story.estimated_value_eur_ht)} HT — "
+                           f"{procedure_line(request['procurement'])}")
         matches = await self._matches(request["id"], buyer)
         invited = sorted((m for m in matches["included"] if m["invited"]), key=lambda m: m["rank"])
         if len(invited) < 3:
@@ -357,9 +382,118 @@ class Story:
             "distance_km": round(distance, 1),
             "invited": len(invited),
             "quotes": len(compared),
+            "procedure": request["procurement"]["procedure"],
+            "threshold_eur_ht": request["procurement"]["threshold_eur_ht"],
             "total_eur_ttc": final["total_eur_ttc"],
             "workshops_involved": 1,
             "unmet": story.quantity - (final["units_done"] if final["status"] == "delivered" else 0),
+        }
+
+    # ---- 2b. the same workshop three times: the award asks why --------------------------------
+
+    async def rotation(self, cast: Cast, story: data.RotationStory) -> None:
+        buyer_org = story.buyer
+        buyer = cast.buyers[buyer_org.name]
+        self.console.rule(f"[bold]Rotation — {buyer_org.name}, {story.item} for {len(story.sites)} sites")
+        favourite = other = ""
+        refused: dict[str, Any] | None = None
+        request: dict[str, Any] = {}
+        for n, site in enumerate(story.sites, 1):
+            estimate = f"{story.quantity * float(story.prices[1]):.2f}"
+            request = await self.api.post("/v1/requests", buyer, {
+                "item": story.item,
+                "quantity": story.quantity,
+                "deadline": (datetime.now(UTC) + timedelta(days=story.deadline_days)).isoformat(),
+                "delivery": {"commune_insee": story.delivery_insee, "address": site},
+                "min_quotes": 2,
+                "procurement": {"buyer_siret": buyer_org.siret, "estimated_value_eur_ht": estimate},
+            })
+            matches = await self._matches(request["id"], buyer)
+            invited = sorted((m for m in matches["included"] if m["invited"]), key=lambda m: m["rank"])
+            if not favourite:
+                if len(invited) < 2:
+                    raise DemoError(f"only {len(invited)} workshops invited for the monitor stands: {matches}")
+                favourite, other = invited[0]["workshop_id"], invited[1]["workshop_id"]
+            for workshop_id in (favourite, other):  # without publicity the buyer may invite whom it knows
+                if workshop_id not in {m["workshop_id"] for m in invited}:
+                    await self.api.post(f"/v1/requests/{request['id']}/invitations", buyer,
+                                        {"workshop_id": workshop_id})
+            delivery = (datetime.now(UTC).date() + timedelta(days=story.deadline_days - 5)).isoformat()
+            quotes = {}
+            for workshop_id, price in zip((favourite, other), story.prices, strict=True):
+                quotes[workshop_id] = await self.api.post(
+                    f"/v1/requests/{request['id']}/quotes", cast.shops[workshop_id].key,
+                    {"unit_price_eur_ht": price, "vat_rate": "20", "quantity": story.quantity,
+                     "delivery_date": delivery, "note": "Contreplaqué de bouleau 18 mm, huile dure."})
+            path = f"/v1/requests/{request['id']}/award"
+            body = {"quote_ids": [quotes[favourite]["id"]]}
+            if n < len(story.sites):
+                await self.api.post(path, buyer, body)
+                self.console.print(f"  award {n} ({site.split(',')[0]}): {cast.shops[favourite].seed.name}, "
+                                   f"{story.prices[0]} € HT a stand — {procedure_line(request['procurement'])}")
+                continue
+            refused = await self.api.post(path, buyer, body, expect=409)
+            self.console.print(f"  award {n}: [yellow]409 {refused['code']}[/] — {refused['detail']}")
+            await self.api.post(path, buyer, {**body, "justification": story.justification})
+            self.console.print(f"  awarded with the buyer's justification: « {story.justification} »")
+        final = await self.api.get(f"/v1/requests/{request['id']}", buyer)
+        self.summary["rotation"] = {
+            "buyer": buyer_org.name,
+            "workshop": cast.shops[favourite].seed.name,
+            "awards": len(story.sites),
+            "asked": None if refused is None else refused["code"],
+            "justifications": final["procurement"].get("award_justifications") or final.get("award_justifications"),
+            "award_justification": final.get("award_justification"),
+        }
+
+    # ---- 2c. an award of 40 000 € HT or more: its DECP record ---------------------------------
+
+    async def decp(self, cast: Cast, story: data.DecpStory) -> None:
+        buyer_org = story.buyer
+        buyer = cast.buyers[buyer_org.name]
+        self.console.rule(f"[bold]DECP — {buyer_org.name}, {story.quantity} France Services desks")
+        request = await self.api.post("/v1/requests", buyer, {
+            "item": story.item,
+            "quantity": story.quantity,
+            "deadline": (datetime.now(UTC) + timedelta(days=story.deadline_days)).isoformat(),
+            "delivery": {"commune_insee": story.delivery_insee, "address": story.address},
+            "min_quotes": 2,
+            "procurement": {"buyer_siret": buyer_org.siret, "estimated_value_eur_ht": story.estimated_value_eur_ht},
+        })
+        self.console.print(f"  besoin estimé {french_euros(story.estimated_value_eur_ht)} HT — "
+                           f"{procedure_line(request['procurement'])}")
+        matches = await self._matches(request["id"], buyer)
+        able = sorted((m for m in matches["included"] if m["invited"] and m["capacity_units"] >= story.quantity),
+                      key=lambda m: m["rank"])
+        if len(able) < 2:
+            raise DemoError(f"only {len(able)} workshops able to make {story.quantity} desks: {matches}")
+        delivery = (datetime.now(UTC).date() + timedelta(days=story.deadline_days - 7)).isoformat()
+        quotes = []
+        for m, price in zip(able, story.prices, strict=False):
+            quotes.append(await self.api.post(
+                f"/v1/requests/{request['id']}/quotes", cast.shops[m["workshop_id"]].key,
+                {"unit_price_eur_ht": price, "vat_rate": "20", "quantity": story.quantity, "delivery_date": delivery,
+                 "note": "Contreplaqué de bouleau 18 mm, livraison en trois tournées, montage compris."}))
+        cheapest = min(quotes, key=lambda q: float(q["unit_price_eur_ht"]))
+        award = await self.api.post(f"/v1/requests/{request['id']}/award", buyer, {"quote_ids": [cheapest["id"]]})
+        year = datetime.now(PARIS).year
+        document = await self.api.get(f"/v1/decp?year={year}", buyer)
+        marches = document["marches"]["marche"]
+        overdue = (await self.api.get("/v1/decp/overdue", buyer))["items"]
+        if len(marches) != 1:
+            raise DemoError(f"expected one DECP record for {buyer_org.name}, got {len(marches)}")
+        marche = marches[0]
+        self.console.print(
+            f"  awarded {award['orders'][0]['number']} at {cheapest['unit_price_eur_ht']} € HT a desk; DECP record "
+            f"{marche['id']}: {marche['montant']:.2f} € HT, notified {marche['dateNotification']}, "
+            f"{marche['procedure']}, {len(marche['titulaires'])} titulaire(s) — to publish within two months")
+        self.summary["decp"] = {
+            "buyer": buyer_org.name,
+            "marches": len(marches),
+            "montant": marche["montant"],
+            "procedure": marche["procedure"],
+            "code_cpv": marche["codeCPV"],
+            "overdue": len(overdue),
         }
 
     async def _matches(self, request_id: str, buyer: str, timeout: float = 30) -> Any:
@@ -648,6 +782,16 @@ class Story:
                 f"  km: one run per order or commitment, town hall to town hall as the crow flies; "
                 f"a visor travelled {crisis['unit_km'] / crisis['totals']['delivered']:.1f} km on average"
             )
+        if desk and desk.get("procedure"):
+            self.console.print(f"  France Services desks: {procedure_line(desk)}")
+        rotation = self.summary.get("rotation")
+        if rotation:
+            self.console.print(f"  rotation: award {rotation['awards']} to {rotation['workshop']} answered "
+                               f"{rotation['asked']}, then made with the buyer's justification")
+        decp = self.summary.get("decp")
+        if decp:
+            self.console.print(f"  DECP: {decp['marches']} marché of {decp['montant']:.2f} € HT recorded for "
+                               f"{decp['buyer']} ({decp['procedure']})")
         hooks = self.summary.get("webhooks", {})
         self.console.print(
             f"  webhooks: {hooks.get('verified', 0)} signed events received and verified, "
@@ -684,8 +828,18 @@ async def tell(
             with progress:
                 try:
                     cast = await story.seed(admin_key)
-                    await story.desk(cast, data.DeskStory())
-                    await story.crisis(cast, data.CrisisStory())
+                    stages = story.summary.setdefault("stages_s", {})
+                    stages["seed"] = round(time.monotonic() - started, 1)
+                    acts: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                        ("desk", lambda: story.desk(cast, data.DeskStory())),
+                        ("rotation", lambda: story.rotation(cast, data.RotationStory())),
+                        ("decp", lambda: story.decp(cast, data.DecpStory())),
+                        ("crisis", lambda: story.crisis(cast, data.CrisisStory())),
+                    ]
+                    for name, act in acts:
+                        begun = time.monotonic()
+                        await act()
+                        stages[name] = round(time.monotonic() - begun, 1)
                     await story.wait_for_events({"order.delivered", "crisis_call.rebalanced"})
                 except DemoError as exc:
                     console.print(f"[bold red]demo failed:[/] {exc}")

@@ -18,6 +18,7 @@ from msgspec import inspect
 
 from broker.domain.access import OrgKind
 from broker.domain.crisis import CallStatus, RebalanceReason
+from broker.domain.decp import IsoDate, Marche
 from broker.domain.lifecycle import OrderStatus, RequestStatus
 
 #: A date and time as ``datetime.isoformat()`` writes it (``2026-05-04T12:00:00+00:00``).
@@ -196,8 +197,17 @@ class QuoteAccepted(Event, tag="quote.accepted", kw_only=True, frozen=True):
     order_id: str
 
 
-class OrderCreated(Event, tag="order.created", kw_only=True, frozen=True):
-    """An award created the order of an accepted quote."""
+class Justification(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Why the buyer departed from an award rule: ``code`` is the rule (`min-quotes-not-met`,
+    `not-lowest`, `rotation`, `invalid-quote`), ``text`` the buyer's words."""
+
+    code: str
+    text: str
+
+
+class OrderCreated(Event, tag="order.created", kw_only=True, frozen=True, omit_defaults=True):
+    """An award created the order of an accepted quote. ``justifications``: the award's written
+    justifications, one per rule the buyer's choice departed from (issue 17)."""
 
     resource = "order"
     audience = _BUYER
@@ -207,6 +217,7 @@ class OrderCreated(Event, tag="order.created", kw_only=True, frozen=True):
     workshop_id: str
     maker_org_id: str
     quantity: int
+    justifications: list[Justification] | None = None
 
 
 class OrderStatusChanged(Event, tag="order.status_changed", kw_only=True, frozen=True):
@@ -253,6 +264,35 @@ class OrderLate(Event, tag="order.late", kw_only=True, frozen=True):
     number: str
     status: OrderStatus
     maker_org_id: str
+
+
+class DecpRecordCreated(Event, tag="decp.record_created", kw_only=True, frozen=True):
+    """An award at or above the DECP threshold (`BROKER_DECP_THRESHOLD_EUR_HT`, 40 000 € HT by
+    default) produced the record of its données essentielles, to publish within two months of the
+    notification (by ``due_on``) on the portail national des données ouvertes, usually through the
+    buyer's profil d'acheteur: ``marche`` is the record in the official JSON form (schema 2.0.3).
+    ``GET /v1/decp?year=`` lists them."""
+
+    resource = "decp_record"
+    audience = _BUYER
+    id: str
+    request_id: str
+    year: int
+    amount_cents: int
+    notified_on: IsoDate
+    due_on: IsoDate
+    marche: Marche
+
+
+class DecpRecordPublished(Event, tag="decp.record_published", kw_only=True, frozen=True):
+    """The buyer marked a DECP record published (``published_on`` became the marché's
+    ``datePublicationDonnees``); it is no longer overdue."""
+
+    resource = "decp_record"
+    audience = _BUYER
+    id: str
+    request_id: str
+    published_on: IsoDate
 
 
 class CrisisCallCreated(Event, tag="crisis_call.created", kw_only=True, frozen=True):
@@ -412,6 +452,7 @@ AnyEvent = (
     | InvitationCreated | InvitationDeclined
     | QuoteSubmitted | QuoteWithdrawn | QuoteAccepted
     | OrderCreated | OrderStatusChanged | OrderProgress | OrderDelivered | OrderLate
+    | DecpRecordCreated | DecpRecordPublished
     | CrisisCallCreated | CrisisCallAllocated | CrisisCallRebalanced | CrisisCallProgress
     | CrisisCallUpdated | CrisisCallClosed
     | CommitmentCreated | CommitmentAccepted | CommitmentDeclined | CommitmentExpired

@@ -129,6 +129,11 @@ _PROCEDURE_WORDS = {
 }
 
 
+def procedure_label(procedure: Procedure | str) -> str:
+    """The procedure in French words (« procédure adaptée (MAPA) »)."""
+    return _PROCEDURE_WORDS[Procedure(procedure)]
+
+
 class NoRule(Exception):
     """No threshold is known for that nature on that day (before 2020, or EU thresholds not yet
     published): the broker must be updated, never guess."""

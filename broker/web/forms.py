@@ -43,6 +43,7 @@ class Form:
     def __init__(self, data: FormMultiDict | Mapping[str, Any] | None = None) -> None:
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
+        self.refusal: BrokerError | None = None  # the last service refusal (its code drives some pages)
         if isinstance(data, FormMultiDict):
             for key in data:
                 items = [v for v in data.getall(key) if isinstance(v, str)]
@@ -224,6 +225,7 @@ class Form:
 
     def refuse(self, exc: BrokerError, fields: Mapping[str, str]) -> None:
         """A service's refusal, next to the field its code or pointer names (or above the form)."""
+        self.refusal = exc
         name = fields.get(f"code:{exc.code}") or (fields.get(exc.pointer) if exc.pointer else None) or "__all__"
         self.error(name, french(exc))
 
@@ -308,7 +310,25 @@ _CODES = {
     "workshop-profile-missing": "Décrivez d'abord votre atelier (page « Mon atelier »).",
     "not-a-workshop": "Seule une organisation de type manufacture a un profil d'atelier.",
     "chorus-reference-missing": None,
+    # public procurement (issue 17): the form's own wording, without the API's field names
+    "cpv-required": "Indiquez le code CPV de l'achat\u00a0: 8\u00a0chiffres, un tiret et le chiffre de contrôle "
+                    "(par exemple 39130000-2).",
+    "estimate-required": "Indiquez la valeur estimée du besoin (ou, à défaut, un budget)\u00a0: la procédure en "
+                         "dépend.",
+    "justification-required": "Justifiez ce choix pour attribuer ce devis (la règle est expliquée ci-dessus).",
+    "rotation-justification-required": "Justifiez le choix de cet atelier pour l'attribuer (la règle est expliquée "
+                                       "ci-dessus).",
+    "publicity-reference-required": "À partir de 90\u202f000\u00a0€ HT, une procédure adaptée exige un avis au BOAMP "
+                                    "ou dans un journal d'annonces légales (article R.2131-12)\u00a0: indiquez la "
+                                    "référence de cet avis.",
 }
+
+# Codes whose detail is written in French by the service (issue 17), shown as they are: they carry
+# the figures (amounts, thresholds, the rule) the person needs.
+_FRENCH_DETAIL = frozenset({
+    "procedure-formalisee", "cpv-invalid", "procedure-unknown-date", "not-eligible", "already-invited",
+    "match-pending", "workshop-not-found",
+})
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"the deadline must be in the future"), "La date limite doit être dans le futur."),
@@ -354,10 +374,27 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+def sentence(text: str) -> str:
+    """A service's French detail as a sentence: capital first letter, final full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
 def french(exc: BrokerError) -> str:
     text = _CODES.get(exc.code)
     if text:
         return text
+    if exc.code == "mapa-window-too-short":
+        if exc.pointer == "/deadline":
+            return ("Une procédure adaptée laisse au moins 7\u00a0jours pour répondre\u00a0: la date limite de "
+                    "livraison doit tomber plus de 7\u00a0jours après aujourd'hui.")
+        return ("Une procédure adaptée laisse au moins 7\u00a0jours pour répondre\u00a0: portez la durée de la "
+                "consultation à 168\u00a0heures au moins.")
+    if exc.code in _FRENCH_DETAIL:
+        return sentence(exc.detail)
     for pattern, template in _PATTERNS:
         match = pattern.search(exc.detail)
         if match:

@@ -113,7 +113,7 @@ SCORE_PART = {
     "distance": "proximité",
     "slack": "marge de capacité",
     "on_time": "ponctualité",
-    "fairness": "équité territoriale",
+    "fairness": "équité (commandes remportées sur les 12 derniers mois, pondérées par leur ancienneté)",
 }
 
 CHORUS = {
@@ -122,6 +122,66 @@ CHORUS = {
     "engagement": "Numéro d'engagement exigé",
     "service_and_engagement": "Code service et numéro d'engagement exigés",
     "service_or_engagement": "Code service ou numéro d'engagement exigé",
+}
+
+# ---- public procurement (issue 17) ---------------------------------------------------------------
+
+NATURE = {"fournitures": "Fournitures", "services": "Services", "travaux": "Travaux"}
+
+PROCEDURE = {
+    "sans_publicite": "Marché sans publicité ni mise en concurrence préalables",
+    "mapa": "Procédure adaptée (MAPA)",
+    "mapa_publicite": "Procédure adaptée avec avis de publicité (BOAMP ou JAL)",
+    "formalisee": "Procédure formalisée (appel d'offres), hors du courtier",
+}
+
+# What each procedure means for the buyer, in one sentence.
+PROCEDURE_RULE = {
+    "sans_publicite": (
+        "Vous pouvez attribuer sans publicité ni mise en concurrence préalables, à condition de choisir une offre "
+        "pertinente, de faire une bonne utilisation des deniers publics et de ne pas contracter systématiquement "
+        "avec le même atelier lorsque plusieurs offres peuvent répondre au besoin (article R.2122-8)."
+    ),
+    "mapa": (
+        "Consultation ouverte : tous les ateliers vérifiés et éligibles peuvent chiffrer, pas seulement "
+        "ceux invités, pendant au moins 7 jours (168 heures)."
+    ),
+    "mapa_publicite": (
+        "Consultation ouverte d'au moins 7 jours (168 heures), avec un avis au BOAMP ou dans un journal "
+        "d'annonces légales (article R.2131-12) : indiquez la référence de cet avis."
+    ),
+    "formalisee": (
+        "Ce montant atteint le seuil européen : une procédure formalisée s'impose, que le courtier ne conduit "
+        "pas. Publiez-la sur votre profil d'acheteur."
+    ),
+}
+
+THREE_QUOTES = ("Trois devis : une bonne pratique, pas une obligation légale sous le seuil de "
+                "l'article R.2122-8.")
+
+QUOTE_FLAG = {"late": "En retard", "partial": "Partielle", "expired": "Expirée"}
+
+# Why the flag makes a quote invalid for the award, in a sentence.
+QUOTE_FLAG_REASON = {
+    "late": "livraison promise après la date limite",
+    "partial": "quantité inférieure à la demande, qui n'est pas fractionnable",
+    "expired": "date de validité dépassée",
+}
+
+INVITATION_SOURCE = {
+    "matching": "Choisi par le rapprochement",
+    "buyer": "Ajouté par l'acheteur",
+    "consultation": "Réponse spontanée à la consultation ouverte",
+}
+
+# The award rules that ask for a written justification (the codes of the award's 409 answers).
+AWARD_RULE = {
+    "justification-required": "Le devis retenu n'est pas le moins-disant valide",
+    "not-lowest": "Le devis retenu n'est pas le moins-disant valide",
+    "invalid-quote": "Le devis retenu n'est pas valide",
+    "rotation-justification-required": "Rotation des ateliers",
+    "rotation": "Rotation des ateliers",
+    "min-quotes-not-met": "Nombre de devis attendu non atteint",
 }
 
 
@@ -216,4 +276,11 @@ TABLES = {
     "exclusion": EXCLUSION,
     "score_part": SCORE_PART,
     "chorus": CHORUS,
+    "nature": NATURE,
+    "procedure": PROCEDURE,
+    "procedure_rule": PROCEDURE_RULE,
+    "quote_flag": QUOTE_FLAG,
+    "quote_flag_reason": QUOTE_FLAG_REASON,
+    "invitation_source": INVITATION_SOURCE,
+    "award_rule": AWARD_RULE,
 }

@@ -21,6 +21,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
     ],
     Role.MAKER: [
         ("/app/invitations", "Invitations"),
+        ("/app/consultations", "Consultations ouvertes"),
         ("/app/commandes", "Commandes"),
         ("/app/engagements", "Engagements de crise"),
         ("/app/atelier", "Mon atelier"),

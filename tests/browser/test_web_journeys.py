@@ -167,7 +167,7 @@ def test_buyer_posts_compares_awards_and_receives(person, world):
 def _request(world: Any, buyer: str, item: str, quantity: int, insee: str, **extra: Any) -> dict[str, Any]:
     body = {"item": item, "quantity": quantity, "deadline": (datetime.now(UTC) + timedelta(days=40)).isoformat(),
             "delivery": {"commune_insee": insee, "address": "Hôtel de ville"},
-            "procurement": {"buyer_siret": make_siret()}, **extra}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}, "budget_eur_ht": "1500", **extra}
     created = api(world, "POST", "/v1/requests", buyer, body, status=201)
     wait_matched(world, created["id"], buyer)
     return created

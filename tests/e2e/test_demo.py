@@ -63,6 +63,23 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     assert 0 < desk["distance_km"] <= 120  # a Creuse or Limousin workshop, not one from Alsace
     # 4 desks at the cheapest quote, 20 % VAT
     assert desk["total_eur_ttc"] == f"{4 * min(map(float, data.DeskStory().prices)) * 1.2:.2f}"
+    # Its procedure, from the law: far below the R.2122-8 threshold (40 000 € HT until 31 March 2026,
+    # 60 000 € HT since), stated in French.
+    assert desk["procedure"] == "sans_publicite" and desk["threshold_eur_ht"] in ("40000.00", "60000.00")
+    assert "procédure\u00a0: marché sans publicité ni mise en concurrence préalables (art. R.2122-8, seuil de" in output
+
+    # The third award to the same workshop asked why; the justification was stored with its rule.
+    rotation = summary["rotation"]
+    assert rotation["awards"] == len(data.RotationStory().sites) == 3
+    assert rotation["asked"] == "rotation-justification-required"
+    assert rotation["justifications"] == [{"code": "rotation", "text": data.RotationStory().justification}]
+
+    # An award of 40 000 € HT or more left one DECP record, not overdue.
+    decp = summary["decp"]
+    story_decp = data.DecpStory()
+    assert decp["marches"] == 1 and decp["overdue"] == 0
+    assert decp["montant"] == story_decp.quantity * min(map(float, story_decp.prices)) >= 40_000
+    assert decp["code_cpv"] == "39121100"
 
     crisis = summary["crisis"]
     story = data.CrisisStory()

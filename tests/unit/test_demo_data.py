@@ -60,3 +60,21 @@ def test_machines_and_capacities_are_valid_api_bodies():
             msgspec.convert(machine, MachineIn)
         for units in data.capacities(seed).values():
             assert 0 < units < 10_000
+
+
+def test_the_procurement_stories_are_plausible():
+    """Issue 17: the desk, the rotation and the DECP stories stay below the R.2122-8 threshold of
+    2026 (60 000 € HT), the DECP award reaches the DECP threshold (40 000 € HT), and the favourite
+    workshop of the rotation story is the cheaper one each time (no other rule fires)."""
+    table = load_communes()
+    desk, rotation, decp = data.DeskStory(), data.RotationStory(), data.DecpStory()
+    assert desk.quantity * max(map(float, desk.prices)) <= float(desk.estimated_value_eur_ht) < 40_000
+    assert rotation.buyer in data.COLLECTIVITES and decp.buyer in data.COLLECTIVITES
+    assert rotation.buyer != decp.buyer != data.DESK_BUYER
+    assert len(rotation.sites) == 3 and len(set(rotation.sites)) == 3
+    assert float(rotation.prices[0]) < float(rotation.prices[1])
+    assert rotation.quantity * float(rotation.prices[1]) < 40_000
+    assert 40_000 <= decp.quantity * float(min(decp.prices)) <= float(decp.estimated_value_eur_ht) < 60_000
+    for insee in (rotation.delivery_insee, decp.delivery_insee):
+        assert table.commune(insee) is not None
+    assert all(part.strip() for part in rotation.justification.split(";"))

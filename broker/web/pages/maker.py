@@ -16,8 +16,10 @@ from broker.domain.access import Role
 from broker.domain.catalogue import Process
 from broker.domain.fabrication import MaterialLimit
 from broker.errors import NotFound
+from broker.services import consultations as consultation_service
 from broker.services import quotes as quote_service
 from broker.services import read_models, workshops
+from broker.services.consultations import Consultation
 from broker.web.forms import Form, deadline_at
 from broker.web.labels import MATERIAL, PARIS, PROCESS, paris
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
@@ -35,6 +37,8 @@ QUOTE_FIELDS = {"/unit_price_eur_ht": "prix", "/vat_rate": "tva", "/quantity": "
 VAT_RATES = {"20": "20 % (taux normal)", "10": "10 %", "5.5": "5,5 % (équipements de protection, taux réduit)",
              "2.1": "2,1 %", "0": "0 % (exonéré)"}
 MATERIAL_ROWS = 3
+CONSULTATION_QUOTE_FIELDS = {**QUOTE_FIELDS, "code:not-eligible": "__all__", "code:match-pending": "__all__"}
+CONSULTATIONS_SCANNED = 2000  # open consultations read to find one by its request (a page of 200 at a time)
 
 
 class MakerController(Controller):
@@ -154,31 +158,50 @@ class MakerController(Controller):
         form = Form(await request.form())
         _invitation, buyer_request, _quotes = await read_models.my_invitation(
             ctx.session, actor=ctx.principal, invitation_id=invitation_id)
-        price = form.decimal("prix", low=Decimal(0), high=Decimal("999999999.99"), strict_low=True)
-        vat = form.choice("tva", VAT_RATES)
-        quantity = form.integer("quantite", low=1, high=10_000_000)
-        delivery = form.day("livraison")
-        if delivery is not None and delivery < ctx.now.astimezone(PARIS).date():
-            form.error("livraison", "La date de livraison est déjà passée.")
-        valid = form.day("validite", required=False)
-        note = form.text("note", required=False, max_length=2000) or ""
-        body = None
-        if form.ok:
-            body = form.convert({"unit_price_eur_ht": str(price), "vat_rate": vat, "quantity": quantity,
-                                 "delivery_date": delivery, "note": note,
-                                 **({"valid_until": deadline_at(valid)} if valid else {})}, QuoteIn, QUOTE_FIELDS)
-        quote = None
-        if body is not None:
-            quote = await attempt(ctx, form, QUOTE_FIELDS, quote_service.submit_quote(
-                ctx.session, actor=ctx.principal, request_id=buyer_request.id,
-                unit_price_cents=int(Decimal(body.unit_price_eur_ht) * 100),
-                vat_rate_bp=int(Decimal(body.vat_rate) * 100), quantity=body.quantity,
-                delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now))
+        quote = await _submit_quote(ctx, form, buyer_request.id, QUOTE_FIELDS)
         if quote is None:
             ctx.status = 422
             return await _invitation_page(request, ctx, invitation_id, quote_form=form, status=422)
         ctx.resource = ("quote", quote.id)
         return redirect(request, f"/app/invitations/{invitation_id}", flash="Devis envoyé à l'acheteur.")
+
+    # ---- open consultations (adapted procedure, issue 17) ---------------------------------------
+
+    @get("/consultations", opt=MAKER)
+    async def consultations(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                            curseur: Cursor = None) -> Response[Any]:
+        try:
+            rows = await consultation_service.my_consultations(
+                ctx.session, actor=ctx.principal, after=cursor_after(ctx, curseur, "web-consultations"), limit=51,
+                now=ctx.now, settings=ctx.runtime.settings.matching)
+        except NotFound:
+            return page(request, "no_workshop.html.j2", title="Consultations ouvertes")
+        rows, more = next_cursor(ctx, rows, "web-consultations", lambda c: (c.request.created_at, c.request.id))
+        return page(request, "consultations.html.j2", title="Consultations ouvertes", rows=rows, more=more)
+
+    @get("/consultations/{request_id:str}", opt=MAKER)
+    async def consultation(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                           request_id: Id) -> Response[Any]:
+        return await _consultation_page(request, ctx, request_id)
+
+    @post("/consultations/{request_id:str}/devis", opt=MAKER, status_code=303)
+    async def consultation_quote(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                                 request_id: Id) -> Response[Any]:
+        form = Form(await request.form())
+        found = await _find_consultation(ctx, request_id)
+        if found.invitation is not None:
+            return redirect(request, f"/app/invitations/{found.invitation.id}")
+        quote = await _submit_quote(ctx, form, request_id, CONSULTATION_QUOTE_FIELDS)
+        if quote is None:
+            ctx.status = 422
+            return await _consultation_page(request, ctx, request_id, quote_form=form, status=422)
+        ctx.resource = ("quote", quote.id)
+        try:
+            answered = await _find_consultation(ctx, request_id)
+        except NotFound:  # the window closed meanwhile: the quote is there all the same
+            return redirect(request, "/app/invitations", flash="Devis envoyé à l'acheteur.")
+        where = f"/app/invitations/{answered.invitation.id}" if answered.invitation else "/app/invitations"
+        return redirect(request, where, flash="Devis envoyé à l'acheteur.")
 
     @post("/invitations/{invitation_id:str}/refus", opt=MAKER, status_code=303)
     async def decline(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -230,6 +253,63 @@ async def _workshop_page(request: Request[Any, Any, Any], ctx: RequestContext, *
                 items=await workshops.catalogue(ctx.session), profile_form=profile_form,
                 machine_form=machine_form or Form({"heures": "35"}), capacity_form=capacity_form or Form(),
                 processes=PROCESS, material_rows=range(1, MATERIAL_ROWS + 1), materials=MATERIAL)
+
+
+async def _submit_quote(ctx: RequestContext, form: Form, request_id: str, fields: dict[str, str]) -> Any:
+    """Read the quote form and send the quote (None, with the errors on the form, when refused)."""
+    price = form.decimal("prix", low=Decimal(0), high=Decimal("999999999.99"), strict_low=True)
+    vat = form.choice("tva", VAT_RATES)
+    quantity = form.integer("quantite", low=1, high=10_000_000)
+    delivery = form.day("livraison")
+    if delivery is not None and delivery < ctx.now.astimezone(PARIS).date():
+        form.error("livraison", "La date de livraison est déjà passée.")
+    valid = form.day("validite", required=False)
+    note = form.text("note", required=False, max_length=2000) or ""
+    body = None
+    if form.ok:
+        body = form.convert({"unit_price_eur_ht": str(price), "vat_rate": vat, "quantity": quantity,
+                             "delivery_date": delivery, "note": note,
+                             **({"valid_until": deadline_at(valid)} if valid else {})}, QuoteIn, fields)
+    if body is None:
+        return None
+    return await attempt(ctx, form, fields, quote_service.submit_quote(
+        ctx.session, actor=ctx.principal, request_id=request_id,
+        unit_price_cents=int(Decimal(body.unit_price_eur_ht) * 100),
+        vat_rate_bp=int(Decimal(body.vat_rate) * 100), quantity=body.quantity,
+        delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now))
+
+
+async def _find_consultation(ctx: RequestContext, request_id: str) -> Consultation:
+    """One open consultation of the caller's workshop, by its request (404 when it is not one)."""
+    after = None
+    scanned = 0
+    while scanned < CONSULTATIONS_SCANNED:
+        rows = await consultation_service.my_consultations(ctx.session, actor=ctx.principal, after=after, limit=200,
+                                                           now=ctx.now, settings=ctx.runtime.settings.matching)
+        for row in rows:
+            if row.request.id == request_id:
+                return row
+        if len(rows) < 200:
+            break
+        scanned += len(rows)
+        after = (rows[-1].request.created_at, rows[-1].request.id)
+    raise NotFound(f"request {request_id} not found")
+
+
+async def _consultation_page(request: Request[Any, Any, Any], ctx: RequestContext, request_id: str, *,
+                             status: int = 200, quote_form: Form | None = None) -> Response[Any]:
+    found = await _find_consultation(ctx, request_id)
+    if found.invitation is not None and quote_form is None:
+        return redirect(request, f"/app/invitations/{found.invitation.id}")
+    buyer_request = found.request
+    items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
+    default_day = min(paris(buyer_request.deadline).date(),
+                      (ctx.now + timedelta(days=21)).astimezone(PARIS).date())
+    return page(request, "consultation.html.j2", status=status, title=f"Consultation : {buyer_request.name}",
+                c=found, r=buyer_request, item=items.get(buyer_request.item_slug or ""),
+                delivery=ctx.geocoder.commune(buyer_request.delivery_insee), vat_rates=VAT_RATES,
+                quote_form=quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
+                                               "livraison": default_day.isoformat()}))
 
 
 async def _invitation_page(request: Request[Any, Any, Any], ctx: RequestContext, invitation_id: str, *,

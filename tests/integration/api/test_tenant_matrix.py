@@ -29,6 +29,7 @@ B_TABLES = {
     "delivery_point": "call_id = :call",
     "commitment": "call_id = :call",
     "rebalance": "call_id = :call",
+    "decp_record": "org_id = :org",
 }
 
 
@@ -61,6 +62,16 @@ async def _tenant_b(client, admin_key):
     assert award.status_code == 201, award.text
     order = award.json()["orders"][0]
     invitation = (await client.get("/v1/invitations", headers=bearer(maker))).json()["items"][0]
+    # An award of 42 000 € HT (≥ 40 000 €): B's DECP record.
+    large = (await client.post("/v1/requests", headers=bearer(buyer), json=body | {
+        "quantity": 20, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "45000"}})).json()
+    large_quote = (await client.post(f"/v1/requests/{large['id']}/quotes", headers={**bearer(maker), "Idempotency-Key": "l"},
+                                     json={"unit_price_eur_ht": "2100", "vat_rate": "20", "quantity": 20,
+                                           "delivery_date": (datetime.now(UTC).date() + timedelta(days=10)).isoformat()})).json()
+    large_award = await client.post(f"/v1/requests/{large['id']}/award", json={"quote_ids": [large_quote["id"]]},
+                                    headers={**bearer(buyer), "Idempotency-Key": "la"})
+    assert large_award.status_code == 201, large_award.text
+    (decp,) = (await client.get(f"/v1/decp?year={datetime.now(UTC).year}", headers=bearer(buyer))).json()["marches"]["marche"]
     key = await client.post(f"/v1/organizations/{org['id']}/api-keys", json={"role": "integration"},
                             headers=bearer(admin_key))
     endpoint = await client.post("/v1/webhook-endpoints", json={"url": "https://erp.commune-b.fr/hooks"},
@@ -77,7 +88,7 @@ async def _tenant_b(client, admin_key):
             "quote": quote["id"], "order": order["id"], "invitation": invitation["id"], "key": key.json()["id"],
             "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"], "coord_org": coord_org["id"],
             "call": detail["id"], "point": detail["delivery_points"][0]["id"],
-            "commitment": detail["commitments"][0]["id"]}
+            "commitment": detail["commitments"][0]["id"], "decp": decp["id"]}
 
 
 ALL = "all"
@@ -166,6 +177,20 @@ def policy(b):
         ("POST", "/v1/webhook-endpoints/{endpoint_id:str}/enable"): (
             f"/v1/webhook-endpoints/{b['endpoint']}/enable", OWNERS, None, "hidden"),
         ("GET", "/v1/events"): ("/v1/events", ALL, None, "self"),
+        # Issue 17: procurement.
+        ("GET", "/v1/procurement/procedure"): (
+            "/v1/procurement/procedure?nature=fournitures&estimated_value_eur_ht=500&cpv=39130000-2",
+            {"buyer", "coordinator", "admin"}, None, "self"),
+        ("GET", "/v1/consultations"): ("/v1/consultations", {"maker"}, None, "self"),
+        ("POST", "/v1/requests/{request_id:str}/invitations"): (f"/v1/requests/{b['request']}/invitations", {"buyer"},
+                                                                {"workshop_id": b["workshop"]}, "hidden"),
+        ("GET", "/v1/requests/{request_id:str}/award-record"): (f"/v1/requests/{b['request']}/award-record",
+                                                                {"buyer", "integration", "admin"}, None, "hidden"),
+        ("GET", "/v1/decp"): (f"/v1/decp?year={datetime.now(UTC).year}", {"buyer", "integration", "admin"}, None,
+                              "self"),
+        ("GET", "/v1/decp/overdue"): ("/v1/decp/overdue", {"buyer", "integration", "admin"}, None, "self"),
+        ("POST", "/v1/decp/{record_id:str}/published"): (f"/v1/decp/{b['decp']}/published", {"buyer", "integration"},
+                                                         None, "hidden"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),
         # A call in Nice: out of every test workshop's reach, so creating it books nobody's capacity.
@@ -213,7 +238,7 @@ async def test_cross_tenant_matrix(client, admin_key, db):
 
     before = await _b_fingerprint(db, b)
     b_secrets = {b["org"], b["maker_org"], b["workshop"], b["request"], b["quote"], b["order"], b["invitation"],
-                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"]}
+                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"]}
     cases = 0
     for (method, _template), (path, roles, body, kind) in table.items():
         for role, key in callers.items():

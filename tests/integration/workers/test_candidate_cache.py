@@ -23,9 +23,9 @@ def count_builds(monkeypatch) -> list[str | None]:
     """Items whose index is built from scratch from now on, in order (by any cache)."""
     built: list[str | None] = []
 
-    async def counted(session, item_slug, *, now):
+    async def counted(session, item_slug, **kw):
         built.append(item_slug)
-        return await FULL_BUILD(session, item_slug, now=now)
+        return await FULL_BUILD(session, item_slug, **kw)
 
     monkeypatch.setattr(CandidateCache, "build", staticmethod(counted))
     return built

@@ -1,7 +1,8 @@
 """Matching's fairness term counts the awards (orders) of the last 12 months, each weighing
 1 − age / 365 days: a fresh award lowers the winner's rank at the next matching, the same award
-13 months old counts for nothing, six months old for half, cancelled for nothing; and the cached
-index follows the days going by without any registry version bump."""
+13 months old counts for nothing, six months old for half, cancelled for nothing; the cached
+index follows the days going by without any registry version bump, and sums the awards made
+before the day began again only after a cancellation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from factories import FAB_LAB, bearer, make_siret, make_workshop, matched, tenant
 from sqlalchemy import update
 
-from broker.db.fabrication import RegistryRepository, RequestRepository
+from broker.db.fabrication import RegistryRepository, RequestRepository, WorkshopRepository
 from broker.db.models import OrderRow
 from broker.services.matching import CandidateCache, run, run_many
 
@@ -121,7 +122,23 @@ async def test_fresh_awards_count_old_ones_fade_and_ranking_follows(client, admi
     assert halved[1][1] == pytest.approx(1 / (1 + (1 - 182.5 / 365) / 5), abs=1e-3)
     assert halved[1][2].startswith("0,5 commande remportée sur les 12 derniers mois")
 
-    # A cancelled order was not work won: it does not count.
-    await _move_orders(db, winner, created_at=NOW, status="cancelled")
-    cancelled = await _ranked(db, settings, second_id, cache=CandidateCache())
-    assert [(w, f) for w, f, _r in cancelled] == [(winner, 1.0), (other, 1.0)]
+    # A process's cache sums the awards made before the day began once (they only change when an
+    # order is cancelled): a plain booking re-reads today's awards alone; a cancellation, through the
+    # API, makes it sum again, and a cancelled order was no work won: it does not count.
+    cache = CandidateCache()
+    assert [w for w, _f, _r in await _ranked(db, settings, second_id, cache=cache)] == [other, winner]
+    history = cache._history
+    async with db.writer() as session:
+        assert await WorkshopRepository(session).reserve(other, 1, capacity=10_000)
+        await session.commit()
+    booked = await _ranked(db, settings, second_id, cache=cache)
+    assert [(w, f) for w, f, _r in booked] == [(w, f) for w, f, _r in halved]
+    assert cache._history is history
+    order_id = awarded.json()["orders"][0]["id"]
+    cancelled = await client.post(f"/v1/orders/{order_id}/transitions", headers=bearer(buyer),
+                                  json={"to": "cancelled", "note": "Besoin annulé par la collectivité"})
+    assert cancelled.status_code == 200, cancelled.text
+    after = await _ranked(db, settings, second_id, cache=cache)
+    assert [(w, f) for w, f, _r in after] == [(winner, 1.0), (other, 1.0)]
+    assert cache._history is not history
+    assert await _ranked(db, settings, second_id) == after

@@ -62,7 +62,7 @@ def candidate_lists(draw: st.DrawFn, max_size: int = 12) -> list[Candidate]:
                 units_per_day=draw(st.sampled_from((None, None, 0.0, 2.0, 10.5))),
                 reserved_units=draw(st.sampled_from((0, 0, 5, 200))),
                 on_time_rate=draw(st.sampled_from((None, 0.0, 0.5, 0.97, 1.0))),
-                recent_wins=draw(st.integers(0, 12)),
+                recent_wins=draw(st.sampled_from((0, 1, 12, 0.0, 0.0027, 0.5, 2.4, 7.93))),
             )
         )
     return out

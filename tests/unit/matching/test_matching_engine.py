@@ -71,7 +71,9 @@ def test_eligible_workshop_is_explained() -> None:
     assert inc.reasons[0].startswith("à 1,9 km")
     assert "capacité de 700 unités" in inc.reasons[1]
     assert "90 %" in inc.reasons[2]
-    assert "2 commande(s)" in inc.reasons[3]
+    assert inc.reasons[3].startswith(
+        "2 commandes remportées sur les 12 derniers mois (pondérées par leur ancienneté)\u00a0: équité 0,71 × poids 0,2"
+    )
     alone = explain(REQ, shop("a", on_time_rate=0.9, recent_wins=2), now=NOW)
     assert isinstance(alone, Included)
     assert alone.score == pytest.approx(inc.score)

@@ -77,7 +77,7 @@ def test_bookings_change_the_results_exactly_as_a_rebuild() -> None:
         "a": (650, 0.9, 1),  # an award: only 50 units left
         "b": (0, 1.0, 3),  # released, delivered on time
         "c": (0, 0.5, 1),
-        "d": (120, None, 2),  # 80 declared units left
+        "d": (120, None, 2.4),  # 80 declared units left; awards of the last 12 months, decayed
         "zz": (5, None, 1),  # not in the index (a workshop created since): ignored
     }
     refreshed = index.with_bookings(bookings)
@@ -113,7 +113,7 @@ def test_negative_recent_wins_are_clamped_as_in_a_rebuild() -> None:
 figures = st.tuples(
     st.sampled_from((0, 1, 5, 50, 200, 699, 10_000)),
     st.sampled_from((None, 0.0, 0.25, 2 / 3, 1.0)),
-    st.integers(0, 20),
+    st.one_of(st.integers(0, 20), st.floats(0.0, 20.0)),  # the fairness input is a decayed count
 )
 
 
