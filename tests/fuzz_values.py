@@ -51,9 +51,9 @@ TEXTS = [
     "\x00", "Mairie\x00de Rennes", "a" * 5 + "\x00", "%00", "\\u0000",
     "e" + "\u0301" * 9_999,  # 10,000 code points, one grapheme
     "Z̸̡̛̙͎̝͈̰̪̜͎̭̱̿̀̈́͊͑̐̈͘a̷̧̛̖̹̙̝̜͇͇̾̎̓͘l̴̨̹̤̹̝͉̺͎̈́̓̈́̑̚g̸̢̰̙̞̰̬̮̗̓̆̏̿̈́̕ơ" * 40,
-    "\u202eetlovéR\u202c", "مدينة رين", "עיריית רן", "👩‍👩‍👧‍👦" * 2_000, "🇫🇷🏳️‍🌈",
+    "\u202eetlovéR\u202c", "مدينة رين", "עיריית רן", "👩‍👩‍👧‍👦" * 1_500, "🇫🇷🏳️‍🌈",
     "\ufeffBOM", "zero\u200bwidth\u200djoiner", "ligne\u2028séparateur",
-    "É" * 10_000, "é" * 255, "x" * 100_000, "", " ", "ǅ", "İstanbul", "ß" * 64,
+    "É" * 10_000, "é" * 255, "", " ", "ǅ", "İstanbul", "ß" * 64,
 ]
 #: Webhook URLs: IDNA hosts valid (Unicode and A-label) and broken, and other edge forms.
 URLS = [

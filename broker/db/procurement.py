@@ -3,12 +3,12 @@ its recent awards in a CPV group (the rotation rule)."""
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from broker.db.models import OrderRow, RequestRow
@@ -16,20 +16,9 @@ from broker.domain.award_rules import PastAward
 from broker.domain.lifecycle import OrderStatus, RequestStatus
 
 
-async def lock_need(session: AsyncSession, *, org_id: str, cpv_group: str) -> None:
-    """PostgreSQL: serialise, until the transaction ends, the requests of one buyer for one CPV group,
-    so that two created at once cannot both be measured against the sum without the other (a
-    transaction-scoped advisory lock keyed by a 63-bit digest of the pair). SQLite has one writer
-    at a time, but the sum is read beside it (`Database.read_now`): two requests committed within
-    the same few milliseconds may each miss the other there."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.blake2b(f"{org_id}/{cpv_group}".encode(), digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-def _cumulative_queries(*, org_id: str, cpv_group: str, start: datetime, end: datetime) -> tuple[Select[Any], ...]:
+def _cumulative_query(*, org_id: str, cpv_group: str, start: datetime, end: datetime) -> Select[Any]:
+    """One statement, two sums: the orders ``org_id`` awarded (cancelled ones excepted) and the
+    estimates of its requests still open or quoting, for ``cpv_group`` between ``start`` and ``end``."""
     awarded = (
         select(func.coalesce(func.sum(OrderRow.unit_price_cents * OrderRow.quantity), 0))
         .join(RequestRow, RequestRow.id == OrderRow.request_id)
@@ -43,30 +32,27 @@ def _cumulative_queries(*, org_id: str, cpv_group: str, start: datetime, end: da
                RequestRow.created_at >= start, RequestRow.created_at < end,
                RequestRow.status.in_([RequestStatus.OPEN.value, RequestStatus.QUOTING.value]))
     )
-    return awarded, open_estimates
+    return select(awarded.scalar_subquery(), open_estimates.scalar_subquery())
+
+
+def _pair(row: Sequence[Any]) -> tuple[int, int]:
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 async def cumulative_cents(
-    session: AsyncSession, *, org_id: str, cpv_group: str, start: datetime, end: datetime
+    connection: AsyncSession | AsyncConnection, *, org_id: str, cpv_group: str, start: datetime, end: datetime
 ) -> tuple[int, int]:
-    """(awarded HT, open estimates HT) of ``org_id`` for ``cpv_group`` between ``start`` and ``end``:
-    the orders it awarded (cancelled ones excepted) and the estimates of its requests still open or
-    quoting."""
-    awarded, open_estimates = _cumulative_queries(org_id=org_id, cpv_group=cpv_group, start=start, end=end)
-    awarded_cents = (await session.execute(awarded)).scalar_one()
-    open_cents = (await session.execute(open_estimates)).scalar_one()
-    return int(awarded_cents or 0), int(open_cents or 0)
+    """(awarded HT, open estimates HT) of ``org_id`` for ``cpv_group`` between ``start`` and ``end``."""
+    query = _cumulative_query(org_id=org_id, cpv_group=cpv_group, start=start, end=end)
+    return _pair((await connection.execute(query)).one())
 
 
 def cumulative_cents_now(
     session: Session, *, org_id: str, cpv_group: str, start: datetime, end: datetime
 ) -> tuple[int, int]:
     """`cumulative_cents` in a sync session (`Database.read_now`, SQLite)."""
-    awarded, open_estimates = _cumulative_queries(org_id=org_id, cpv_group=cpv_group, start=start, end=end)
-    connection = session.connection()
-    awarded_cents = connection.execute(awarded).scalar_one()
-    open_cents = connection.execute(open_estimates).scalar_one()
-    return int(awarded_cents or 0), int(open_cents or 0)
+    query = _cumulative_query(org_id=org_id, cpv_group=cpv_group, start=start, end=end)
+    return _pair(session.connection().execute(query).one())
 
 
 async def recent_awards(

@@ -3,14 +3,12 @@ to the buyer's estimate and to its cumulative need for the CPV group in the civi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.procurement import cumulative_cents, cumulative_cents_now, lock_need
+from broker.db.procurement import cumulative_cents, cumulative_cents_now
 from broker.db.session import Database
 from broker.domain import procurement as law
 from broker.domain.cpv import DEFAULT_CPV, cpv_group, cpv_problem, normalise_cpv
@@ -50,33 +48,33 @@ def need_of(
 
 
 async def cumulative(
-    session: AsyncSession, *, org_id: str, cpv: str, on: date, db: Database | None = None, lock: bool = False
+    session: AsyncSession, *, org_id: str, cpv: str, on: date, db: Database | None = None
 ) -> law.Cumulative:
-    """The buyer's year for the CPV group. On SQLite, given ``db``, it is read beside the writer
-    (`Database.read_now`, or a reader session): a request's transaction then stays a pure append,
-    one trip to the writer thread. On PostgreSQL it is read in the caller's transaction."""
+    """The buyer's year for the CPV group, in one statement. Given ``db`` it is read outside the
+    request's write transaction (SQLite: `Database.read_now` beside the writer; PostgreSQL: one
+    autocommit read), so that creating a request stays one INSERT statement. Two requests of one
+    buyer for one CPV group created within the same few milliseconds may each be measured without
+    the other: the broker does not serialise them (a splitting buyer sends one after the other, and
+    each is measured against all the previous ones)."""
     group = cpv_group(cpv)
     start, end = law.civil_year_bounds(on.year)
-    if lock:
-        await lock_need(session, org_id=org_id, cpv_group=group)
     if db is not None and db.reads_now:
         with db.read_now() as reader:
             awarded, open_estimates = cumulative_cents_now(reader, org_id=org_id, cpv_group=group, start=start,
                                                            end=end)
-    else:
-        async with _reading(session, db) as read_session:
+    elif db is not None and db.is_sqlite:
+        async with db.reader() as read_session:
             awarded, open_estimates = await cumulative_cents(read_session, org_id=org_id, cpv_group=group,
                                                              start=start, end=end)
-    return law.Cumulative(year=on.year, cpv_group=group, awarded_cents=awarded, open_estimates_cents=open_estimates)
-
-
-@asynccontextmanager
-async def _reading(session: AsyncSession, db: Database | None) -> AsyncIterator[AsyncSession]:
-    if db is not None and db.is_sqlite:
-        async with db.reader() as read_session:
-            yield read_session
+    elif db is not None:
+        async with db.read_engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            awarded, open_estimates = await cumulative_cents(autocommit, org_id=org_id, cpv_group=group,
+                                                             start=start, end=end)
     else:
-        yield session
+        awarded, open_estimates = await cumulative_cents(session, org_id=org_id, cpv_group=group, start=start,
+                                                         end=end)
+    return law.Cumulative(year=on.year, cpv_group=group, awarded_cents=awarded, open_estimates_cents=open_estimates)
 
 
 def decide(nature: law.Nature, estimate_cents: int, on: date, cumulated: law.Cumulative | None) -> law.Decision:
@@ -99,7 +97,7 @@ async def decide_for_request(
     needs, and a MAPA of 90 000 € HT or more without the reference of its notice."""
     on = law.paris_day(now)
     decision = decide(need.nature, need.estimate_cents, on,
-                      await cumulative(session, org_id=org_id, cpv=need.cpv, on=on, db=db, lock=True))
+                      await cumulative(session, org_id=org_id, cpv=need.cpv, on=on, db=db))
     if decision.procedure == law.Procedure.FORMALISEE:
         total = decision.cumulative.total_with(need.estimate_cents) if decision.cumulative else need.estimate_cents
         raise Rejected(

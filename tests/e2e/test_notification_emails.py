@@ -69,7 +69,7 @@ async def test_invitation_and_quote_are_emailed_through_smtp(sqlite_url, tmp_pat
                                          json={"item": "france-services-desk", "quantity": 4,
                                                "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
                                                "delivery": {"commune_insee": "35047"},
-                                               "procurement": {"buyer_siret": buyer_org["siret"], "estimated_value_eur_ht": "500"}})).json()
+                                               "procurement": {"buyer_siret": buyer_org["siret"], "estimated_value_eur_ht": "1.00"}})).json()
             assert request["invited"] == 1, request
             [invitation] = await _mails(smtp, 1)
             assert invitation["To"] == "atelier@menuiserie-legoff.fr"

@@ -45,7 +45,7 @@ async def _request_is_matched(broker: RunningBroker) -> None:
         _org, buyer = await tenant(client, broker.admin_key, "collectivite", "buyer")
         body = {"item": "door-opener", "quantity": 5, "delivery": {"commune_insee": "35238"},
                 "deadline": (datetime.now(UTC) + timedelta(days=15)).isoformat(),
-                "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
+                "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "1.00"}}
         created = await client.post("/v1/requests", json=body, headers=bearer(buyer))
         assert created.status_code == 201, created.text
         await matched(client, buyer, created.json()["id"], timeout_s=20)

@@ -53,7 +53,7 @@ async def receiver():
 def request_body() -> dict:
     return {"item": "door-opener", "quantity": 40, "delivery": {"commune_insee": "35238"},
             "deadline": (datetime.now(UTC) + timedelta(days=15)).isoformat(),
-            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
+            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "1.00"}}
 
 
 async def _buyer(client: httpx.AsyncClient, stack: Stack, receiver: HookReceiver) -> tuple[str, str, str]:

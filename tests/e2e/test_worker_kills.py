@@ -87,7 +87,7 @@ async def test_events_survive_worker_and_redis_kills(db_url, tmp_path):
                 async def buyer_requests(n: int) -> None:
                     body = {"item": "door-opener", "quantity": 50, "delivery": {"commune_insee": "35238"},
                             "deadline": (datetime.now(UTC) + timedelta(days=15)).isoformat(),
-                            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "500"}}
+                            "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "1.00"}}
                     for _ in range(n):
                         response = await client.post("/v1/requests", json=body,
                                                      headers={**bearer(buyer), "Idempotency-Key": str(uuid.uuid4())})

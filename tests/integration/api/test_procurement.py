@@ -138,24 +138,3 @@ async def _count(db) -> int:
 
     async with db.reader() as session:
         return int((await session.execute(text("SELECT count(*) FROM fab_request"))).scalar_one())
-
-
-
-async def test_the_need_of_one_buyer_and_group_is_measured_by_one_transaction_at_a_time(db, backend):
-    """PostgreSQL: the advisory lock of (buyer, CPV group) that request creation takes before it sums
-    the need holds a second transaction of the same pair, not one of another group."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    from broker.db.procurement import lock_need
-
-    if backend != "postgresql":
-        pytest.skip("SQLite has one writer; the sum is read beside it (see lock_need)")
-    async with db.writer() as first, db.writer() as second:
-        await lock_need(first, org_id="org-a", cpv_group="391")
-        await second.execute(text("SET LOCAL lock_timeout = '300ms'"))
-        await lock_need(second, org_id="org-a", cpv_group="181")  # another need: not held
-        with pytest.raises(DBAPIError, match="lock timeout"):
-            await lock_need(second, org_id="org-a", cpv_group="391")
-        await second.rollback()
-        await first.rollback()

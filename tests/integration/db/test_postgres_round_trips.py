@@ -95,9 +95,10 @@ async def _count(db, sql: str, **params: object) -> int:
 
 
 async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
-    """POST /v1/requests with an Idempotency-Key sends one WITH … INSERT statement for the request,
-    its event, its audit row and the key's record: no lookup first (deferred, `broker.api.context`),
-    no BEGIN, COMMIT or ROLLBACK (pings aside). Its replay and the key reused with another body
+    """POST /v1/requests with an Idempotency-Key sends one autocommit read of the buyer's cumulative
+    need (issue 17: both sums in one SELECT, outside the write), then one WITH … INSERT statement for
+    the request, its event, its audit row and the key's record: no lookup first (deferred,
+    `broker.api.context`), no BEGIN, COMMIT or ROLLBACK (pings aside). Its replay and the key reused with another body
     still behave: the record's unique key refuses the INSERT, then the lookup answers."""
     trips, client = trips_and_client
     org, buyer = await tenant(client, admin_key, "collectivite", "buyer", commune_insee="35238")
@@ -112,9 +113,10 @@ async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
     first = await client.post("/v1/requests", json=body, headers=headers)
     assert first.status_code == 201, first.text
     seen = [s for s in await trips.take() if s != ";"]
-    assert [verb(s) for s in seen] == ["WITH"], seen
+    assert [verb(s) for s in seen] == ["SELECT", "WITH"], seen
+    assert "sum(fab_order.unit_price_cents * fab_order.quantity)" in seen[0]
     for table in ("fab_request", "outbox_event", "audit_log", "idempotency_record"):
-        assert f"INSERT INTO {table} " in seen[0], table
+        assert f"INSERT INTO {table} " in seen[1], table
     request_id = first.json()["id"]
     assert await _count(db, "SELECT count(*) FROM fab_request WHERE id = :id", id=request_id) == 1
     assert await _count(db, "SELECT count(*) FROM outbox_event WHERE resource_id = :id", id=request_id) >= 1
@@ -125,9 +127,10 @@ async def test_append_only_post_is_one_insert(trips_and_client, admin_key, db):
     assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
     assert again.content == first.content
     seen = [s for s in await trips.take() if s != ";"]
-    # the refused INSERT is not reported (both hooks see completed statements), then the lookup
-    assert [verb(s) for s in seen] == ["BEGIN", "SELECT", "ROLLBACK"], seen
-    assert "FROM idempotency_record" in seen[1]
+    # the cumulative read, the refused INSERT is not reported (both hooks see completed statements),
+    # then the lookup
+    assert [verb(s) for s in seen] == ["SELECT", "BEGIN", "SELECT", "ROLLBACK"], seen
+    assert "FROM idempotency_record" in seen[2]
     other = await client.post("/v1/requests", json={**body, "quantity": 301}, headers=headers)
     assert other.status_code == 422, other.text
     assert other.json()["type"].endswith("/problems/idempotency-key-reused")
