@@ -185,6 +185,18 @@ class RequestContext:
         )
 
 
+def _fingerprint(path: str, query: str, body: bytes) -> str:
+    """SHA-256 of the concrete path, the query and the raw body (ID-3): records are stored under the
+    route template, so the same key sent with the same body to another object's path (another order,
+    another request) is a different request — 422 ``idempotency-key-reused`` (ID-5) — never the
+    replay of the first object's answer."""
+    digest = hashlib.sha256()
+    for part in (path.encode(), b"?", query.encode(), b"\n"):
+        digest.update(part)
+    digest.update(body)
+    return digest.hexdigest()
+
+
 async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[RequestContext, None]:
     state = request.scope["state"]
     runtime: Runtime = request.app.state.runtime
@@ -200,7 +212,7 @@ async def provide_context(request: Request[Any, Any, Any]) -> AsyncGenerator[Req
             ctx.idem = _Idem(
                 key=key,
                 route=str(request.scope.get("path_template", request.url.path)),
-                fingerprint=hashlib.sha256(await request.body()).hexdigest(),
+                fingerprint=_fingerprint(request.url.path, request.url.query, await request.body()),
             )
             lookup = {"org_id": ctx.principal.org_id, "method": request.method, "route": ctx.idem.route, "key": key}
             looked_up, found = await IdempotencyRepository.find_before_handler(runtime.db, **lookup)

@@ -53,6 +53,23 @@ async def test_same_key_other_body_is_422_and_writes_nothing(client, admin_key, 
     assert await _count_orgs(db) == before
 
 
+async def test_same_key_same_body_on_another_object_is_422_not_its_replay(client, admin_key, db):
+    """Records are stored under the route template (ID-3); the fingerprint covers the concrete path,
+    so a key reused on another object's path is refused (ID-5), never answered with the first one's."""
+    first, second = [(await client.post("/v1/organizations", json=_body(), headers=bearer(admin_key))).json()["id"]
+                     for _ in range(2)]
+    headers = {**bearer(admin_key), "Idempotency-Key": "one-key-two-objects"}
+    body = {"role": "buyer", "label": "ERP"}
+    made = await client.post(f"/v1/organizations/{first}/api-keys", json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    reused = await client.post(f"/v1/organizations/{second}/api-keys", json=body, headers=headers)
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["type"].endswith("/problems/idempotency-key-reused")
+    async with db.reader() as session:
+        count = (await session.execute(text("SELECT count(*) FROM api_key WHERE org_id = :o"), {"o": second}))
+        assert count.scalar_one() == 0
+
+
 @pytest.mark.parametrize("key", ["", "a b", "x" * 256, "a/b", '"unterminated'])
 async def test_malformed_keys_are_400(client, admin_key, key):
     response = await client.post("/v1/organizations", json=_body(),
