@@ -15,7 +15,9 @@ from support_server import alive, descendants
 
 from broker.demo import data
 
-DEMO_LIMIT_S = 120
+# A hang detector, not a speed target: the story takes about a minute on a quiet 2-core machine, and up to
+# twice that while the rest of the suite runs beside it; 5 minutes leaves room for a loaded CI runner.
+DEMO_LIMIT_S = 300
 
 
 def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
