@@ -8,6 +8,7 @@ import msgspec
 from litestar import Response
 from litestar.openapi.datastructures import ResponseSpec
 
+from broker.domain.award_rules import Breach
 from broker.errors import BrokerError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -20,20 +21,10 @@ class ProblemError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     parameter: str | None = None
 
 
-class ProblemRule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ProblemRule(Breach, frozen=True, kw_only=True, omit_defaults=True):
     """A rule of the award that the buyer's choice departs from (issue 17): its ``reason``
     (`invalid-quote`, `not-lowest`, `rotation`, `min-quotes-not-met`), the French ``detail`` with
-    its figures, and the quote and workshop it is about."""
-
-    reason: str
-    detail: str
-    quote_id: str | None = None
-    workshop_id: str | None = None
-    workshop_name: str | None = None
-    total_eur_ttc: str | None = None
-    flags: list[str] | None = None
-    wins: int | None = None
-    awards: int | None = None
+    its figures, and the quote and workshop it is about — the domain's `Breach`, as the problem shows it."""
 
 
 class ProblemReason(msgspec.Struct, frozen=True, kw_only=True):
