@@ -276,7 +276,8 @@ async def _submit_quote(ctx: RequestContext, form: Form, request_id: str, fields
         ctx.session, actor=ctx.principal, request_id=request_id,
         unit_price_cents=int(Decimal(body.unit_price_eur_ht) * 100),
         vat_rate_bp=int(Decimal(body.vat_rate) * 100), quantity=body.quantity,
-        delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now))
+        delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now,
+        settings=ctx.runtime.settings.matching))
 
 
 async def _find_consultation(ctx: RequestContext, request_id: str) -> Consultation:
