@@ -129,7 +129,8 @@ async def _one_batch(ctx) -> list[str]:
 async def _check(ctx, db, receivers, good, poisoned, ids, error_part):
     outcomes = await deliver_webhooks(ctx, ids)  # the job does not fail
     rows, attempts = await _by_endpoint(db, [*good, poisoned])
-    assert outcomes == {**{rows[e].id: "delivered" for e in good}, rows[poisoned].id: "retry"}
+    seen = {rows[e].id: [(a.status_code, a.error, a.latency_ms) for a in attempts[rows[e].id]] for e in good}
+    assert outcomes == {**{rows[e].id: "delivered" for e in good}, rows[poisoned].id: "retry"}, seen
     for rec, endpoint in zip(receivers, good, strict=True):
         assert sum(rec.ids().values()) == 1  # exactly once
         assert rows[endpoint].state == "delivered" and rows[endpoint].attempts == 1
@@ -229,7 +230,8 @@ async def test_a_result_the_database_refuses_is_recorded_alone(world, receivers,
     ids = await _one_batch(ctx)
     outcomes = await deliver_webhooks(ctx, ids)
     rows, attempts = await _by_endpoint(db, [*good, poisoned])
-    assert outcomes == {**{rows[e].id: "delivered" for e in good}, rows[poisoned].id: "retry"}
+    seen = {rows[e].id: [(a.status_code, a.error, a.latency_ms) for a in attempts[rows[e].id]] for e in good}
+    assert outcomes == {**{rows[e].id: "delivered" for e in good}, rows[poisoned].id: "retry"}, seen
     assert all(rows[e].state == "delivered" and len(attempts[rows[e].id]) == 1 for e in good)
     [attempt] = attempts[rows[poisoned].id]
     assert rows[poisoned].attempts == 1 and rows[poisoned].state == "pending"
