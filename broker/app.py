@@ -25,6 +25,7 @@ from broker.api.controllers.consultations import ConsultationController, Request
 from broker.api.controllers.crisis import CommitmentController, CrisisCallController
 from broker.api.controllers.decp import DecpController
 from broker.api.controllers.health import live, ready
+from broker.api.controllers.invoices import InvoiceController, OrderInvoiceController
 from broker.api.controllers.orders import OrderController, OrderDocumentController
 from broker.api.controllers.organizations import ApiKeyController, OrganizationController
 from broker.api.controllers.procurement import ProcurementController
@@ -61,6 +62,8 @@ ROUTE_HANDLERS: list[Any] = [
     QuoteController,
     OrderController,
     OrderDocumentController,
+    OrderInvoiceController,
+    InvoiceController,
     AwardRecordController,
     WebhookEndpointController,
     WebhookDeliveryController,

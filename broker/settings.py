@@ -93,6 +93,33 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True):
         return f"NotificationSettings(smtp_host={self.smtp_host!r}, smtp_port={self.smtp_port})"
 
 
+class ChorusSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Chorus Pro, where invoices to public buyers are deposited. ``mode="fake"`` (the default, and
+    the tests'): an in-process stand-in that walks each deposited invoice through Chorus Pro's
+    statuses, one every ``fake_step_s`` seconds, and rejects the invoices addressed to one of the
+    ``fake_closed_services`` (comma-separated service codes: « service inconnu ou inactif »).
+    ``mode="piste"``: the real API through PISTE (OAuth client credentials ``client_id`` /
+    ``client_secret``, and the Chorus Pro technical account ``login`` / ``password``), on the sandbox
+    URLs unless ``api_url`` / ``oauth_url`` say otherwise. ``syntax``: what is deposited."""
+
+    mode: Literal["fake", "piste"] = "fake"
+    syntax: Literal["factur-x", "ubl"] = "factur-x"
+    api_url: str = "https://sandbox-api.piste.gouv.fr"
+    oauth_url: str = "https://sandbox-oauth.piste.gouv.fr/api/oauth/token"
+    client_id: str | None = None
+    client_secret: str | None = None
+    login: str | None = None
+    password: str | None = None
+    timeout_s: float = 30.0
+    # How often the worker asks Chorus Pro for the status of each invoice it follows.
+    poll_s: float = 900.0
+    fake_step_s: float = 60.0
+    fake_closed_services: str = ""
+
+    def __repr__(self) -> str:  # never the secrets
+        return f"ChorusSettings(mode={self.mode!r}, api_url={self.api_url!r})"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the broker reads from its environment, and nothing else."""
 
@@ -102,6 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis: RedisSettings = RedisSettings()
     api: ApiSettings = ApiSettings()
     notifications: NotificationSettings = NotificationSettings()
+    chorus: ChorusSettings = ChorusSettings()
     data_dir: str = "./var"
     # Signs pagination cursors and, later, encrypts webhook secrets. `broker up` generates one
     # into data_dir when it is not given; tests pass their own.
@@ -158,6 +186,18 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_WEBHOOKS_ALLOW_LOOPBACK": (None, "webhooks_allow_loopback"),
     "BROKER_WEBHOOKS_TIMEOUT_S": (None, "webhooks_timeout_s"),
     "BROKER_DECP_THRESHOLD_EUR_HT": (None, "decp_threshold_eur_ht"),
+    "BROKER_CHORUS_MODE": ("chorus", "mode"),
+    "BROKER_CHORUS_SYNTAX": ("chorus", "syntax"),
+    "BROKER_CHORUS_API_URL": ("chorus", "api_url"),
+    "BROKER_CHORUS_OAUTH_URL": ("chorus", "oauth_url"),
+    "BROKER_CHORUS_CLIENT_ID": ("chorus", "client_id"),
+    "BROKER_CHORUS_CLIENT_SECRET": ("chorus", "client_secret"),
+    "BROKER_CHORUS_LOGIN": ("chorus", "login"),
+    "BROKER_CHORUS_PASSWORD": ("chorus", "password"),
+    "BROKER_CHORUS_TIMEOUT_S": ("chorus", "timeout_s"),
+    "BROKER_CHORUS_POLL_S": ("chorus", "poll_s"),
+    "BROKER_CHORUS_FAKE_STEP_S": ("chorus", "fake_step_s"),
+    "BROKER_CHORUS_FAKE_CLOSED_SERVICES": ("chorus", "fake_closed_services"),
     "BROKER_SMTP_HOST": ("notifications", "smtp_host"),
     "BROKER_SMTP_PORT": ("notifications", "smtp_port"),
     "BROKER_SMTP_SENDER": ("notifications", "smtp_sender"),

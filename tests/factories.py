@@ -114,3 +114,61 @@ async def matched(client: Any, token: str, request_id: str, *, timeout_s: float 
             return body
         assert time.monotonic() < deadline, f"request {request_id} still not matched after {timeout_s} s"
         await asyncio.sleep(0.1)
+
+
+async def delivered_order(
+    client: Any, admin_key: str, *, quantity: int = 6, unit_price: str = "1100.00", vat_rate: str = "20",
+    buyer_name: str = "Commune de Vitré", buyer_legal_form: str | None = "7210",
+    service_code: str | None = "SERVICE-FS", engagement_number: str | None = "EJ-2026-000412",
+    maker_name: str = "Menuiserie du Pays de Rennes", maker: tuple[dict[str, Any], str] | None = None,
+    deliver: bool = True,
+) -> dict[str, Any]:
+    """An order of ``quantity`` France Services desks, awarded, made, shipped and (``deliver``) confirmed
+    delivered by the buyer: ``{"order", "maker", "buyer", "buyer_org", "buyer_siret"}`` (keys are API keys).
+    In-process tests match inline; the maker is the only workshop invited unless others exist."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    shop, maker_key = maker or await make_workshop(client, admin_key, name=maker_name, commune_insee="35238",
+                                                   machines=WOOD_SHOP, capacities={"france-services-desk": 50})
+    buyer_org, buyer = await tenant(client, admin_key, "collectivite", "buyer", name=buyer_name,
+                                    commune_insee="35360")
+    if buyer_legal_form:
+        patched = await client.patch(f"/v1/organizations/{buyer_org['id']}", json={"legal_form": buyer_legal_form},
+                                     headers=bearer(buyer))
+        assert patched.status_code == 200, patched.text
+    siret = make_siret()
+    procurement: dict[str, Any] = {"buyer_siret": siret, "estimated_value_eur_ht": "1.00"}
+    if service_code:
+        procurement["service_code"] = service_code
+    if engagement_number:
+        procurement["engagement_number"] = engagement_number
+    body = {"item": "france-services-desk", "quantity": quantity,
+            "deadline": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "delivery": {"commune_insee": "35360", "address": "Maison France Services, 2 rue de la Mairie"},
+            "procurement": procurement}
+    idem = lambda: {"Idempotency-Key": str(uuid.uuid4())}  # noqa: E731
+    made = await client.post("/v1/requests", json=body, headers={**bearer(buyer), **idem()})
+    assert made.status_code == 201, made.text
+    request = made.json()
+    if request.get("match_state") == "pending":  # matching runs in a real worker
+        await matched(client, buyer, request["id"])
+    quote = {"unit_price_eur_ht": unit_price, "vat_rate": vat_rate, "quantity": quantity,
+             "delivery_date": (datetime.now(UTC).date() + timedelta(days=25)).isoformat()}
+    quoted = await client.post(f"/v1/requests/{request['id']}/quotes", json=quote, headers={**bearer(maker_key), **idem()})
+    assert quoted.status_code == 201, quoted.text
+    awarded = await client.post(f"/v1/requests/{request['id']}/award", headers={**bearer(buyer), **idem()},
+                                json={"quote_ids": [quoted.json()["id"]], "justification": "Seul devis reçu"})
+    assert awarded.status_code == 201, awarded.text
+    order = awarded.json()["orders"][0]
+    moves = [(maker_key, "confirmed", {}), (maker_key, "in_production", {}), (maker_key, "ready", {}),
+             (maker_key, "shipped", {"tracking": "Colissimo 6A12345678901"})]
+    if deliver:
+        moves.append((buyer, "delivered", {}))
+    for key, to, extra in moves:
+        moved = await client.post(f"/v1/orders/{order['id']}/transitions", json={"to": to, **extra},
+                                  headers=bearer(key))
+        assert moved.status_code == 200, moved.text
+        order = moved.json()
+    return {"order": order, "maker": maker_key, "shop": shop, "buyer": buyer, "buyer_org": buyer_org,
+            "buyer_siret": siret}

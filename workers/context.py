@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, NotRequired, TypedDict
 import httpx
 from arq.connections import ArqRedis
 
+from adapters.chorus.base import ChorusPro
+from adapters.geocoding.base import Geocoder
 from adapters.notifications.base import Notifier
 from adapters.webhooks.base import WebhookSender
 from broker.db.session import Database
@@ -41,4 +43,6 @@ class WorkerContext(TypedDict):
     notifier: Notifier
     candidates: CandidateCache
     match_batches: MatchBatches
+    chorus: ChorusPro  # where invoices are deposited (the fake unless BROKER_CHORUS_MODE=piste)
+    geocoder: Geocoder  # the communes, for the addresses of invoice documents
     relay_waker: NotRequired[asyncio.Task[None]]  # set once the rest is there: it runs the relay

@@ -16,6 +16,8 @@ from arq.typing import WorkerCoroutine
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.chorus.factory import make_chorus
+from adapters.geocoding import load_communes
 from adapters.notifications.base import Notifier, SmtpConfig
 from adapters.notifications.email import make_notifier
 from adapters.webhooks.base import DeliveryPolicy
@@ -38,6 +40,7 @@ from broker.settings import NotificationSettings, Settings
 from workers.context import WorkerContext
 from workers.enqueue import Enqueuer
 from workers.jobs.crisis import rebalance_crisis_call, sweep_crisis, watch_crisis_lags
+from workers.jobs.invoices import chorus_invoices, watch_payments
 from workers.jobs.lifecycle import close_windows, watch_deadlines
 from workers.jobs.maintenance import purge_idempotency
 from workers.jobs.matching import MatchBatches, match_request, sweep_matches
@@ -111,6 +114,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             "notifier": notifier(settings.notifications),
             "candidates": CandidateCache(),
             "match_batches": MatchBatches(),
+            "chorus": make_chorus(settings.chorus),
+            "geocoder": load_communes(),
         }
         built["relay_waker"] = asyncio.create_task(relay_waker(built))
         ctx.update(built)
@@ -125,6 +130,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                     await task
         if (http := ctx.get("http")) is not None:
             await http.aclose()
+        if (chorus := ctx.get("chorus")) is not None:
+            await chorus.aclose()
         if (db := ctx.get("db")) is not None:
             await db.dispose()
 
@@ -148,6 +155,8 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             cron(job(sweep_crisis), second=set(range(7, 60, 10)), unique=True, timeout=60, run_at_startup=True),
             cron(job(watch_crisis_lags), second=37, unique=True, timeout=60, run_at_startup=False),
             cron(job(watch_deadlines), second=5, unique=True, timeout=30, run_at_startup=True),
+            cron(job(chorus_invoices), second=set(range(3, 60, 5)), unique=True, timeout=120, run_at_startup=True),
+            cron(job(watch_payments), second=47, unique=True, timeout=60, run_at_startup=True),
             cron(job(purge_idempotency), minute=17, second=0, run_at_startup=False, unique=True, timeout=60),
         ],
         "redis_settings": redis_settings(settings),

@@ -12,6 +12,7 @@ from msgspec import Meta
 from broker.domain.access import ApiKey, Organisation, OrgKind, Role
 from broker.domain.catalogue import Process
 from broker.domain.fabrication import AwardJustification, Procurement
+from broker.domain.invoicing import VatRegime
 from broker.domain.lifecycle import OrderStatus
 from broker.errors import Rejected
 
@@ -73,12 +74,33 @@ Email = Annotated[str, Meta(max_length=254, pattern=_EMAIL,
                             description="notifications (new invitation, new quote, endpoint disabled) go here")]
 
 
+VatRegimeIn = Annotated[VatRegime, Meta(description="normal, or franchise_en_base (CGI art. 293 B: invoices "
+                                                     "without VAT, with the mention)")]
+LegalForm = Annotated[str, Meta(pattern=r"^\d{4}$", description="INSEE catégorie juridique, level III (7210 commune, "
+                                                                 "7364 établissement d'hospitalisation…): sets a "
+                                                                 "buyer's payment delay")]
+Iban = Annotated[str, Meta(min_length=15, max_length=42, pattern=r"^[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 ]{11,38}$",
+                           description="where the organisation is paid (ISO 13616, check digits verified)")]
+
+
 class OrganizationIn(Input):
     kind: OrganizationKindIn
     name: Name
     siret: Siret
     commune_insee: Insee
     contact_email: Email | None = None
+    vat_regime: VatRegimeIn = VatRegime.NORMAL
+    legal_form: LegalForm | None = None
+    iban: Iban | None = None
+
+
+class OrganizationPatch(Input):
+    """The fields to change; an absent field is kept, null clears an optional one."""
+
+    contact_email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    vat_regime: VatRegimeIn | msgspec.UnsetType = msgspec.UNSET
+    legal_form: LegalForm | msgspec.UnsetType | None = msgspec.UNSET
+    iban: Iban | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class OrganizationOut(msgspec.Struct, kw_only=True):
@@ -88,11 +110,15 @@ class OrganizationOut(msgspec.Struct, kw_only=True):
     siret: str
     commune_insee: str
     contact_email: str | None = None
+    vat_regime: VatRegime = VatRegime.NORMAL
+    legal_form: str | None = None
+    iban: str | None = None
 
     @classmethod
     def of(cls, org: Organisation) -> OrganizationOut:
         return cls(id=org.id, kind=org.kind, name=org.name, siret=org.siret, commune_insee=org.commune_insee,
-                   contact_email=org.contact_email)
+                   contact_email=org.contact_email, vat_regime=VatRegime(org.vat_regime), legal_form=org.legal_form,
+                   iban=org.iban)
 
 
 class OrganizationPage(msgspec.Struct, kw_only=True):

@@ -48,6 +48,11 @@ class OrganizationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Where notifications (new invitation, new quote, endpoint disabled) are e-mailed; none if unset.
     contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True, default=None)
+    # Invoicing (issue 23): the seller's VAT regime (CGI art. 293 B), the INSEE legal form (catégorie
+    # juridique, level III: the buyer's payment delay), the seller's IBAN for credit transfers.
+    vat_regime: Mapped[str] = mapped_column(String(20), default="normal", server_default="normal")
+    legal_form: Mapped[str | None] = mapped_column(String(4), nullable=True, default=None)
+    iban: Mapped[str | None] = mapped_column(String(34), nullable=True, default=None)
 
 
 class ApiKeyRow(Base):
@@ -561,3 +566,70 @@ class RebalanceRow(Base):
     unmet_after: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     call: Mapped[CrisisCallRow] = relationship(lazy="raise", viewonly=False)  # orders the INSERTs
+
+
+class InvoiceRow(Base):
+    """An invoice (``kind`` invoice) or credit note (``credit_note``) of an order, issued by its maker.
+    ``number`` is unique per seller (a gapless series, `InvoiceCounterRow`); ``lines`` are the
+    domain's ``Line``s as JSON; amounts in cents. ``received_on`` is the deposit on Chorus Pro, from
+    which (or from ``service_fait_on`` when later) ``delay_days`` run to ``due_on``."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (UniqueConstraint("seller_org_id", "number", name="uq_invoice_seller_number"),
+                      Index("ix_invoice_buyer_due", "buyer_org_id", "due_on"),
+                      Index("ix_invoice_status", "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(12))
+    number: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[str] = mapped_column(ForeignKey("fab_order.id"), index=True)
+    preceding_id: Mapped[str | None] = mapped_column(ForeignKey("invoice.id"), nullable=True, index=True)
+    seller_org_id: Mapped[str] = mapped_column(String(36), index=True)
+    buyer_org_id: Mapped[str] = mapped_column(String(36))
+    issue_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    vat_regime: Mapped[str] = mapped_column(String(20))
+    lines: Mapped[list[dict[str, object]]] = mapped_column(JSONType)
+    quantity: Mapped[int] = mapped_column(Integer)
+    net_cents: Mapped[int] = mapped_column(BigInteger)
+    vat_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    credited_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    service_fait_on: Mapped[date] = mapped_column(Date)
+    delay_days: Mapped[int] = mapped_column(Integer)
+    received_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    chorus_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chorus_syntax: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_on: Mapped[date] = mapped_column(Date)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # last asked to Chorus Pro
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InvoiceCounterRow(Base):
+    """The next number of a seller's series (``F`` invoices, ``AV`` credit notes), moved by
+    compare-and-set in the transaction that writes the invoice: a rolled-back invoice leaves no gap."""
+
+    __tablename__ = "invoice_counter"
+
+    seller_org_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    series: Mapped[str] = mapped_column(String(4), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class InvoiceEventRow(Base):
+    """An invoice's history: issue, each status with its reason, append-only."""
+
+    __tablename__ = "invoice_event"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoice.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

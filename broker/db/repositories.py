@@ -54,13 +54,23 @@ class OrganisationRepository:
         return set((await self.session.execute(query)).scalars())
 
     async def add(
-        self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime, contact_email: str | None = None
+        self, *, kind: str, name: str, siret: str, commune_insee: str, now: datetime, contact_email: str | None = None,
+        vat_regime: str = "normal", legal_form: str | None = None, iban: str | None = None,
     ) -> Organisation:
         row = OrganizationRow(
             id=new_id(), kind=kind, name=name, siret=siret, commune_insee=commune_insee, created_at=now,
-            contact_email=contact_email,
+            contact_email=contact_email, vat_regime=vat_regime, legal_form=legal_form, iban=iban,
         )
         self.session.add(row)  # flushed with the rest of the transaction; the SIRET is unique in the schema
+        return _organisation(row)
+
+    async def update(self, org_id: str, values: dict[str, object]) -> Organisation | None:
+        """Set these columns of the organisation (its invoicing details, its contact): None if it is gone."""
+        row = await self.session.get(OrganizationRow, org_id)
+        if row is None:
+            return None
+        for key, value in values.items():
+            setattr(row, key, value)
         return _organisation(row)
 
     async def get(self, org_id: str, *, scope_org_id: str | None) -> Organisation | None:

@@ -23,6 +23,7 @@ from broker.db.models import (
     CommitmentRow,
     CrisisCallRow,
     InvitationRow,
+    InvoiceRow,
     OrderRow,
     QuoteRow,
     RequestRow,
@@ -30,6 +31,7 @@ from broker.db.models import (
     WebhookEndpointRow,
 )
 from broker.domain.crisis import CALL, COMMITMENT
+from broker.domain.invoicing import INVOICE
 from broker.domain.lifecycle import (
     DELIVERY,
     ENDPOINT,
@@ -60,6 +62,7 @@ CALLS = Stored(CALL, CrisisCallRow)
 COMMITMENTS = Stored(COMMITMENT, CommitmentRow)
 ENDPOINTS = Stored(ENDPOINT, WebhookEndpointRow)
 DELIVERIES = Stored(DELIVERY, WebhookDeliveryRow, column="state")
+INVOICES = Stored(INVOICE, InvoiceRow)
 
 
 def _froms(stored: Stored[S], expected: S | Collection[S], to: S) -> list[S]:

@@ -54,6 +54,9 @@ class Organisation(msgspec.Struct, frozen=True, kw_only=True):
     siret: str
     commune_insee: str
     contact_email: str | None = None  # where notifications are e-mailed
+    vat_regime: str = "normal"  # normal, or franchise_en_base (CGI art. 293 B): what its invoices charge
+    legal_form: str | None = None  # INSEE catégorie juridique (7210 commune…): a buyer's payment delay
+    iban: str | None = None  # where a seller is paid (its invoices' BT-84)
 
 
 class ApiKey(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,6 +19,7 @@ from msgspec import inspect
 from broker.domain.access import OrgKind
 from broker.domain.crisis import CallStatus, RebalanceReason
 from broker.domain.decp import IsoDate, Marche
+from broker.domain.invoicing import InvoiceKind, InvoiceStatus
 from broker.domain.lifecycle import OrderStatus, RequestStatus
 
 #: A date and time as ``datetime.isoformat()`` writes it (``2026-05-04T12:00:00+00:00``).
@@ -266,6 +267,55 @@ class OrderLate(Event, tag="order.late", kw_only=True, frozen=True):
     maker_org_id: str
 
 
+class InvoiceIssued(Event, tag="invoice.issued", kw_only=True, frozen=True, omit_defaults=True):
+    """The maker issued an invoice of a delivered order, or a credit note (``kind``) correcting one
+    (``preceding_id``). ``due_on`` is provisional until Chorus Pro receives it."""
+
+    resource = "invoice"
+    audience = _BUYER
+    id: str
+    kind: InvoiceKind
+    number: str
+    order_id: str
+    maker_org_id: str
+    total_cents: int
+    due_on: IsoDate | None = None
+    preceding_id: str | None = None
+
+
+class InvoiceStatusChanged(Event, tag="invoice.status_changed", kw_only=True, frozen=True, omit_defaults=True):
+    """An invoice moved: submitted by its maker, then each status Chorus Pro reported (deposee,
+    mise_a_disposition, service_fait, mandatee, mise_en_paiement; suspendue or rejetee with
+    ``reason``), or wholly credited. ``due_on`` is the payment clock's due date once it runs."""
+
+    resource = "invoice"
+    audience = _BUYER
+    id: str
+    number: str
+    order_id: str
+    maker_org_id: str
+    from_: InvoiceStatus = msgspec.field(name="from")
+    to: InvoiceStatus
+    reason: str | None = None
+    due_on: IsoDate | None = None
+
+
+class InvoiceOverdue(Event, tag="invoice.overdue", kw_only=True, frozen=True):
+    """An invoice was not paid by its due date (emitted once, the day after): late-payment interest
+    accrues from today at ``rate_bp`` (ECB rate + 8 points) and the 40 € indemnity is due."""
+
+    resource = "invoice"
+    audience = _BUYER
+    id: str
+    number: str
+    order_id: str
+    maker_org_id: str
+    due_on: IsoDate
+    total_cents: int
+    rate_bp: int
+    indemnity_cents: int
+
+
 class DecpRecordCreated(Event, tag="decp.record_created", kw_only=True, frozen=True):
     """An award at or above the DECP threshold (`BROKER_DECP_THRESHOLD_EUR_HT`, 40 000 € HT by
     default) produced the record of its données essentielles, to publish within two months of the
@@ -452,6 +502,7 @@ AnyEvent = (
     | InvitationCreated | InvitationDeclined
     | QuoteSubmitted | QuoteWithdrawn | QuoteAccepted
     | OrderCreated | OrderStatusChanged | OrderProgress | OrderDelivered | OrderLate
+    | InvoiceIssued | InvoiceStatusChanged | InvoiceOverdue
     | DecpRecordCreated | DecpRecordPublished
     | CrisisCallCreated | CrisisCallAllocated | CrisisCallRebalanced | CrisisCallProgress
     | CrisisCallUpdated | CrisisCallClosed

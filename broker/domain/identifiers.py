@@ -48,3 +48,25 @@ def is_insee_code(code: str) -> bool:
 def is_postcode(code: str) -> bool:
     """Shape of a French postcode."""
     return bool(_POSTCODE.match(code))
+
+
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+_LEGAL_FORM = re.compile(r"^\d{4}$")
+
+
+def iban_problem(iban: str) -> str | None:
+    """None for an IBAN of good shape whose check digits are right (ISO 13616: the country and check
+    moved to the end, letters as 10-35, the number mod 97 is 1); French IBANs are 27 characters."""
+    compact = iban.replace(" ", "").upper()
+    if not _IBAN.fullmatch(compact):
+        return "an IBAN is a country code, two check digits and up to 30 letters or digits"
+    if compact.startswith("FR") and len(compact) != 27:
+        return "a French IBAN has 27 characters"
+    moved = compact[4:] + compact[:4]
+    number = int("".join(str(int(c, 36)) for c in moved))
+    return None if number % 97 == 1 else "its check digits are wrong"
+
+
+def is_legal_form(code: str) -> bool:
+    """An INSEE catégorie juridique of level III: four digits (7210 commune, 7364 hospital…)."""
+    return bool(_LEGAL_FORM.fullmatch(code))

@@ -27,7 +27,7 @@ from broker.services.orders import get_order
 RENDERERS: dict[str, DocumentRenderer] = {"order-x": OrderXRenderer(), "peppol": PeppolOrderRenderer()}
 
 
-def _address(commune: Commune | None, line: str | None = None) -> Address:
+def commune_address(commune: Commune | None, line: str | None = None) -> Address:
     if commune is None:
         raise NotFound("the order's commune is no longer in the commune table")
     postcode = commune.postcodes[0] if commune.postcodes else f"{commune.department[:2]}000"
@@ -55,17 +55,17 @@ async def order_document(
         buyer=Buyer(
             name=buyer_org.name,
             siret=procurement.buyer_siret,
-            address=_address(geocoder.commune(buyer_org.commune_insee)),
+            address=commune_address(geocoder.commune(buyer_org.commune_insee)),
             service_code=procurement.service_code, engagement_number=procurement.engagement_number,
             chorus_requirement=ChorusRequirement(procurement.chorus_requirement),
         ),
         seller=Seller(name=maker_org.name, siret=maker_org.siret,
-                      address=_address(geocoder.commune(workshop.commune_insee))),
+                      address=commune_address(geocoder.commune(workshop.commune_insee))),
         lines=(
             OrderLine(item_slug=request.item_slug or "custom", name=request.name, quantity=Decimal(order.quantity),
                       unit_price=Decimal(order.unit_price_cents) / 100, vat_rate=Decimal(order.vat_rate_bp) / 100),
         ),
         delivery_date=order.delivery_date,
-        delivery_address=_address(geocoder.commune(request.delivery_insee), request.delivery_address),
+        delivery_address=commune_address(geocoder.commune(request.delivery_insee), request.delivery_address),
     )
     return RENDERERS[kind].render(document)

@@ -3,9 +3,13 @@ written the French way (``5 232,00 €``, ``12 décembre 2026``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
+
+from broker.domain.invoicing import FRANCHISE_MENTION, LABELS, InvoiceKind, InvoiceStatus, VatRegime
+from broker.errors import BrokerError
 
 PARIS = ZoneInfo("Europe/Paris")
 NNBSP = "\u202f"  # narrow no-break space: French thousands separator and before « € »
@@ -184,6 +188,57 @@ AWARD_RULE = {
     "min-quotes-not-met": "Nombre de devis attendu non atteint",
 }
 
+# ---- invoices (issue 23) ---------------------------------------------------------------------------
+
+# The domain's wording, as a badge says it (capital first letter).
+INVOICE_STATUS = {status.value: text[0].upper() + text[1:] for status, text in LABELS.items()}
+INVOICE_KIND = {InvoiceKind.INVOICE.value: "Facture", InvoiceKind.CREDIT_NOTE.value: "Avoir"}
+
+# The colour of an invoice's badge: on its way, paid, or needing the maker's attention. Classes name a
+# tone, never a status code (a page shows no code, even in its markup).
+INVOICE_TONE = {
+    InvoiceStatus.ISSUED.value: "waiting",
+    InvoiceStatus.SUBMITTING.value: "waiting",
+    InvoiceStatus.DEPOSEE.value: "moving",
+    InvoiceStatus.MISE_A_DISPOSITION.value: "moving",
+    InvoiceStatus.SERVICE_FAIT.value: "moving",
+    InvoiceStatus.MANDATEE.value: "moving",
+    InvoiceStatus.MISE_EN_PAIEMENT.value: "paid",
+    InvoiceStatus.SUSPENDUE.value: "problem",
+    InvoiceStatus.REJETEE.value: "problem",
+    InvoiceStatus.CREDITED.value: "closed",
+}
+
+# What an invoice says of its VAT: the franchise en base carries its mandatory mention (CGI, art. 293 B).
+VAT_REGIME = {VatRegime.NORMAL.value: "TVA facturée", VatRegime.FRANCHISE_EN_BASE.value: FRANCHISE_MENTION}
+
+# The invoicing services' refusals (codes of broker.services.invoices), in the pages' words.
+_INVOICE_CODES = {
+    "not-delivered": "La facture suit le service fait\u00a0: attendez que l'acheteur confirme la réception.",
+    "already-invoiced": "Toutes les unités de la commande sont déjà facturées\u00a0; un avoir en rend à facturer.",
+    "already-credited": "Cette facture est déjà entièrement annulée par avoir.",
+    "not-the-seller": "Seul l'atelier de la commande émet, dépose et corrige ses factures.",
+    "not-an-invoice": "Un avoir corrige une facture, pas un autre avoir.",
+    "invalid-state-transition": "Cette facture n'est plus à déposer\u00a0: elle a déjà été envoyée à Chorus Pro.",
+}
+_INVOICE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"quantity (\d+) is more than the (\d+) units not yet invoiced"),
+     "{0} unités, c'est plus que les {1} unités restant à facturer."),
+    (re.compile(r"quantity (\d+) is more than the (\d+) units of the invoice not yet credited"),
+     "{0} unités, c'est plus que les {1} unités de la facture non encore annulées."),
+    (re.compile(r"say why the invoice is credited"), "Indiquez le motif de l'avoir."),
+]
+
+
+def invoice_refusal(exc: BrokerError) -> str | None:
+    """The French sentence for a refusal of the invoicing services, or None for another service's."""
+    if exc.code in _INVOICE_CODES:
+        return _INVOICE_CODES[exc.code]
+    for pattern, template in _INVOICE_PATTERNS:
+        if match := pattern.search(exc.detail):
+            return template.format(*(number(int(g)) for g in match.groups()))
+    return None
+
 
 def label(table: dict[str, str], key: object) -> str:
     text = str(key)
@@ -243,6 +298,16 @@ def paris(value: datetime) -> datetime:
         return value
 
 
+def cents(value: int | None) -> str:
+    """An amount in euro cents -> ``5 232,00 €``."""
+    return "—" if value is None else euros(Decimal(value) / 100)
+
+
+def rate_bp(value: int | None) -> str:
+    """A yearly rate in basis points -> ``10,15 %``."""
+    return "—" if value is None else f"{number(Decimal(value) / 100, 2)}{NNBSP}%"
+
+
 def km(value: float | None) -> str:
     return "—" if value is None else f"{number(value, 1)}{NNBSP}km"
 
@@ -255,6 +320,8 @@ def mm(values: object) -> str:
 
 FILTERS = {
     "euros": euros,
+    "cents": cents,
+    "rate_bp": rate_bp,
     "number": number,
     "num": num,
     "percent": percent,
@@ -283,4 +350,8 @@ TABLES = {
     "quote_flag_reason": QUOTE_FLAG_REASON,
     "invitation_source": INVITATION_SOURCE,
     "award_rule": AWARD_RULE,
+    "invoice_status": INVOICE_STATUS,
+    "invoice_kind": INVOICE_KIND,
+    "invoice_tone": INVOICE_TONE,
+    "vat_regime": VAT_REGIME,
 }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post
+import msgspec
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
@@ -21,6 +22,7 @@ from broker.api.schemas import (
     OrganizationKindIn,
     OrganizationOut,
     OrganizationPage,
+    OrganizationPatch,
 )
 from broker.api.security import ANY_ROLE, access
 from broker.domain.access import OrgKind, Role
@@ -56,8 +58,30 @@ class OrganizationController(Controller):
             geocoder=ctx.geocoder,
             now=ctx.now,
             contact_email=data.contact_email,
+            vat_regime=data.vat_regime,
+            legal_form=data.legal_form,
+            iban=data.iban,
         )
         return await ctx.respond(OrganizationOut.of(org), resource=("organization", org.id))
+
+    @patch(
+        "/{org_id:str}",
+        opt=access(Role.ADMIN, Role.BUYER, Role.MAKER, Role.COORDINATOR, idempotent=True),
+        operation_id="update_organization",
+        responses=problems(400, 401, 403, 404, 413, 422, 429),
+    )
+    async def update(
+        self,
+        org_id: OrgId,
+        data: JSONBody[OrganizationPatch],
+        ctx: NamedDependency[RequestContext],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[OrganizationOut]:
+        """The organisation's own details: its contact address, and what its invoices need (VAT regime,
+        INSEE legal form, IBAN). Its own keys change their organisation; an administrator any."""
+        values = {f: v for f in OrganizationPatch.__struct_fields__ if (v := getattr(data, f)) is not msgspec.UNSET}
+        org = await organisations.update_organisation(ctx.session, actor=ctx.principal, org_id=org_id, values=values)
+        return await ctx.respond(OrganizationOut.of(org), status=200, resource=("organization", org.id))
 
     @get(
         "/",

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from factories import FAB_LAB, WOOD_SHOP, bearer, make_siret, make_workshop, tenant
+from factories import FAB_LAB, WOOD_SHOP, bearer, delivered_order, make_siret, make_workshop, tenant
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from adapters.chorus.fake import FakeChorusPro
+from adapters.geocoding import load_communes
 from adapters.webhooks.base import Outcome
 from adapters.webhooks.fake import FakeWebhookSender
 from broker.db.models import OutboxRow
@@ -23,6 +25,7 @@ from broker.domain.events import CATALOGUE, EVENT_TYPES, AnyEvent, markdown, rec
 from broker.domain.procurement import paris_day
 from broker.services import webhooks
 from broker.services.crisis_allocation import expire_proposals, flag_lagging_calls, rebalance_call
+from broker.services.invoices import check_statuses, deposit_submitted, flag_overdue
 from broker.services.orders import flag_late_orders
 from broker.services.requests import close_quote_windows
 from broker.settings import CrisisSettings
@@ -174,6 +177,30 @@ async def _decp(client: Any, admin_key: str) -> None:
     await _ok(await client.post(f"/v1/decp/{marche['id']}/published", headers={**bearer(buyer), **idem()}))
 
 
+async def _invoicing(client: Any, admin_key: str, db: Any) -> None:
+    """An invoice issued, credited, issued again, submitted, deposited and walked to payment by the
+    fake Chorus Pro; another left unpaid past its due date (the overdue watch)."""
+    world = await delivered_order(client, admin_key, maker_name="Menuiserie de Bain-de-Bretagne")
+    maker = {**bearer(world["maker"]), **idem()}
+    first = await _ok(await client.post(f"/v1/orders/{world['order']['id']}/invoices", json={"quantity": 3},
+                                        headers=maker), 201)
+    await _ok(await client.post(f"/v1/invoices/{first['id']}/credit-notes", json={"reason": "Erreur de prix"},
+                                headers={**bearer(world["maker"]), **idem()}), 201)
+    second = await _ok(await client.post(f"/v1/orders/{world['order']['id']}/invoices", json={},
+                                         headers={**bearer(world["maker"]), **idem()}), 201)
+    await _ok(await client.post(f"/v1/invoices/{second['id']}/submit", headers={**bearer(world["maker"]), **idem()}),
+              202)
+    clock = [datetime.now(UTC).timestamp()]
+    chorus = FakeChorusPro(step_s=60, closed_services=frozenset(), clock=lambda: clock[0])
+    now = datetime.now(UTC)
+    assert await deposit_submitted(db, chorus=chorus, geocoder=load_communes(), syntax="ubl", now=now) == 1
+    clock[0] += 60
+    assert await check_statuses(db, chorus=chorus, now=now + timedelta(minutes=1), poll_s=0) == 1
+    async with db.writer() as session:  # 31 days on, still not paid
+        assert await flag_overdue(session, now=now + timedelta(days=31)) == 1
+        await session.commit()
+
+
 async def _disable_endpoint(db: Any, settings: Any) -> list[bytes]:
     """One relay pass (the buyer's endpoint subscribes to everything), and a first delivery answered
     410 Gone: the endpoint is disabled. Returns the bodies the relay built for that endpoint."""
@@ -200,6 +227,7 @@ async def test_every_event_type_is_emitted_and_matches_its_schema(client, admin_
     await _fabrication(client, admin_key, db)
     await _crisis(client, admin_key, db)
     await _decp(client, admin_key)
+    await _invoicing(client, admin_key, db)
     sent = await _disable_endpoint(db, settings)
     validators = _validators(await _ok(await client.get("/schema/openapi.json")))
     assert list(validators) == list(EVENT_TYPES)

@@ -30,6 +30,9 @@ B_TABLES = {
     "commitment": "call_id = :call",
     "rebalance": "call_id = :call",
     "decp_record": "org_id = :org",
+    "invoice": "seller_org_id = :maker_org",
+    "invoice_event": "invoice_id = :invoice",
+    "invoice_counter": "seller_org_id = :maker_org",
 }
 
 
@@ -61,6 +64,13 @@ async def _tenant_b(client, admin_key):
                               headers={**bearer(buyer), "Idempotency-Key": "a"})
     assert award.status_code == 201, award.text
     order = award.json()["orders"][0]
+    for key, to, extra in [(maker, "confirmed", {}), (maker, "in_production", {}), (maker, "ready", {}),
+                           (maker, "shipped", {"tracking": "Colissimo 6A12345678901"}), (buyer, "delivered", {})]:
+        moved = await client.post(f"/v1/orders/{order['id']}/transitions", json={"to": to, **extra},
+                                  headers=bearer(key))
+        assert moved.status_code == 200, moved.text
+    invoice = await client.post(f"/v1/orders/{order['id']}/invoices", json={"quantity": 2}, headers=bearer(maker))
+    assert invoice.status_code == 201, invoice.text
     invitation = (await client.get("/v1/invitations", headers=bearer(maker))).json()["items"][0]
     # An award of 42 000 € HT (≥ 40 000 €): B's DECP record.
     large = (await client.post("/v1/requests", headers=bearer(buyer), json=body | {
@@ -88,11 +98,12 @@ async def _tenant_b(client, admin_key):
             "quote": quote["id"], "order": order["id"], "invitation": invitation["id"], "key": key.json()["id"],
             "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"], "coord_org": coord_org["id"],
             "call": detail["id"], "point": detail["delivery_points"][0]["id"],
-            "commitment": detail["commitments"][0]["id"], "decp": decp["id"]}
+            "commitment": detail["commitments"][0]["id"], "decp": decp["id"], "invoice": invoice.json()["id"]}
 
 
 ALL = "all"
 OWNERS = {"buyer", "coordinator", "maker", "integration"}
+READERS = {"buyer", "maker", "integration", "admin"}
 
 
 def policy(b):
@@ -191,6 +202,24 @@ def policy(b):
         ("GET", "/v1/decp/overdue"): ("/v1/decp/overdue", {"buyer", "integration", "admin"}, None, "self"),
         ("POST", "/v1/decp/{record_id:str}/published"): (f"/v1/decp/{b['decp']}/published", {"buyer", "integration"},
                                                          None, "hidden"),
+        # Issue 23: invoicing.
+        ("PATCH", "/v1/organizations/{org_id:str}"): (f"/v1/organizations/{b['org']}",
+                                                      {"admin", "buyer", "maker", "coordinator"},
+                                                      {"contact_email": None}, "hidden"),
+        ("POST", "/v1/orders/{order_id:str}/invoices"): (f"/v1/orders/{b['order']}/invoices", {"maker"}, {},
+                                                         "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/invoices"): (f"/v1/orders/{b['order']}/invoices", READERS, None,
+                                                        "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/payment"): (f"/v1/orders/{b['order']}/payment", READERS, None, "hidden"),
+        ("GET", "/v1/invoices"): ("/v1/invoices", READERS, None, "self"),
+        ("GET", "/v1/invoices/{invoice_id:str}"): (f"/v1/invoices/{b['invoice']}", READERS, None, "hidden"),
+        ("POST", "/v1/invoices/{invoice_id:str}/credit-notes"): (f"/v1/invoices/{b['invoice']}/credit-notes",
+                                                                 {"maker"}, {"reason": "erreur"}, "hidden"),
+        ("POST", "/v1/invoices/{invoice_id:str}/submit"): (f"/v1/invoices/{b['invoice']}/submit", {"maker"}, None,
+                                                           "hidden"),
+        ("GET", "/v1/invoices/{invoice_id:str}/factur-x"): (f"/v1/invoices/{b['invoice']}/factur-x", READERS, None,
+                                                            "hidden"),
+        ("GET", "/v1/invoices/{invoice_id:str}/ubl"): (f"/v1/invoices/{b['invoice']}/ubl", READERS, None, "hidden"),
         ("POST", "/v1/orders/{order_id:str}/progress"): (f"/v1/orders/{b['order']}/progress", {"maker"},
                                                          {"units_done": 1}, "hidden"),
         # A call in Nice: out of every test workshop's reach, so creating it books nobody's capacity.
@@ -238,7 +267,7 @@ async def test_cross_tenant_matrix(client, admin_key, db):
 
     before = await _b_fingerprint(db, b)
     b_secrets = {b["org"], b["maker_org"], b["workshop"], b["request"], b["quote"], b["order"], b["invitation"],
-                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"]}
+                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"], b["invoice"]}
     cases = 0
     for (method, _template), (path, roles, body, kind) in table.items():
         for role, key in callers.items():
