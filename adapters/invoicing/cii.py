@@ -18,7 +18,7 @@ import re
 from datetime import date
 from decimal import Decimal
 
-import facturx  # type: ignore[import-untyped]
+import facturx
 from lxml import etree
 
 from adapters.invoicing.base import DocumentInvalid, InvoiceDocument, Party

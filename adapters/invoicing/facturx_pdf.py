@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import facturx  # type: ignore[import-untyped]
+import facturx
 import reportlab
 from PIL import ImageCms
 from pypdf import PdfWriter
@@ -63,8 +63,8 @@ def _fonts() -> tuple[str, str]:
 @cache
 def _srgb_profile() -> bytes:
     """littleCMS's built-in sRGB profile, declared as ICC version 4.2: PDF/A-3 (on PDF 1.7) knows the ICC
-    profiles up to ICC.1:2004-10, whose format the v4.4 header lcms writes does not change. The profile ID
-    (MD5 of the header) is zeroed, which ICC allows for "not computed"."""
+    profiles up to ICC.1:2004-10, whose format the v4.4 header lcms writes does not change. The profile ID (an
+    MD5 over the profile, stale once the version changes) is zeroed, which ICC allows for "not computed"."""
     data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     data[8:12] = bytes((4, 0x20, 0, 0))
     data[84:100] = bytes(16)
@@ -73,9 +73,10 @@ def _srgb_profile() -> bytes:
 
 def _pdfa_finish(pdf: bytes) -> bytes:
     """The last touches the ``factur-x`` library leaves to PDF/A-3: the sRGB output intent (``/GTS_PDFA1``)
-    that device colours need, a PDF 1.7 header (the library's 1.6 is lost with pypdf 5+, leaving reportlab's
-    1.3), and a document information dictionary that says no more than the XMP metadata (the library leaves an
-    empty ``/Keywords`` and reportlab's ``/Trapped``, which the XMP lacks, and ``/Producer`` must be the XMP's)."""
+    that device colours need; a PDF 1.7 header (the library asks for 1.6 through a pypdf attribute the installed
+    pypdf no longer reads, which leaves reportlab's 1.3); and a document information dictionary that says no
+    more than the XMP metadata (the library leaves an empty ``/Keywords`` and reportlab's ``/Trapped``, which
+    the XMP lacks, and ``/Producer`` must be the XMP's)."""
     writer = PdfWriter(clone_from=io.BytesIO(pdf))
     writer.pdf_header = b"%PDF-1.7"
     profile = DecodedStreamObject()

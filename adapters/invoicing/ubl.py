@@ -12,6 +12,8 @@ and is left out when there is no payment means (no IBAN); the payment terms (BT-
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from lxml import etree
 
 from adapters.invoicing.base import DocumentInvalid, InvoiceDocument, Party
@@ -38,15 +40,14 @@ PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 MEDIA_TYPE = "application/xml"
 
 
-class _Syntax:
+class _Syntax(NamedTuple):
     """What differs between the two UBL document types."""
 
-    def __init__(self, root: UblDocument, namespace: str, type_code: str, line: str, quantity: str) -> None:
-        self.root = root
-        self.namespace = namespace
-        self.type_code = type_code
-        self.line = line
-        self.quantity = quantity
+    root: UblDocument
+    namespace: str
+    type_code: str
+    line: str
+    quantity: str
 
 
 _SYNTAX = {

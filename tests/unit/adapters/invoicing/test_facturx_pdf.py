@@ -6,7 +6,15 @@ import io
 
 import facturx
 import pytest
-from invoicing_samples import BUYER_SIRET, ENGAGEMENT, SAFE_PARSER, SERVICE_CODE, credit_note, franchise_invoice, invoice
+from invoicing_samples import (
+    BUYER_SIRET,
+    ENGAGEMENT,
+    SAFE_PARSER,
+    SERVICE_CODE,
+    credit_note,
+    franchise_invoice,
+    invoice,
+)
 from lxml import etree
 from pypdf import PdfReader
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -106,6 +107,13 @@ def test_credit_note() -> None:
     assert _xpath(xml, "/cn:CreditNote/cac:LegalMonetaryTotal/cbc:PayableAmount/text()") == ["234.00"]
 
 
+def test_a_credit_note_puts_its_due_date_in_the_payment_means() -> None:
+    xml = build_ubl(credit_note(iban=IBAN, due_on=date(2025, 8, 1)))
+    assert validate_ubl(xml, "CreditNote") == []
+    assert _xpath(xml, "/cn:CreditNote/cac:PaymentMeans/cbc:PaymentDueDate/text()") == ["2025-08-01"]
+    assert _xpath(xml, "/cn:CreditNote/cbc:DueDate") == []
+
+
 def test_franchise_en_base_is_exempt_with_the_293_b_mention() -> None:
     xml = build_ubl(franchise_invoice())
     category = "/inv:Invoice/cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory"
@@ -133,7 +141,7 @@ def test_a_broken_document_raises() -> None:
 
 def test_a_schema_failure_raises_document_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ubl, "_totals", lambda root, document: None)  # drops the mandatory LegalMonetaryTotal
-    with pytest.raises(DocumentInvalid, match="UBL 2.1 Invoice schema"):
+    with pytest.raises(DocumentInvalid, match=r"UBL 2\.1 Invoice schema"):
         build_ubl(invoice())
 
 

