@@ -23,6 +23,8 @@ from lxml import etree
 
 from adapters.invoicing.base import DocumentInvalid, InvoiceDocument, Party
 from adapters.procurement.base import Address
+from adapters.xml_tree import cii_address, cii_date
+from adapters.xml_tree import sub as _sub
 from broker.domain.identifiers import siret_problem
 from broker.domain.invoicing import FRANCHISE_MENTION, TYPE_CODE, InvoiceKind, Line, VatRegime
 
@@ -139,25 +141,12 @@ def check(document: InvoiceDocument) -> None:
 # ---- CII -----------------------------------------------------------------------------------------------
 
 
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrib)
-    if text is not None:
-        element.text = text
-    return element
-
-
 def _date(parent: etree._Element, tag: str, day: date, *, ns: str = UDT) -> None:
-    holder = _sub(parent, RAM, tag)
-    _sub(holder, ns, "DateTimeString", day.strftime("%Y%m%d"), format="102")
+    cii_date(parent, tag, day, ram=RAM, udt=ns)
 
 
 def _address(parent: etree._Element, address: Address) -> None:
-    postal = _sub(parent, RAM, "PostalTradeAddress")
-    _sub(postal, RAM, "PostcodeCode", address.postcode)
-    if address.line:
-        _sub(postal, RAM, "LineOne", address.line)
-    _sub(postal, RAM, "CityName", address.commune)
-    _sub(postal, RAM, "CountryID", address.country)
+    cii_address(parent, address, ram=RAM)
 
 
 def _party(parent: etree._Element, tag: str, party: Party) -> None:

@@ -29,6 +29,7 @@ from adapters.invoicing.cii import (
 )
 from adapters.invoicing.schemas import UblDocument, validate_ubl
 from adapters.procurement.base import Address
+from adapters.xml_tree import sub as _sub
 from broker.domain.invoicing import TYPE_CODE, InvoiceKind, Line, VatBreakdown
 
 INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
@@ -55,13 +56,6 @@ _SYNTAX = {
     InvoiceKind.CREDIT_NOTE: _Syntax("CreditNote", CREDIT_NOTE, "CreditNoteTypeCode", "CreditNoteLine",
                                      "CreditedQuantity"),
 }
-
-
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrib)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def _address(parent: etree._Element, tag: str, address: Address) -> None:

@@ -15,6 +15,8 @@ from lxml import etree
 
 from adapters.procurement.base import Address, Buyer, OrderDocument, Seller
 from adapters.procurement.rules import validate_document
+from adapters.xml_tree import cii_address, cii_date
+from adapters.xml_tree import sub as _sub
 
 RSM = "urn:un:unece:uncefact:data:SCRDMCCBDACIOMessageStructure:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:128"
@@ -24,13 +26,6 @@ NSMAP = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
 PROFILE_BASIC = "urn:order-x.eu:1p0:basic"
 TYPE_ORDER = "220"
 MEDIA_TYPE = "application/vnd.order-x+xml"
-
-
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrib)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def amount(value: Decimal) -> str:
@@ -43,17 +38,11 @@ def decimal_text(value: Decimal) -> str:
 
 
 def _date(parent: etree._Element, tag: str, day: date) -> None:
-    holder = _sub(parent, RAM, tag)
-    _sub(holder, UDT, "DateTimeString", day.strftime("%Y%m%d"), format="102")
+    cii_date(parent, tag, day, ram=RAM, udt=UDT)
 
 
 def _address(parent: etree._Element, address: Address) -> None:
-    postal = _sub(parent, RAM, "PostalTradeAddress")
-    _sub(postal, RAM, "PostcodeCode", address.postcode)
-    if address.line:
-        _sub(postal, RAM, "LineOne", address.line)
-    _sub(postal, RAM, "CityName", address.commune)
-    _sub(postal, RAM, "CountryID", address.country)
+    cii_address(parent, address, ram=RAM)
 
 
 def _party(parent: etree._Element, tag: str, party: Buyer | Seller) -> None:

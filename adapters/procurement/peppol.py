@@ -15,6 +15,7 @@ from lxml import etree
 from adapters.procurement.base import Address, Buyer, OrderDocument, Seller
 from adapters.procurement.orderx import amount, decimal_text
 from adapters.procurement.rules import validate_document
+from adapters.xml_tree import sub as _sub
 
 ORDER = "urn:oasis:names:specification:ubl:schema:xsd:Order-2"
 CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -23,13 +24,6 @@ NSMAP = {None: ORDER, "cac": CAC, "cbc": CBC}
 CUSTOMIZATION_ID = "urn:fdc:peppol.eu:poacc:trns:order:3"
 PROFILE_ID = "urn:fdc:peppol.eu:poacc:bis:ordering:3"
 MEDIA_TYPE = "application/vnd.peppol.order+xml"
-
-
-def _sub(parent: etree._Element, ns: str, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{tag}", attrib)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def _address(parent: etree._Element, tag: str, address: Address) -> None:
