@@ -8,7 +8,11 @@ import socket
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from support_server import running_broker
+from support_stack import PG_URL, database
+
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 BAD_BODIES = {
     "chunk size not hexadecimal": b"ZZZ\r\n{}\r\n0\r\n\r\n",
@@ -26,8 +30,18 @@ def _raw(port: int, head: str, body: bytes) -> bytes:
         return answer
 
 
-def test_malformed_chunked_bodies_are_answered_400(tmp_path):
-    with running_broker(tmp_path) as broker:
+@pytest.fixture(params=BACKENDS)
+def db_env(request: pytest.FixtureRequest, tmp_path):
+    """SQLite: the file `broker up` makes; PostgreSQL: a throw-away database (what is written is checked)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with database("postgresql", tmp_path) as url:
+        yield {"BROKER_DATABASE_URL": url}
+
+
+def test_malformed_chunked_bodies_are_answered_400(tmp_path, db_env):
+    with running_broker(tmp_path, **db_env) as broker:
         port = urlsplit(broker.url).port
         assert port is not None
         for name, body in BAD_BODIES.items():
