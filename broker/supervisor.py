@@ -328,6 +328,8 @@ def _demo_env(environ: dict[str, str], *, data_dir: Path, url: str, admin_key: s
         "BROKER_SECRET_KEY": _secret_key(data_dir),
         "BROKER_BOOTSTRAP_ADMIN_KEY": admin_key,
         "BROKER_WEBHOOKS_ALLOW_LOOPBACK": "1",  # the demo's ERP receiver listens on 127.0.0.1
+        "BROKER_CHORUS_FAKE_STEP_S": "1",  # the desk invoice walks to payment in seconds
+        "BROKER_CHORUS_POLL_S": "1",  # the worker asks its status at every round (5 s), not every 15 minutes
         "BROKER_LOG_LEVEL": "WARNING",
     }
 

@@ -1,5 +1,6 @@
 """The demo story, told through the public HTTP API only (httpx): seed the cast, run a France
-Services desk request from matching to delivery, then a visor crisis call; print a summary.
+Services desk request from matching to delivery and to its invoice paid through Chorus Pro, then a
+visor crisis call; print a summary.
 
 This module is a client: it never touches the database or the services (import-linter checks it).
 """
@@ -26,6 +27,7 @@ from rich.table import Table
 from adapters.geocoding import load_communes
 from broker.demo import data
 from broker.demo.receiver import Receiver
+from broker.domain.invoicing import LABELS, PATH, InvoiceStatus
 
 SEED_CONCURRENCY = 6
 PARIS = ZoneInfo("Europe/Paris")
@@ -38,11 +40,22 @@ PROCEDURE_WORDS = {
 }
 
 
-def french_euros(amount: str) -> str:
-    """``"60000.00"`` → ``60 000 €`` (``"1085.50"`` → ``1 085,50 €``), French typography."""
-    whole, _, cents = amount.partition(".")
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre")
+
+
+def french_euros(amount: str, *, cents: bool = False) -> str:
+    """``"60000.00"`` → ``60 000 €`` (``"1085.50"`` → ``1 085,50 €``), French typography; with
+    ``cents`` the cents always show, as on an invoice (``5 208,00 €``)."""
+    whole, _, fraction = amount.partition(".")
     grouped = f"{int(whole):,}".replace(",", "\u202f")
-    return f"{grouped}{',' + cents if cents.strip('0') else ''}\u00a0€"
+    return f"{grouped}{',' + fraction if cents or fraction.strip('0') else ''}\u00a0€"
+
+
+def french_day(iso: str) -> str:
+    """``"2027-01-02"`` → ``2 janvier 2027`` (``1er`` for the first of the month)."""
+    year, month, day = (int(part) for part in iso.split("-"))
+    return f"{'1er' if day == 1 else day} {MONTHS[month - 1]} {year}"
 
 
 def procedure_line(procurement: dict[str, Any]) -> str:
@@ -372,6 +385,7 @@ class Story:
             f"  delivered: {final['units_done']} desks, "
             f"{' → '.join(h['to_status'] for h in final['history'] if h['to_status'])}"
         )
+        invoice = await self._invoice_paid(order["id"], maker, buyer)
         self.summary["desk"] = {
             "requested": story.quantity,
             "delivered": final["units_done"] if final["status"] == "delivered" else 0,
@@ -387,7 +401,38 @@ class Story:
             "total_eur_ttc": final["total_eur_ttc"],
             "workshops_involved": 1,
             "unmet": story.quantity - (final["units_done"] if final["status"] == "delivered" else 0),
+            "invoice": {k: invoice[k] for k in ("number", "status", "received_on", "due_on", "paid_on",
+                                                "delay_days")} | {"total_eur_ttc": invoice["totals"]["total_eur_ttc"]},
         }
+
+    async def _invoice_paid(self, order_id: str, maker: Shop, buyer: str, timeout: float = 90) -> dict[str, Any]:
+        """The service fait done, the maker invoices the order and deposits the invoice on Chorus Pro; the
+        worker follows it there (the demo's fake Chorus Pro takes one step a second) until it is paid."""
+        made = await self.api.post(f"/v1/orders/{order_id}/invoices", maker.key, {})
+        await self.api.post(f"/v1/invoices/{made['id']}/submit", maker.key, expect=202)
+        task = self.progress.add_task("Desk invoice: Chorus Pro", total=len(PATH) - 1)
+        deadline = time.monotonic() + timeout
+        while True:
+            invoice: dict[str, Any] = await self.api.get(f"/v1/invoices/{made['id']}", buyer)
+            status = InvoiceStatus(invoice["status"])
+            if status in PATH:
+                self.progress.update(task, completed=PATH.index(status))
+            if status is InvoiceStatus.MISE_EN_PAIEMENT:
+                break
+            if status not in PATH:
+                raise DemoError(f"invoice {made['number']} is {LABELS[status]}: {invoice['status_reason']}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"invoice {made['number']} still {LABELS[status]} after {timeout:.0f} s (the demo's "
+                                "worker polls its fake Chorus Pro with BROKER_CHORUS_FAKE_STEP_S=1 and "
+                                "BROKER_CHORUS_POLL_S=1)")
+            await asyncio.sleep(0.5)
+        self.console.print(
+            f"  facture {invoice['number']}\u00a0: {french_euros(invoice['totals']['total_eur_ttc'], cents=True)} TTC, "
+            f"déposée sur Chorus Pro le {french_day(invoice['received_on'])}, échéance le "
+            f"{french_day(invoice['due_on'])} ({invoice['delay_days']}\u00a0jours) — "
+            f"{LABELS[status]} le {french_day(invoice['paid_on'])}"
+        )
+        return invoice
 
     # ---- 2b. the same workshop three times: the award asks why --------------------------------
 
@@ -784,6 +829,10 @@ class Story:
             )
         if desk and desk.get("procedure"):
             self.console.print(f"  France Services desks: {procedure_line(desk)}")
+        if desk and desk.get("invoice"):
+            bill = desk["invoice"]
+            self.console.print(f"  desk invoice {bill['number']}: {french_euros(bill['total_eur_ttc'], cents=True)} "
+                               f"TTC, due {french_day(bill['due_on'])}, {LABELS[InvoiceStatus(bill['status'])]}")
         rotation = self.summary.get("rotation")
         if rotation:
             self.console.print(f"  rotation: award {rotation['awards']} to {rotation['workshop']} answered "

@@ -8,7 +8,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from broker.domain.invoicing import FRANCHISE_MENTION, LABELS, InvoiceKind, InvoiceStatus, VatRegime
+from broker.domain.invoicing import (
+    FRANCHISE_MENTION,
+    INDEMNITY_TEXT,
+    INTEREST_TEXT,
+    LABELS,
+    InvoiceKind,
+    InvoiceStatus,
+    VatRegime,
+)
 from broker.errors import BrokerError
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -212,6 +220,9 @@ INVOICE_TONE = {
 # What an invoice says of its VAT: the franchise en base carries its mandatory mention (CGI, art. 293 B).
 VAT_REGIME = {VatRegime.NORMAL.value: "TVA facturée", VatRegime.FRANCHISE_EN_BASE.value: FRANCHISE_MENTION}
 
+# The texts that set what a late payment costs (code de la commande publique).
+LATE_PAYMENT_TEXT = {"interest": INTEREST_TEXT, "indemnity": INDEMNITY_TEXT}
+
 # The invoicing services' refusals (codes of broker.services.invoices), in the pages' words.
 _INVOICE_CODES = {
     "not-delivered": "La facture suit le service fait\u00a0: attendez que l'acheteur confirme la réception.",
@@ -354,4 +365,5 @@ TABLES = {
     "invoice_kind": INVOICE_KIND,
     "invoice_tone": INVOICE_TONE,
     "vat_regime": VAT_REGIME,
+    "late_payment_text": LATE_PAYMENT_TEXT,
 }

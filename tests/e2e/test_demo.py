@@ -65,6 +65,10 @@ def test_broker_demo_tells_the_whole_story_and_stops_everything(tmp_path):
     assert 0 < desk["distance_km"] <= 120  # a Creuse or Limousin workshop, not one from Alsace
     # 4 desks at the cheapest quote, 20 % VAT
     assert desk["total_eur_ttc"] == f"{4 * min(map(float, data.DeskStory().prices)) * 1.2:.2f}"
+    # … invoiced, deposited on the (fake) Chorus Pro and paid (issue 23)
+    invoice = desk["invoice"]
+    assert invoice["status"] == "mise_en_paiement" and invoice["number"] == "F-000001"
+    assert invoice["received_on"] <= invoice["paid_on"] and invoice["due_on"]
     # Its procedure, from the law: far below the R.2122-8 threshold (40 000 € HT until 31 March 2026,
     # 60 000 € HT since), stated in French.
     assert desk["procedure"] == "sans_publicite" and desk["threshold_eur_ht"] in ("40000.00", "60000.00")

@@ -28,6 +28,7 @@ from broker.services import requests as request_service
 from broker.web.forms import Form, deadline_at
 from broker.web.labels import CHORUS, NATURE, PARIS, THREE_QUOTES, number
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.pages.invoices import payables
 from broker.web.pages.procurement import cpv_text, default_cpv, procedure_context, rule_explanation
 from broker.web.render import page, redirect
 from broker.web.security import web_access
@@ -87,7 +88,8 @@ class BuyerController(Controller):
         rows = await request_service.list_requests(ctx.session, actor=ctx.principal, limit=51, status=None,
                                                    after=cursor_after(ctx, curseur, "web-requests"))
         rows, more = next_cursor(ctx, rows, "web-requests", lambda r: (r.created_at, r.id))
-        return page(request, "requests.html.j2", title="Mes demandes", requests=rows, more=more)
+        return page(request, "requests.html.j2", title="Mes demandes", requests=rows, more=more,
+                    payables=await payables(ctx))
 
     @get("/demandes/nouvelle", opt=BUYER)
     async def new_request(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],

@@ -1,34 +1,42 @@
 """Orders, for both sides: the list, the order with its history, one-click status moves, production
-progress, the buyer's receipt and the Order-X / PEPPOL documents."""
+progress, the buyer's receipt, the Order-X / PEPPOL documents, and the order's invoices (issue 23):
+the maker issues, deposits on Chorus Pro and corrects them; both sides read them and their payment clock."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
 
 from broker.api.context import RequestContext
+from broker.api.invoice_schemas import CreditNoteIn, InvoiceIn
 from broker.api.presenters import percent
 from broker.api.schemas import ProgressIn, TransitionIn
 from broker.domain.access import Role
 from broker.domain.fabrication import euros, totals_cents
+from broker.domain.invoicing import LABELS, Invoice
 from broker.domain.lifecycle import ORDER_MOVERS, ORDER_TRANSITIONS, OrderStatus, Side
 from broker.errors import NotFound
 from broker.services import documents, read_models
+from broker.services import invoices as invoice_service
 from broker.services import orders as order_service
 from broker.web.forms import Form
-from broker.web.labels import ORDER_NEXT_STEP, ORDER_STATUS
+from broker.web.labels import INVOICE_KIND, ORDER_NEXT_STEP, ORDER_STATUS, cents
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.pages.invoices import invoice_section, payables, reword
 from broker.web.render import page, redirect
 from broker.web.security import web_access
 
 Kind = Annotated[str, PathParameter(max_length=20)]
 READERS = web_access(Role.BUYER, Role.MAKER, Role.ADMIN)
 MOVERS = web_access(Role.BUYER, Role.MAKER)
+MAKER = web_access(Role.MAKER)
 MOVE_FIELDS = {"/to": "vers", "/note": "note", "/tracking": "suivi"}
 PROGRESS_FIELDS = {"/units_done": "unites"}
+ISSUE_FIELDS = {"/quantity": "quantite"}
+CREDIT_FIELDS = {"/reason": "motif", "/quantity": "quantite_avoir"}
 
 
 class OrderPages(Controller):
@@ -43,7 +51,8 @@ class OrderPages(Controller):
         rows, more = next_cursor(ctx, rows, "web-orders", lambda o: (o.created_at, o.id))
         names = await read_models.workshops_by_id(ctx.session, [o.workshop_id for o in rows])
         ttc = {o.id: euros(totals_cents(o.unit_price_cents, o.quantity, o.vat_rate_bp)[2]) for o in rows}
-        return page(request, "orders.html.j2", title="Commandes", orders=rows, workshops=names, more=more, ttc=ttc)
+        return page(request, "orders.html.j2", title="Commandes", orders=rows, workshops=names, more=more, ttc=ttc,
+                    payables=await payables(ctx))
 
     @get("/{order_id:str}", opt=READERS)
     async def order(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -88,6 +97,77 @@ class OrderPages(Controller):
         return redirect(request, f"/app/commandes/{order_id}",
                         flash=f"Avancement enregistré : {moved.units_done} sur {moved.quantity}.")
 
+    @post("/{order_id:str}/factures", opt=MAKER, status_code=303)
+    async def issue_invoice(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                            order_id: Id) -> Response[Any]:
+        """« Émettre la facture »: the units not yet invoiced, or those typed."""
+        form = Form(await request.form())
+        quantity = form.integer("quantite", low=1, high=10_000_000, required=False)
+        body = form.convert({"quantity": quantity}, InvoiceIn, ISSUE_FIELDS) if form.ok else None
+        made = None
+        if body is not None:
+            made = await attempt(ctx, form, ISSUE_FIELDS, invoice_service.issue_invoice(
+                ctx.session, actor=ctx.principal, order_id=order_id, quantity=body.quantity, now=ctx.now))
+        if made is None:
+            reword(form, ISSUE_FIELDS)
+            ctx.status = 422
+            return await _order_page(request, ctx, order_id, status=422, issue_form=form)
+        ctx.resource = ("invoice", made.id)
+        return redirect(request, f"/app/commandes/{order_id}#factures",
+                        flash=f"Facture {made.number} émise\u00a0: {cents(made.total_cents)} TTC. Déposez-la sur "
+                              "Chorus Pro\u00a0: le délai de paiement court à partir du dépôt.")
+
+    @post("/{order_id:str}/factures/{invoice_id:str}/depot", opt=MAKER, status_code=303)
+    async def submit_invoice(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                             order_id: Id, invoice_id: Id) -> Response[Any]:
+        """« Déposer sur Chorus Pro »: the worker deposits it within seconds, then follows its status."""
+        form = Form(await request.form())
+        await _invoice_of_order(ctx, order_id, invoice_id)
+        sent = await attempt(ctx, form, {}, invoice_service.submit_invoice(
+            ctx.session, actor=ctx.principal, invoice_id=invoice_id, now=ctx.now))
+        if sent is None:
+            reword(form, {})
+            ctx.status = 422
+            return await _order_page(request, ctx, order_id, status=422, action_form=form, action_for=invoice_id)
+        ctx.resource = ("invoice", invoice_id)
+        return redirect(request, f"/app/commandes/{order_id}#factures",
+                        flash=f"{INVOICE_KIND[sent.kind]} {sent.number}\u00a0: {LABELS[sent.status]}. Le courtier en "
+                              "suivra ensuite l'instruction jusqu'au paiement.")
+
+    @post("/{order_id:str}/factures/{invoice_id:str}/avoir", opt=MAKER, status_code=303)
+    async def credit_invoice(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                             order_id: Id, invoice_id: Id) -> Response[Any]:
+        """« Établir un avoir »: its reason is required; all the units not yet credited by default."""
+        form = Form(await request.form())
+        invoice = await _invoice_of_order(ctx, order_id, invoice_id)
+        reason = form.text("motif", max_length=500)
+        quantity = form.integer("quantite_avoir", low=1, high=10_000_000, required=False)
+        body = form.convert({"reason": reason, "quantity": quantity}, CreditNoteIn, CREDIT_FIELDS) \
+            if form.ok else None
+        note = None
+        if body is not None:
+            note = await attempt(ctx, form, CREDIT_FIELDS, invoice_service.credit_invoice(
+                ctx.session, actor=ctx.principal, invoice_id=invoice_id, reason=body.reason,
+                quantity=body.quantity, now=ctx.now))
+        if note is None:
+            reword(form, CREDIT_FIELDS)
+            ctx.status = 422
+            return await _order_page(request, ctx, order_id, status=422, action_form=form, action_for=invoice_id)
+        ctx.resource = ("invoice", note.id)
+        return redirect(request, f"/app/commandes/{order_id}#factures",
+                        flash=f"Avoir {note.number} établi sur la facture {invoice.number}\u00a0: "
+                              f"{cents(note.total_cents)} TTC. Déposez-le sur Chorus Pro.")
+
+    @get("/{order_id:str}/factures/{invoice_id:str}/factur-x.pdf", opt=READERS)
+    async def invoice_pdf(self, ctx: NamedDependency[RequestContext], order_id: Id, invoice_id: Id) -> Response[Any]:
+        """The invoice as Factur-X (a readable PDF with its XML inside), as the API serves it."""
+        return await _invoice_document(ctx, order_id, invoice_id, "factur-x", "application/pdf")
+
+    @get("/{order_id:str}/factures/{invoice_id:str}/ubl.xml", opt=READERS)
+    async def invoice_ubl(self, ctx: NamedDependency[RequestContext], order_id: Id, invoice_id: Id) -> Response[Any]:
+        """The invoice as UBL 2.1 (PEPPOL BIS Billing 3), for the buyer's financial software."""
+        return await _invoice_document(ctx, order_id, invoice_id, "ubl", "application/xml")
+
     @get("/{order_id:str}/documents/{kind:str}", opt=READERS)
     async def document(self, ctx: NamedDependency[RequestContext], order_id: Id, kind: Kind) -> Response[Any]:
         if kind not in ("order-x", "peppol"):
@@ -104,6 +184,23 @@ def raise_not_found(kind: str) -> None:
     raise NotFound(f"no document kind {kind!r}")
 
 
+async def _invoice_of_order(ctx: RequestContext, order_id: str, invoice_id: str) -> Invoice:
+    """The invoice, when the caller may read it and it belongs to this order (else the 404 page)."""
+    invoice, _history = await invoice_service.get_invoice(ctx.session, actor=ctx.principal, invoice_id=invoice_id)
+    if invoice.order_id != order_id:
+        raise NotFound(f"invoice {invoice_id} not found")
+    return invoice
+
+
+async def _invoice_document(ctx: RequestContext, order_id: str, invoice_id: str, kind: Literal["factur-x", "ubl"],
+                            media_type: str) -> Response[Any]:
+    await _invoice_of_order(ctx, order_id, invoice_id)
+    content, name = await invoice_service.document(ctx.session, actor=ctx.principal, invoice_id=invoice_id,
+                                                   kind=kind, geocoder=ctx.geocoder)
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 def _moves(side: Side | None, status: str) -> list[str]:
     if side is None:
         return []
@@ -112,7 +209,9 @@ def _moves(side: Side | None, status: str) -> list[str]:
 
 
 async def _order_page(request: Request[Any, Any, Any], ctx: RequestContext, order_id: str, *, status: int = 200,
-                      move_form: Form | None = None, progress_form: Form | None = None) -> Response[Any]:
+                      move_form: Form | None = None, progress_form: Form | None = None,
+                      issue_form: Form | None = None, action_form: Form | None = None,
+                      action_for: str | None = None) -> Response[Any]:
     view = await read_models.order_view(ctx.session, actor=ctx.principal, order_id=order_id)
     order = view.order
     side = None
@@ -122,6 +221,8 @@ async def _order_page(request: Request[Any, Any, Any], ctx: RequestContext, orde
         side = Side.BUYER
     moves = _moves(side, order.status)
     next_step = ORDER_NEXT_STEP.get(order.status) if side == Side.MAKER else None
+    invoices = await invoice_section(ctx, order, side, issue_form=issue_form, action_form=action_form,
+                                     action_for=action_for)
     return page(request, "order.html.j2", status=status, title=f"Commande {order.number}", v=view, o=order,
                 side=side, moves=moves, next_step=next_step,
                 delivery=ctx.geocoder.commune(view.request.delivery_insee),
@@ -129,4 +230,5 @@ async def _order_page(request: Request[Any, Any, Any], ctx: RequestContext, orde
                 ttc=euros(totals_cents(order.unit_price_cents, order.quantity, order.vat_rate_bp)[2]),
                 vat_rate=percent(order.vat_rate_bp), move_form=move_form or Form(),
                 progress_form=progress_form or Form({"unites": str(order.units_done)}),
-                producing=order.status in ("confirmed", "in_production", "ready"))
+                producing=order.status in ("confirmed", "in_production", "ready"), invoices=invoices,
+                refresh_seconds=5 if invoices.depositing else None)
