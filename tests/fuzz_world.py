@@ -32,7 +32,7 @@ ID_KINDS = {
     "org_id": "org", "key_id": "key", "workshop_id": "workshop", "request_id": "request", "quote_id": "quote",
     "invitation_id": "invitation", "order_id": "order", "endpoint_id": "endpoint", "delivery_id": "delivery",
     "record_id": "decp", "call_id": "call", "point_id": "point", "commitment_id": "commitment", "slug": "slug",
-    "insee": "insee",
+    "insee": "insee", "invoice_id": "invoice",
 }
 
 
@@ -118,6 +118,18 @@ async def _tenant(client: Any, admin: str, name: str, world: World, *, calls: bo
     for to in ("confirmed", "in_production"):
         await _ok(await client.post(f"/v1/orders/{moved}/transitions", json={"to": to},
                                     headers={**bearer(maker), **_idem()}))
+    # Issue 23: a delivered order, one invoice issued and one submitted (a credit note's and a deposit's ids).
+    delivered = await post_request(request_body(3))
+    served = await award(delivered, await quote(delivered, 3))
+    for key, to, extra in ((maker, "confirmed", {}), (maker, "in_production", {}), (maker, "ready", {}),
+                           (maker, "shipped", {"tracking": "Colissimo 6A12345678901"}), (buyer, "delivered", {})):
+        await _ok(await client.post(f"/v1/orders/{served}/transitions", json={"to": to, **extra},
+                                    headers={**bearer(key), **_idem()}))
+    for quantity in (1, 2):
+        invoice = await _ok(await client.post(f"/v1/orders/{served}/invoices", json={"quantity": quantity},
+                                              headers={**bearer(maker), **_idem()}), 201)
+        world.add("invoice", invoice["id"])
+    await _ok(await client.post(f"/v1/invoices/{invoice['id']}/submit", headers={**bearer(maker), **_idem()}), 202)
     cancelled = await post_request(request_body(1))
     await _ok(await client.post(f"/v1/requests/{cancelled}/cancel", headers=bearer(buyer)))
     invitations = (await _ok(await client.get("/v1/invitations?limit=100", headers=bearer(maker))))["items"]

@@ -99,12 +99,12 @@ def _km(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}".replace(".", ",") + NBSP + "km"
 
 
-def _rate(bp: int) -> str:
+def percent(bp: int) -> str:
     whole, rest = divmod(bp, 100)
     return (f"{whole}" if rest == 0 else f"{whole},{rest:02d}".rstrip("0")) + NBSP + "%"
 
 
-class _Styles:
+class Styles:
     def __init__(self) -> None:
         base = ParagraphStyle("base", fontName="Helvetica", fontSize=9, leading=11.5, alignment=TA_LEFT)
         self.body = base
@@ -119,11 +119,11 @@ class _Styles:
         self.note = ParagraphStyle("note", parent=base, fontSize=8, leading=10, textColor=colors.HexColor("#333333"))
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
+def par(text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(pdf_text(text)), style)
 
 
-_GRID = TableStyle([
+GRID = TableStyle([
     ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#888888")),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -140,7 +140,7 @@ class AwardRecordPdf:
     media_type = MEDIA_TYPE
 
     def render(self, record: AwardRecord) -> bytes:
-        s = _Styles()
+        s = Styles()
         buffer = io.BytesIO()
         doc = SimpleDocTemplate(
             buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm, bottomMargin=18 * mm,
@@ -159,16 +159,16 @@ class AwardRecordPdf:
         doc.build(self._story(record, s, doc.width), onFirstPage=on_page, onLaterPages=on_page)
         return buffer.getvalue()
 
-    def _story(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
+    def _story(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
         story: list[Flowable] = [
-            _p(TITLE, s.title),
-            _p(f"Demande {record.reference} — {record.object.name}", s.subtitle),
-            _p(f"Édité le {french_instant(record.generated_at)} ; statut de la demande : "
+            par(TITLE, s.title),
+            par(f"Demande {record.reference} — {record.object.name}", s.subtitle),
+            par(f"Édité le {french_instant(record.generated_at)} ; statut de la demande : "
                f"{_REQUEST_STATUS.get(record.status, record.status)}.", s.subtitle),
         ]
         if not record.awarded:
             story += [Spacer(1, 2 * mm),
-                      _p("Document provisoire : la demande n'a pas encore été attribuée ; les sections « Choix » "
+                      par("Document provisoire : la demande n'a pas encore été attribuée ; les sections « Choix » "
                          "et « Justifications » seront complétées lors de l'attribution.", s.note)]
         story += self._buyer_and_object(record, s, width)
         story += self._procedure(record, s, width)
@@ -178,8 +178,8 @@ class AwardRecordPdf:
         return story
 
     @staticmethod
-    def _pairs(rows: list[tuple[str, str]], s: _Styles, width: float) -> Table:
-        table = Table([[_p(k, s.label), _p(v, s.body)] for k, v in rows], colWidths=[0.3 * width, 0.7 * width])
+    def _pairs(rows: list[tuple[str, str]], s: Styles, width: float) -> Table:
+        table = Table([[par(k, s.label), par(v, s.body)] for k, v in rows], colWidths=[0.3 * width, 0.7 * width])
         table.setStyle(TableStyle([
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
@@ -189,7 +189,7 @@ class AwardRecordPdf:
         ]))
         return table
 
-    def _buyer_and_object(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
+    def _buyer_and_object(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
         b, o = record.buyer, record.object
         buyer = [("Organisation", b.name), ("SIRET", b.siret)]
         if b.purchasing_siret != b.siret:
@@ -210,10 +210,10 @@ class AwardRecordPdf:
             ("Commande fractionnable", "oui" if o.allow_split else "non"),
             ("Nombre d'offres souhaité", str(o.min_quotes)),
         ]
-        return [_p("1. Acheteur", s.h2), self._pairs(buyer, s, width),
-                _p("2. Objet de l'achat", s.h2), self._pairs(thing, s, width)]
+        return [par("1. Acheteur", s.h2), self._pairs(buyer, s, width),
+                par("2. Objet de l'achat", s.h2), self._pairs(thing, s, width)]
 
-    def _procedure(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
+    def _procedure(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
         p = record.procurement
         rows = [("Nature", _NATURES.get(p.nature or "", p.nature or "—"))]
         if p.cpv:
@@ -236,12 +236,12 @@ class AwardRecordPdf:
             rows.append(("Publicité", p.publicity_reference))
         if p.warning:
             rows.append(("Avertissement", p.warning))
-        return [_p("3. Procédure", s.h2), self._pairs(rows, s, width), Spacer(1, 2 * mm), _p(GOOD_PRACTICE, s.note)]
+        return [par("3. Procédure", s.h2), self._pairs(rows, s, width), Spacer(1, 2 * mm), par(GOOD_PRACTICE, s.note)]
 
-    def _invitations(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
-        head = [_p("4. Consultation : ateliers sollicités et réponses", s.h2)]
+    def _invitations(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
+        head = [par("4. Consultation : ateliers sollicités et réponses", s.h2)]
         if not record.invitations:
-            return [*head, _p("Aucun atelier n'a été sollicité.", s.body)]
+            return [*head, par("Aucun atelier n'a été sollicité.", s.body)]
 
         def row(i: RecordInvitation) -> list[Paragraph]:
             answer = _ANSWERS.get(i.answer, i.answer)
@@ -249,22 +249,22 @@ class AwardRecordPdf:
                 answer += f" : « {i.decline_reason} »"
             rank = str(i.rank) if i.rank else "—"
             score = f"{i.score:.2f}".replace(".", ",")
-            return [_p(i.workshop_name, s.small), _p(_SOURCES.get(i.source, i.source), s.small), _p(rank, s.small),
-                    _p(score, s.small), _p(_km(i.distance_km), s.small), _p(" ; ".join(i.reasons) or "—", s.small),
-                    _p(answer, s.small)]
+            return [par(i.workshop_name, s.small), par(_SOURCES.get(i.source, i.source), s.small), par(rank, s.small),
+                    par(score, s.small), par(_km(i.distance_km), s.small), par(" ; ".join(i.reasons) or "—", s.small),
+                    par(answer, s.small)]
 
-        header = [_p(h, s.small_bold) for h in ("Atelier", "Origine", "Rang", "Score", "Distance", "Motifs du choix",
+        header = [par(h, s.small_bold) for h in ("Atelier", "Origine", "Rang", "Score", "Distance", "Motifs du choix",
                                                 "Réponse")]
         fractions = (0.17, 0.11, 0.05, 0.06, 0.08, 0.33, 0.20)
         table = Table([header, *[row(i) for i in record.invitations]], colWidths=[f * width for f in fractions],
                       repeatRows=1)
-        table.setStyle(_GRID)
+        table.setStyle(GRID)
         return [*head, table]
 
-    def _quotes(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
-        head = [_p("5. Offres reçues et comparaison", s.h2)]
+    def _quotes(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
+        head = [par("5. Offres reçues et comparaison", s.h2)]
         if not record.quotes:
-            return [*head, _p("Aucune offre n'a été reçue.", s.body)]
+            return [*head, par("Aucune offre n'a été reçue.", s.body)]
 
         def remarks(q: RecordQuote) -> str:
             words = [_FLAGS.get(f, f) for f in q.flags]
@@ -279,50 +279,50 @@ class AwardRecordPdf:
 
         def row(q: RecordQuote) -> list[Paragraph]:
             style = s.small_bold if q.chosen else s.small
-            return [_p(q.workshop_name, style), _p(str(q.quantity), style), _p(money(q.unit_price_cents), style),
-                    _p(money(q.ht_cents), style), _p(f"{money(q.vat_cents)} ({_rate(q.vat_rate_bp)})", style),
-                    _p(money(q.ttc_cents), style), _p(french_date(q.delivery_date), style),
-                    _p(_km(q.distance_km), style), _p(remarks(q), style)]
+            return [par(q.workshop_name, style), par(str(q.quantity), style), par(money(q.unit_price_cents), style),
+                    par(money(q.ht_cents), style), par(f"{money(q.vat_cents)} ({percent(q.vat_rate_bp)})", style),
+                    par(money(q.ttc_cents), style), par(french_date(q.delivery_date), style),
+                    par(_km(q.distance_km), style), par(remarks(q), style)]
 
-        header = [_p(h, s.small_bold) for h in ("Atelier", "Qté", "Prix unitaire HT", "Total HT", "TVA",
+        header = [par(h, s.small_bold) for h in ("Atelier", "Qté", "Prix unitaire HT", "Total HT", "TVA",
                                                 "Total TTC", "Livraison", "Distance", "Observations")]
         fractions = (0.16, 0.05, 0.115, 0.115, 0.12, 0.115, 0.105, 0.075, 0.145)
         table = Table([header, *[row(q) for q in record.quotes]], colWidths=[f * width for f in fractions],
                       repeatRows=1)
-        table.setStyle(_GRID)
-        legend = _p("Une offre est valide lorsqu'elle est ouverte, non expirée, livre au plus tard à la date limite "
+        table.setStyle(GRID)
+        legend = par("Une offre est valide lorsqu'elle est ouverte, non expirée, livre au plus tard à la date limite "
                     "et porte sur la quantité demandée (ou une partie lorsque la commande est fractionnable). "
                     "Offres classées par total TTC croissant.", s.note)
         return [*head, table, Spacer(1, 1.5 * mm), legend]
 
-    def _choice(self, record: AwardRecord, s: _Styles, width: float) -> list[Flowable]:
-        story: list[Flowable] = [_p("6. Choix", s.h2)]
+    def _choice(self, record: AwardRecord, s: Styles, width: float) -> list[Flowable]:
+        story: list[Flowable] = [par("6. Choix", s.h2)]
         if not record.orders:
-            story.append(_p("Aucune offre n'a été retenue à ce jour.", s.body))
+            story.append(par("Aucune offre n'a été retenue à ce jour.", s.body))
         else:
-            header = [_p(h, s.small_bold) for h in ("Bon de commande", "Titulaire", "Qté", "Total HT", "Total TTC",
+            header = [par(h, s.small_bold) for h in ("Bon de commande", "Titulaire", "Qté", "Total HT", "Total TTC",
                                                     "Livraison", "État")]
-            rows = [[_p(o.number, s.small), _p(o.workshop_name, s.small), _p(str(o.quantity), s.small),
-                     _p(money(o.ht_cents), s.small), _p(money(o.ttc_cents), s.small),
-                     _p(french_date(o.delivery_date), s.small), _p(_ORDER_STATUS.get(o.status, o.status), s.small)]
+            rows = [[par(o.number, s.small), par(o.workshop_name, s.small), par(str(o.quantity), s.small),
+                     par(money(o.ht_cents), s.small), par(money(o.ttc_cents), s.small),
+                     par(french_date(o.delivery_date), s.small), par(_ORDER_STATUS.get(o.status, o.status), s.small)]
                     for o in record.orders]
             fractions = (0.20, 0.24, 0.06, 0.13, 0.13, 0.13, 0.11)
             table = Table([header, *rows], colWidths=[f * width for f in fractions], repeatRows=1)
-            table.setStyle(_GRID)
+            table.setStyle(GRID)
             story.append(table)
             total = sum(o.ttc_cents for o in record.orders)
             story.append(Spacer(1, 1.5 * mm))
-            story.append(_p(f"Montant total attribué : {money(sum(o.ht_cents for o in record.orders))} HT, "
+            story.append(par(f"Montant total attribué : {money(sum(o.ht_cents for o in record.orders))} HT, "
                             f"{money(total)} TTC.", s.body))
-        story.append(_p("7. Justifications", s.h2))
+        story.append(par("7. Justifications", s.h2))
         if record.justifications:
             for j in record.justifications:
-                story.append(KeepTogether([_p(j.label[:1].upper() + j.label[1:], s.label), _p(j.text, s.body),
+                story.append(KeepTogether([par(j.label[:1].upper() + j.label[1:], s.label), par(j.text, s.body),
                                            Spacer(1, 1.5 * mm)]))
         elif record.orders:
-            story.append(_p("Le choix n'a dérogé à aucune règle : aucune justification n'était requise.", s.body))
+            story.append(par("Le choix n'a dérogé à aucune règle : aucune justification n'était requise.", s.body))
         else:
-            story.append(_p("Sans objet avant l'attribution.", s.body))
+            story.append(par("Sans objet avant l'attribution.", s.body))
         dates = [("Demande créée le", french_instant(record.created_at)),
                  ("Fin de la consultation", french_instant(record.quote_deadline)
                   + (" (close)" if record.window_closed else ""))]
@@ -330,5 +330,5 @@ class AwardRecordPdf:
             dates.append(("Attribuée le", french_instant(record.awarded_at)))
         if record.awarded_by:
             dates.append(("Décision prise par", f"clé « {record.awarded_by} »"))
-        story += [_p("8. Dates et décision", s.h2), self._pairs(dates, s, width)]
+        story += [par("8. Dates et décision", s.h2), self._pairs(dates, s, width)]
         return story

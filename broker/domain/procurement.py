@@ -134,6 +134,16 @@ def procedure_label(procedure: Procedure | str) -> str:
     return _PROCEDURE_WORDS[Procedure(procedure)]
 
 
+def procedure_words(procedure: str | None) -> str | None:
+    """`procedure_label` for a stored code that may be absent (None) or no longer known (shown as it is)."""
+    if procedure is None:
+        return None
+    try:
+        return procedure_label(procedure)
+    except ValueError:
+        return procedure
+
+
 class NoRule(Exception):
     """No threshold is known for that nature on that day (before 2020, or EU thresholds not yet
     published): the broker must be updated, never guess."""

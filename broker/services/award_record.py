@@ -63,15 +63,6 @@ def _cents(amount: str | None) -> int | None:
         return None
 
 
-def _procedure_label(procedure: str | None) -> str | None:
-    if procedure is None:
-        return None
-    try:
-        return law.procedure_label(procedure)
-    except ValueError:
-        return procedure
-
-
 def _justifications(request: Request) -> tuple[RecordJustification, ...]:
     stored = request.award_justifications or ()
     if stored:
@@ -95,7 +86,7 @@ def _procurement(request: Request) -> RecordProcurement:
         estimated_cents=estimated,
         budget_cents=request.budget_cents,
         procedure=procedure,
-        procedure_label=_procedure_label(procedure),
+        procedure_label=law.procedure_words(procedure),
         threshold_cents=_cents(p.threshold_eur_ht),
         rule=p.rule,
         cumulative=None if cumulative is None else RecordCumulative(

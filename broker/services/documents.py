@@ -1,11 +1,15 @@
-"""Procurement documents of an order (Order-X CII, PEPPOL BIS 3 UBL) built from the stored order."""
+"""Documents of an order built from the stored order: the procurement XML (Order-X CII, PEPPOL BIS 3 UBL) and
+the printed « Bon de commande » and « Bon de livraison » (PDF), all from the same ``OrderDocument``."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.documents.order_pdf import DeliveryNotePdf, PrintedOrder, PrintedOrderRenderer, PurchaseOrderPdf
 from adapters.geocoding.base import Commune, Geocoder
 from adapters.procurement.base import (
     Address,
@@ -20,11 +24,15 @@ from adapters.procurement.orderx import OrderXRenderer
 from adapters.procurement.peppol import PeppolOrderRenderer
 from broker.db.fabrication import RequestRepository, WorkshopRepository
 from broker.db.repositories import OrganisationRepository
+from broker.domain import procurement as law
 from broker.domain.access import Principal
+from broker.domain.fabrication import Order, OrderEvent, Request
+from broker.domain.lifecycle import OrderStatus
 from broker.errors import NotFound
 from broker.services.orders import get_order
 
 RENDERERS: dict[str, DocumentRenderer] = {"order-x": OrderXRenderer(), "peppol": PeppolOrderRenderer()}
+PDFS: dict[str, PrintedOrderRenderer] = {"purchase-order": PurchaseOrderPdf(), "delivery-note": DeliveryNotePdf()}
 
 
 def commune_address(commune: Commune | None, line: str | None = None) -> Address:
@@ -34,12 +42,18 @@ def commune_address(commune: Commune | None, line: str | None = None) -> Address
     return Address(line=line or None, postcode=postcode, commune=commune.name, insee=commune.insee)
 
 
-async def order_document(
-    session: AsyncSession, *, actor: Principal, order_id: str, kind: str, geocoder: Geocoder
-) -> bytes:
-    """The order as XML of ``kind`` (``order-x`` or ``peppol``), visible to both parties, the
-    buyer's integrations and admins; a missing Chorus reference is a 422 naming the field."""
-    order, _history = await get_order(session, actor=actor, order_id=order_id)
+class _Gathered(NamedTuple):
+    """The stored order, its history and request, and the document every form of the order is made of."""
+
+    order: Order
+    history: list[OrderEvent]
+    request: Request
+    document: OrderDocument
+
+
+async def _gather(session: AsyncSession, *, actor: Principal, order_id: str, geocoder: Geocoder) -> _Gathered:
+    """Visible to both parties, the buyer's integrations and admins; anyone else gets NotFound."""
+    order, history = await get_order(session, actor=actor, order_id=order_id)
     request = await RequestRepository(session).get(order.request_id, scope_org_id=None)
     workshop = await WorkshopRepository(session).get(order.workshop_id)
     orgs = OrganisationRepository(session)
@@ -68,4 +82,40 @@ async def order_document(
         delivery_date=order.delivery_date,
         delivery_address=commune_address(geocoder.commune(request.delivery_insee), request.delivery_address),
     )
-    return RENDERERS[kind].render(document)
+    return _Gathered(order=order, history=history, request=request, document=document)
+
+
+async def order_document(
+    session: AsyncSession, *, actor: Principal, order_id: str, kind: str, geocoder: Geocoder
+) -> bytes:
+    """The order as XML of ``kind`` (``order-x`` or ``peppol``), visible to both parties, the
+    buyer's integrations and admins; a missing Chorus reference is a 422 naming the field."""
+    gathered = await _gather(session, actor=actor, order_id=order_id, geocoder=geocoder)
+    return RENDERERS[kind].render(gathered.document)
+
+
+def _procedure_words(request: Request) -> str | None:
+    """The procedure the request was placed under, in French."""
+    return law.procedure_words(request.procedure or request.procurement.procedure)
+
+
+def _last_move(history: list[OrderEvent], to: OrderStatus) -> OrderEvent | None:
+    return next((e for e in reversed(history) if e.to_status == to), None)
+
+
+async def printed_order(session: AsyncSession, *, actor: Principal, order_id: str, geocoder: Geocoder) -> PrintedOrder:
+    """The order as its « Bon de commande » and « Bon de livraison » print it, for the same readers as the XML.
+    Shipping and receipt dates are those of the last move to ``shipped`` and ``delivered``."""
+    gathered = await _gather(session, actor=actor, order_id=order_id, geocoder=geocoder)
+    shipped = _last_move(gathered.history, OrderStatus.SHIPPED)
+    delivered = _last_move(gathered.history, OrderStatus.DELIVERED)
+    return PrintedOrder(
+        document=gathered.document, procedure=_procedure_words(gathered.request), tracking=gathered.order.tracking,
+        shipped_at=None if shipped is None else shipped.at, delivered_at=None if delivered is None else delivered.at,
+    )
+
+
+async def order_pdf(order: PrintedOrder, *, kind: str) -> bytes:
+    """The order as the PDF of ``kind`` (``purchase-order`` or ``delivery-note``), rendered off the event loop
+    (reportlab is CPU-bound, tens of ms)."""
+    return await asyncio.to_thread(PDFS[kind].render, order)

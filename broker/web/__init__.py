@@ -22,6 +22,7 @@ from broker.web.pages.admin import AdminPages
 from broker.web.pages.auth import NotFoundPage, SignInController, root
 from broker.web.pages.buyer import BuyerController
 from broker.web.pages.crisis import CommitmentPages, CrisisPages
+from broker.web.pages.legal import LegalPages
 from broker.web.pages.maker import MakerController
 from broker.web.pages.orders import OrderPages
 from broker.web.render import add_security_headers
@@ -30,7 +31,7 @@ from broker.web.timing import server_timing
 
 HERE = Path(__file__).parent
 PAGES: list[Any] = [SignInController, BuyerController, MakerController, OrderPages, CrisisPages, CommitmentPages,
-                    AdminPages, NotFoundPage]
+                    AdminPages, LegalPages, NotFoundPage]
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ from broker.services import orders as order_service
 
 Id = Annotated[str, PathParameter(max_length=64)]
 READERS = (Role.BUYER, Role.MAKER, Role.INTEGRATION, Role.ADMIN)
+PDF = "application/pdf"
 
 
 class OrderController(Controller):
@@ -121,3 +122,25 @@ class OrderDocumentController(Controller):
         xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind="peppol",
                                              geocoder=ctx.geocoder)
         return Response(xml, media_type="application/xml")
+
+    @get("/purchase-order", opt=access(*READERS), operation_id="get_purchase_order_pdf", media_type=PDF,
+         responses=problems(400, 401, 403, 404, 422, 429))
+    async def purchase_order(self, order_id: Id, ctx: NamedDependency[RequestContext]) -> Response[bytes]:
+        """The « Bon de commande » as a French A4 PDF: both parties with their SIRET, the buyer's service code
+        and engagement number, the lines, totals HT / TVA / TTC, the delivery place and date, the procedure."""
+        return await _printed(ctx, order_id, "purchase-order")
+
+    @get("/delivery-note", opt=access(*READERS), operation_id="get_delivery_note_pdf", media_type=PDF,
+         responses=problems(400, 401, 403, 404, 422, 429))
+    async def delivery_note(self, order_id: Id, ctx: NamedDependency[RequestContext]) -> Response[bytes]:
+        """The « Bon de livraison » as a French A4 PDF: the parties and the delivery address, the quantities
+        (no prices), the carrier's tracking reference, the dates, and boxes for both signatures."""
+        return await _printed(ctx, order_id, "delivery-note")
+
+
+async def _printed(ctx: RequestContext, order_id: str, kind: str) -> Response[bytes]:
+    """The PDF of ``kind`` as a download named after the document and the order number."""
+    order = await documents.printed_order(ctx.session, actor=ctx.principal, order_id=order_id, geocoder=ctx.geocoder)
+    pdf = await documents.order_pdf(order, kind=kind)
+    filename = f"{documents.PDFS[kind].file_stem}-{order.document.order_number}.pdf"
+    return Response(pdf, media_type=PDF, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -60,7 +60,7 @@ class LegalPages(Controller):
     @get("/accessibilite", opt=web_public(), name="web:accessibility")
     async def accessibility(self, request: Request[Any, Any, Any]) -> Response[Any]:
         return page(request, "legal_accessibility.html.j2", title="Déclaration d'accessibilité",
-                    statement_date=STATEMENT_DATE, **_facts(request))
+                    statement_date=STATEMENT_DATE, session_hours=MAX_AGE_S // 3600, **_facts(request))
 
     @get("/donnees-personnelles", opt=web_public(), name="web:personal-data")
     async def personal_data(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -69,7 +69,7 @@ class LegalPages(Controller):
             for name, purpose, max_age, samesite in COOKIES
         ]
         return page(request, "legal_personal_data.html.j2", title="Données personnelles", cookies=cookies,
-                    cookie_path=COOKIE_PATH, **_facts(request))
+                    cookie_path=COOKIE_PATH, session_lifetime=duration(MAX_AGE_S), **_facts(request))
 
     @get("/aide", opt=web_public(), name="web:help")
     async def help_page(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -85,4 +85,5 @@ def _facts(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "idempotency_hours": settings.idempotency_ttl_hours,
         "emails_sent": settings.notifications.smtp_host is not None,
         "chorus_real": settings.chorus.mode == "piste",
+        "decp_threshold": settings.decp_threshold_eur_ht,
     }

@@ -170,6 +170,13 @@ class OrderPages(Controller):
 
     @get("/{order_id:str}/documents/{kind:str}", opt=READERS)
     async def document(self, ctx: NamedDependency[RequestContext], order_id: Id, kind: Kind) -> Response[Any]:
+        if kind in PRINTED:
+            printed = await documents.printed_order(ctx.session, actor=ctx.principal, order_id=order_id,
+                                                    geocoder=ctx.geocoder)
+            pdf = await documents.order_pdf(printed, kind=PRINTED[kind])
+            return Response(pdf, media_type="application/pdf", headers={
+                "Content-Disposition": f'attachment; filename="{kind}-{printed.document.order_number}.pdf"',
+                "Cache-Control": "no-store"})
         if kind not in ("order-x", "peppol"):
             raise_not_found(kind)
         xml = await documents.order_document(ctx.session, actor=ctx.principal, order_id=order_id, kind=kind,
@@ -178,6 +185,10 @@ class OrderPages(Controller):
         return Response(xml, media_type="application/xml", headers={
             "Content-Disposition": f'attachment; filename="{view.order.number}-{kind}.xml"',
             "Cache-Control": "no-store"})
+
+
+#: The printed documents of an order, by the name their web address gives them.
+PRINTED = {"bon-de-commande": "purchase-order", "bon-de-livraison": "delivery-note"}
 
 
 def raise_not_found(kind: str) -> None:

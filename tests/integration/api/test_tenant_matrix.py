@@ -173,6 +173,12 @@ def policy(b):
         ("GET", "/v1/orders/{order_id:str}/documents/peppol"): (f"/v1/orders/{b['order']}/documents/peppol",
                                                                 {"buyer", "maker", "integration", "admin"}, None,
                                                                 "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/documents/purchase-order"): (
+            f"/v1/orders/{b['order']}/documents/purchase-order", {"buyer", "maker", "integration", "admin"}, None,
+            "hidden"),
+        ("GET", "/v1/orders/{order_id:str}/documents/delivery-note"): (
+            f"/v1/orders/{b['order']}/documents/delivery-note", {"buyer", "maker", "integration", "admin"}, None,
+            "hidden"),
         ("POST", "/v1/webhook-endpoints"): ("/v1/webhook-endpoints", OWNERS, {"url": "https://example.org/h"},
                                             "self"),
         ("GET", "/v1/webhook-endpoints"): ("/v1/webhook-endpoints", OWNERS, None, "self"),

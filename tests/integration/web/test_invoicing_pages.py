@@ -224,3 +224,25 @@ async def test_the_buyer_sees_a_late_invoice_its_interest_and_the_indemnity(clie
     assert "Factures à payer" not in await maker.get("/app/commandes")  # a maker pays nothing here
     home = visible(await buyer.get("/app/demandes"))  # the buyer's home page lists them too
     assert "Factures à payer" in home and f"{day(due)} en retard de 12 jours" in home
+
+
+async def test_the_order_page_links_the_printed_purchase_order_and_delivery_note(client, admin_key):
+    """Issue 21 item 6 from the order page: both sides download the « Bon de commande » and the « Bon de
+    livraison » (PDF, with the order number and the buyer's SIRET); another tenant gets the 404 page."""
+    import io
+
+    from pypdf import PdfReader
+
+    world, maker, buyer = await world_of(client, admin_key)
+    order = f"/app/commandes/{world['order']['id']}"
+    page = await buyer.get(order)
+    assert "Bon de commande (PDF)" in page and "Bon de livraison (PDF)" in page
+    for person, kind, title in ((buyer, "bon-de-commande", "Bon de commande"),
+                                (maker, "bon-de-livraison", "Bon de livraison")):
+        response = await client.get(f"{order}/documents/{kind}", headers={"Cookie": person.cookie})
+        assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+        assert world["order"]["number"] in response.headers["content-disposition"]
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages)
+        assert title in text and world["order"]["number"] in text and world["buyer_siret"] in text
+    stranger = Browser(client, await signed_in(client, (await tenant(client, admin_key, "collectivite", "buyer"))[1]))
+    assert "Introuvable" in await stranger.get(f"{order}/documents/bon-de-commande", status=404)
