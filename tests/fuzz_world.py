@@ -5,9 +5,9 @@ events.
 
 Per tenant: a collectivité (a buyer key, an integration key and a spare buyer key), a manufacture with
 a verified workshop (wood shop and fab lab machines, declared capacities), a coordination (a
-coordinator key); requests open, quoting (with a quote), awarded twice (two orders, one moved on to
-``in_production``, one delivered and invoiced twice, one invoice submitted), cancelled, and a larger desk award that makes a DECP record; a crisis call
-with two delivery points and its commitments (one accepted); a webhook endpoint for the buyer and
+coordinator key); requests open, quoting (with a quote), awarded three times (one order moved on to
+``in_production``, one delivered and invoiced twice, one of its invoices submitted), cancelled, and a
+larger desk award that makes a DECP record; a crisis call with two delivery points and its commitments (one accepted); a webhook endpoint for the buyer and
 one for the maker, with their deliveries.
 
 The fuzzing sends every case as tenant A's keys (``World.keys``) and draws the ids of its path
