@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Literal
 
@@ -50,6 +51,9 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     page_default: int = 50
     page_max: int = 200
     public_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed for
+    # the client's address (the failed-authentication limits); none by default: the TCP peer counts.
+    trusted_proxies: str = ""
 
 
 class MatchingSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,6 +172,7 @@ _ENV: Mapping[str, tuple[str | None, str]] = {
     "BROKER_RATE_LIMIT_PER_MINUTE": ("api", "rate_limit_per_minute"),
     "BROKER_AUTH_FAILURES_PER_MINUTE": ("api", "auth_failures_per_minute"),
     "BROKER_PUBLIC_URL": ("api", "public_url"),
+    "BROKER_TRUSTED_PROXIES": ("api", "trusted_proxies"),
     "BROKER_MATCHING_INVITATIONS": ("matching", "invitations"),
     "BROKER_MATCHING_INLINE": ("matching", "inline"),
     "BROKER_MATCHING_WEIGHT_DISTANCE": ("matching", "weight_distance"),
@@ -228,6 +233,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             assert isinstance(section, dict)
             section[field] = environ[name]
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid BROKER_* setting: {exc}") from exc
+    for part in settings.api.trusted_proxies.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"invalid BROKER_TRUSTED_PROXIES entry {part.strip()!r}: {exc}") from exc
+    return settings

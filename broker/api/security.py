@@ -19,6 +19,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import QueryParameter
 from litestar.routes import HTTPRoute
 
+from broker.api.client_address import client_address, trusted_networks
 from broker.api.runtime import Runtime
 from broker.domain.access import Role
 from broker.services.access import authenticate, key_hash, key_prefix
@@ -118,7 +119,8 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     # more round trip (``limiter.failed``).
     token_hash = key_hash(token)
     client = connection.scope.get("client")
-    address = client[0] if client else "unknown"
+    address = client_address(client[0] if client else None, connection.headers.getall("x-forwarded-for", []),
+                             trusted_networks(runtime.settings.api.trusted_proxies))
     decision = await runtime.limiter.hit(token_hash, address)
     generation = decision.keys_generation if decision is not None else None
     if decision is not None:
