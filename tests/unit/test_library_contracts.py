@@ -129,3 +129,41 @@ def test_arq_reads_the_jobs_we_serialize() -> None:
     job = deserialize_job(payload, deserializer=deserialize)
     assert (job.function, job.args, job.kwargs, job.job_try) == ("match_request", ["r-1"], {}, None)
     assert job.enqueue_time.timestamp() == 1_764_147_600
+
+
+async def test_litestar_names_a_body_cut_short_as_framing_error_expects() -> None:
+    """F9 (issue 18): `broker.api.errors.framing_error` recognises Litestar's exception for a body that
+    ends in ``http.disconnect`` by its detail; an upgrade that rewords it must fail here, not in production."""
+    from litestar import Litestar, Request, post
+    from litestar.exceptions import HTTPException
+
+    from broker.api.errors import _BODY_CUT_SHORT, framing_error
+
+    seen: list[HTTPException] = []
+
+    @post("/")
+    async def read(request: Request[Any, Any, Any]) -> None:
+        await request.body()
+
+    def keep(_request: Any, exc: HTTPException) -> Any:
+        seen.append(exc)
+        from litestar import Response
+        return Response(b"", status_code=framing_error(exc).status_code)
+
+    app = Litestar([read], exception_handlers={HTTPException: keep})
+    messages = [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert [e.detail for e in seen] == [_BODY_CUT_SHORT]
+    assert sent[0]["status"] == 400
