@@ -121,10 +121,10 @@ async def delivered_order(
     buyer_name: str = "Commune de Vitré", buyer_legal_form: str | None = "7210",
     service_code: str | None = "SERVICE-FS", engagement_number: str | None = "EJ-2026-000412",
     maker_name: str = "Menuiserie du Pays de Rennes", maker: tuple[dict[str, Any], str] | None = None,
-    deliver: bool = True,
+    deliver: bool = True, until: str | None = None,
 ) -> dict[str, Any]:
     """An order of ``quantity`` France Services desks, awarded, made, shipped and (``deliver``) confirmed
-    delivered by the buyer: ``{"order", "maker", "buyer", "buyer_org", "buyer_siret"}`` (keys are API keys).
+    delivered by the buyer, or left at status ``until``: ``{"order", "maker", "buyer", "buyer_org", "buyer_siret"}`` (keys are API keys).
     In-process tests match inline; the maker is the only workshop invited unless others exist."""
     import uuid
     from datetime import UTC, datetime, timedelta
@@ -165,6 +165,8 @@ async def delivered_order(
              (maker_key, "shipped", {"tracking": "Colissimo 6A12345678901"})]
     if deliver:
         moves.append((buyer, "delivered", {}))
+    if until is not None:  # stop once the order is ``until`` ("awarded": no move at all)
+        moves = moves[:[to for _key, to, _extra in moves].index(until) + 1] if until != "awarded" else []
     for key, to, extra in moves:
         moved = await client.post(f"/v1/orders/{order['id']}/transitions", json={"to": to, **extra},
                                   headers=bearer(key))

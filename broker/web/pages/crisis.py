@@ -162,6 +162,10 @@ class CrisisPages(Controller):
                     call_id: Id) -> Response[Any]:
         form = Form(await request.form())
         cancel = form.raw("annuler") == "oui"
+        if not form.checked("confirmer"):  # never in one click, with or without JavaScript (issue 21 item 3)
+            return redirect(request, f"/app/crises/{call_id}", error=True,
+                            flash="Cochez la case de confirmation pour " + ("annuler" if cancel else "clore")
+                            + " l'appel : c'est définitif.")
         done = await attempt(ctx, form, {}, crisis_service.close_call(
             ctx.session, actor=ctx.principal, call_id=call_id, now=ctx.now, cancel=cancel))
         if done is None:

@@ -65,6 +65,8 @@ class OrderPages(Controller):
         form = Form(await request.form())
         target = form.choice("vers", ORDER_STATUS)
         note = form.text("note", required=target in ("cancelled", "disputed"), max_length=2000)
+        if target == "cancelled" and not form.checked("confirmer"):  # never in one click (issue 21 item 3)
+            form.error("confirmer", "Cochez la case pour confirmer l'annulation : elle est définitive.")
         tracking = form.text("suivi", required=target == "shipped", max_length=200)
         body = form.convert({"to": target, "note": note, "tracking": tracking}, TransitionIn, MOVE_FIELDS) \
             if form.ok else None
