@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from adapters.geocoding import load_communes
 from adapters.geocoding.base import Geocoder
 from broker.api.context import provide_context, screen_request
+from broker.api.controllers.accounts import AccountController
 from broker.api.controllers.audit import AuditController
 from broker.api.controllers.award_record import AwardRecordController
 from broker.api.controllers.communes import CommuneController
@@ -49,6 +50,7 @@ ROUTE_HANDLERS: list[Any] = [
     ready,
     OrganizationController,
     ApiKeyController,
+    AccountController,
     CommuneController,
     AuditController,
     MyWorkshopController,

@@ -17,19 +17,23 @@ from collections.abc import Mapping
 class BrokerError(Exception):
     """Base of every expected error. ``code`` is stable and documented; ``detail`` is for humans;
     ``extensions`` are machine-readable members of the problem (RFC 9457 §3.2), JSON-ready, each
-    one a documented optional member of `broker.api.problems.ProblemDetails` (e.g. ``reason``)."""
+    one a documented optional member of `broker.api.problems.ProblemDetails` (e.g. ``reason``);
+    ``figures`` are the values the detail quotes (units, a status, a name), by name, so that an edge
+    can say the refusal in its own words (the web's French, ``broker.web.forms.french``) without
+    reading the English detail — they are not members of the API's problem."""
 
     code = "broker-error"
     title = "Broker error"
 
     def __init__(
         self, detail: str, *, pointer: str | None = None, code: str | None = None,
-        extensions: Mapping[str, object] | None = None,
+        extensions: Mapping[str, object] | None = None, figures: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.pointer = pointer
         self.extensions: dict[str, object] = dict(extensions or {})
+        self.figures: dict[str, object] = dict(figures or {})
         if code is not None:
             self.code = code
 

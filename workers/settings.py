@@ -18,8 +18,7 @@ from redis.exceptions import RedisError
 
 from adapters.chorus.factory import make_chorus
 from adapters.geocoding import load_communes
-from adapters.notifications.base import Notifier, SmtpConfig
-from adapters.notifications.email import make_notifier
+from adapters.notifications.base import Notifier
 from adapters.webhooks.base import DeliveryPolicy
 from adapters.webhooks.delivery import HttpWebhookSender
 from adapters.webhooks.transport import make_client
@@ -34,6 +33,7 @@ from broker.services.jobs import (
     serialize,
 )
 from broker.services.matching import CandidateCache
+from broker.services.notifications import notifier_for
 from broker.services.webhooks import SecretBox, delivery_timings
 from broker.services.worker_health import HEARTBEAT_S, WORKER_STATE_KEY, heartbeat
 from broker.settings import NotificationSettings, Settings
@@ -69,15 +69,7 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 def notifier(settings: NotificationSettings) -> Notifier:
     """The log notifier unless ``BROKER_SMTP_HOST`` is set."""
-    if settings.smtp_host is None:
-        return make_notifier(None)
-    if not settings.smtp_sender:
-        raise RuntimeError("BROKER_SMTP_SENDER (the From address) is required with BROKER_SMTP_HOST")
-    return make_notifier(SmtpConfig(
-        host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender,
-        username=settings.smtp_username, password=settings.smtp_password,
-        starttls=settings.smtp_starttls and not settings.smtp_tls, use_tls=settings.smtp_tls,
-    ))
+    return notifier_for(settings)
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:

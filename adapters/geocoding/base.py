@@ -26,3 +26,8 @@ class Geocoder(Protocol):
     def by_postcode(self, postcode: str) -> tuple[Commune, ...]:
         """Every commune served by this postcode (often several), sorted by INSEE code."""
         ...
+
+    def by_name(self, name: str, *, prefix: bool = False) -> tuple[Commune, ...]:
+        """Every commune of this name (or, with ``prefix``, whose name starts so), most populous first;
+        names compare as :func:`adapters.geocoding.lookup.name_key` folds them."""
+        ...

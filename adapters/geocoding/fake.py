@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.geocoding.base import Commune
+from adapters.geocoding.lookup import name_key, population_order
 
 
 class FakeGeocoder:
@@ -17,3 +18,10 @@ class FakeGeocoder:
     def by_postcode(self, postcode: str) -> tuple[Commune, ...]:
         self.calls.append(postcode)
         return tuple(sorted((c for c in self._communes.values() if postcode in c.postcodes), key=lambda c: c.insee))
+
+    def by_name(self, name: str, *, prefix: bool = False) -> tuple[Commune, ...]:
+        self.calls.append(name)
+        key = name_key(name)
+        found = (c for c in self._communes.values()
+                 if (name_key(c.name).startswith(key) if prefix and key else name_key(c.name) == key))
+        return tuple(sorted(found, key=population_order))

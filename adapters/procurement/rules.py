@@ -38,17 +38,17 @@ def check_chorus_references(buyer: Buyer, *, pointer_prefix: str = "/buyer") -> 
     if requirement in (ChorusRequirement.SERVICE, ChorusRequirement.SERVICE_AND_ENGAGEMENT) and not has_service:
         raise ChorusReferenceMissing(
             f"this buyer's Chorus Pro structure requires a service code (requirement: {requirement})",
-            pointer=service_ptr,
+            pointer=service_ptr, figures={"missing": "service"},
         )
     if requirement in (ChorusRequirement.ENGAGEMENT, ChorusRequirement.SERVICE_AND_ENGAGEMENT) and not has_engagement:
         raise ChorusReferenceMissing(
             f"this buyer's Chorus Pro structure requires an engagement number (requirement: {requirement})",
-            pointer=engagement_ptr,
+            pointer=engagement_ptr, figures={"missing": "engagement"},
         )
     if requirement is ChorusRequirement.SERVICE_OR_ENGAGEMENT and not (has_service or has_engagement):
         raise ChorusReferenceMissing(
             "this buyer's Chorus Pro structure requires a service code or an engagement number",
-            pointer=engagement_ptr,
+            pointer=engagement_ptr, figures={"missing": "service_or_engagement"},
         )
 
 

@@ -22,11 +22,16 @@ class DeliveryPointIn(Input):
 
 
 class CrisisCallIn(Input):
+    """``name`` is optional: without it the call is named after the item and the day it is launched
+    (« Visières — 3 décembre 2026 »)."""
+
     item: Slug
     deadline: Deadline
     priority: Priority
     delivery_points: Annotated[list[DeliveryPointIn], Meta(min_length=1, max_length=5000)]
     max_distance_km: Annotated[float, Meta(gt=0, le=2000)] | None = None
+    name: Annotated[str, Meta(min_length=1, max_length=200, description="the call's name, e.g. 'Visières CHU "
+                              "Bretagne' (default: the item and the day)")] | None = None
 
     def __post_init__(self) -> None:
         check_instant(self.deadline, "/deadline")

@@ -633,3 +633,64 @@ class InvoiceEventRow(Base):
     from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     to_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# ---- accounts for people (issue 21 item 7) ------------------------------------------------------
+
+
+class AccountRow(Base):
+    """A person of an organisation, signed in by e-mail and password (API keys stay for systems).
+    ``email`` is stored in lower case (unique: one account per address); ``password_hash`` is an
+    argon2id hash, none until the invitation is accepted. Sessions opened before
+    ``password_changed_at`` end; a disabled account's end at their next request."""
+
+    __tablename__ = "account"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AccountTokenRow(Base):
+    """A one-time link e-mailed to a person (``purpose`` invitation or reset), by the SHA-256 of its
+    token (the token itself is in the e-mail only); ``used_at`` is set once, by compare-and-set."""
+
+    __tablename__ = "account_token"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# ---- in-app notifications (issue 21 item 8) -----------------------------------------------------
+
+
+class NotificationSeenRow(Base):
+    """How far an organisation has read its notifications: the last event it marked read, in the
+    outbox's order (``created_at``, then ``id``). One row per organisation, only moved forward; the
+    notifications themselves are the outbox events (`broker.domain.notifications`)."""
+
+    __tablename__ = "notification_seen"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organization.id"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_id: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# An organisation's events in order, as the tenant and as the other party (migration 0014): the
+# header's unread counter reads only the events after the organisation's watermark, and the
+# notifications page and GET /v1/events walk them in order, instead of every event of the organisation.
+Index("ix_outbox_event_org_feed", OutboxRow.org_id, OutboxRow.created_at, OutboxRow.id)
+Index("ix_outbox_event_partner_feed", OutboxRow.partner_org_id, OutboxRow.created_at, OutboxRow.id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -144,6 +144,18 @@ class Rebalance(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+# ---- names -------------------------------------------------------------------------------------
+
+MONTHS: Final = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+                 "novembre", "décembre")
+
+
+def default_call_name(item_name: str, day: date) -> str:
+    """The name of a call its coordinator did not name: the item and the day it was launched
+    (« Visières — 3 décembre 2026 »), so that two calls for the same item stay apart in lists."""
+    return f"{item_name} — {'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
 # ---- delivery points ---------------------------------------------------------------------------
 
 MAX_QUANTITY: Final = 10_000_000  # units for one point: more than France's whole 2020 visor output
@@ -164,31 +176,38 @@ def check_points(points: Iterable[NewPoint], *, pointer: str = "/delivery_points
     a label, no label twice in the call)."""
     out = list(points)
     if not out:
-        raise Rejected("a crisis call needs at least one delivery point", pointer=pointer)
+        raise Rejected("a crisis call needs at least one delivery point", pointer=pointer,
+                       code="delivery-point-required")
     seen: set[str] = set()
     for i, p in enumerate(out):
         where = f"{pointer}/{i}"
         if not p.label.strip():
             raise Rejected(
-                "a delivery point needs a label (e.g. 'CHU de Rennes, Pontchaillou')", pointer=f"{where}/label"
+                "a delivery point needs a label (e.g. 'CHU de Rennes, Pontchaillou')", pointer=f"{where}/label",
+                code="delivery-point-label-required",
             )
         key = p.label.strip().casefold()
         if key in seen:
-            raise Rejected(f"delivery point {p.label!r} is listed twice", pointer=f"{where}/label")
+            raise Rejected(f"delivery point {p.label!r} is listed twice", pointer=f"{where}/label",
+                           code="delivery-point-twice", figures={"label": p.label})
         seen.add(key)
         if not 1 <= p.quantity <= MAX_QUANTITY:
-            raise Rejected(f"quantity must be between 1 and {MAX_QUANTITY}", pointer=f"{where}/quantity")
+            raise Rejected(f"quantity must be between 1 and {MAX_QUANTITY}", pointer=f"{where}/quantity",
+                           code="quantity-out-of-range", figures={"high": MAX_QUANTITY})
         if p.priority not in PRIORITIES:
-            raise Rejected("priority must be 1 (most urgent) to 5", pointer=f"{where}/priority")
+            raise Rejected("priority must be 1 (most urgent) to 5", pointer=f"{where}/priority",
+                           code="priority-out-of-range")
     return out
 
 
 def check_raise(current: int, new: int, *, pointer: str = "/quantity") -> int:
     """A point's quantity may only grow mid-crisis (promised units are never taken back)."""
     if new > MAX_QUANTITY:
-        raise Rejected(f"quantity must be at most {MAX_QUANTITY}", pointer=pointer)
+        raise Rejected(f"quantity must be at most {MAX_QUANTITY}", pointer=pointer, code="quantity-out-of-range",
+                       figures={"high": MAX_QUANTITY})
     if new <= current:
-        raise Rejected(f"the quantity can only be raised: it is {current}", pointer=pointer)
+        raise Rejected(f"the quantity can only be raised: it is {current}", pointer=pointer, code="quantity-not-raised",
+                       figures={"current": current})
     return new
 
 
@@ -238,21 +257,24 @@ def check_progress(
     """Progress only moves forward, never beyond the commitment, and nothing is delivered unmade."""
     if new_produced > quantity:
         raise Rejected(
-            f"units_produced {new_produced} is more than the {quantity} units committed", pointer="/units_produced"
+            f"units_produced {new_produced} is more than the {quantity} units committed", pointer="/units_produced",
+            code="produced-over-committed", figures={"produced": new_produced, "committed": quantity},
         )
     if new_delivered > new_produced:
         raise Rejected(
             f"units_delivered {new_delivered} is more than the {new_produced} units produced",
-            pointer="/units_delivered",
+            pointer="/units_delivered", code="delivered-over-produced",
+            figures={"delivered": new_delivered, "produced": new_produced},
         )
     if new_produced < produced:
         raise Rejected(
-            f"progress only moves forward: {produced} units are already reported produced", pointer="/units_produced"
+            f"progress only moves forward: {produced} units are already reported produced", pointer="/units_produced",
+            code="progress-backwards", figures={"reported": produced},
         )
     if new_delivered < delivered:
         raise Rejected(
             f"progress only moves forward: {delivered} units are already reported delivered",
-            pointer="/units_delivered",
+            pointer="/units_delivered", code="progress-backwards", figures={"reported": delivered},
         )
 
 

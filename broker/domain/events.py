@@ -356,6 +356,8 @@ class CrisisCallCreated(Event, tag="crisis_call.created", kw_only=True, frozen=T
     priority: int
     delivery_points: int
     requested: int
+    #: The call's name (its coordinator's, else the item and the day); empty in events from before names.
+    name: str = ""
 
 
 class CrisisCallAllocated(_Allocation, Event, tag="crisis_call.allocated", kw_only=True, frozen=True):

@@ -37,7 +37,8 @@ def check(lifecycle: Lifecycle[S], current: S, target: S) -> S:
         names = sorted(s.value for s in lifecycle.table[current])
         raise InvalidTransition(
             f"the {lifecycle.noun} is '{current}'; it cannot become '{target}' (allowed: "
-            f"{', '.join(names) if names else 'none (final state)'})"
+            f"{', '.join(names) if names else 'none (final state)'})",
+            figures={"noun": lifecycle.noun, "current": current.value, "target": target.value},
         )
     return target
 

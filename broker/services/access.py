@@ -63,7 +63,7 @@ async def issue_api_key(
         allowed = ", ".join(sorted(ROLES_BY_KIND[org.kind]))
         raise Rejected(
             f"an organisation of kind '{org.kind}' may hold keys with roles {allowed}, not '{role}'",
-            pointer="/role",
+            pointer="/role", code="role-not-allowed", figures={"kind": str(org.kind), "role": str(role)},
         )
     token = new_token()
     key = await ApiKeyRepository(session).add(

@@ -134,7 +134,7 @@ async def report_progress(
     if c.status != CommitmentStatus.ACCEPTED:
         raise Conflict(
             f"the commitment is '{c.status}': progress is reported on an accepted commitment",
-            code="invalid-state-transition",
+            code="invalid-state-transition", figures={"noun": "commitment", "current": str(c.status)},
         )
     check_progress(quantity=c.quantity, produced=c.produced, delivered=c.delivered, new_produced=produced,
                    new_delivered=delivered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,7 @@ from broker.domain.crisis import (
     check_call,
     check_points,
     check_raise,
+    default_call_name,
     totals,
 )
 from broker.domain.events import CommitmentCancelled, CrisisCallClosed, CrisisCallCreated, CrisisCallUpdated
@@ -42,6 +44,8 @@ from broker.services.events import emit, lost_race
 from broker.services.workshops import catalogue_item
 from broker.settings import CrisisSettings
 
+PARIS = ZoneInfo("Europe/Paris")  # the calendar of a call's default name
+
 
 class NewCall(msgspec.Struct, frozen=True, kw_only=True):
     item: str
@@ -49,6 +53,7 @@ class NewCall(msgspec.Struct, frozen=True, kw_only=True):
     priority: int
     max_distance_km: float | None
     points: tuple[NewPoint, ...]
+    name: str | None = None  # blank or None: the item and the day (« Visières — 3 décembre 2026 »)
 
 
 class CallDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,7 +77,8 @@ def _point_rows(
         commune = geocoder.commune(p.commune_insee)
         if commune is None:
             raise Rejected(f"commune_insee {p.commune_insee!r} is not a French commune code",
-                           pointer=f"{pointer}/{i}/commune_insee")
+                           pointer=f"{pointer}/{i}/commune_insee", code="commune-unknown",
+                           figures={"commune": p.commune_insee})
         rows.append(DeliveryPointRow(id=new_id(), call_id=call_id, label=p.label.strip(), commune_insee=commune.insee,
                                      lat=commune.lat, lon=commune.lon, quantity=p.quantity, priority=p.priority,
                                      accepted_units=0, created_at=now, updated_at=now))
@@ -83,7 +89,8 @@ async def _item(session: AsyncSession, slug: str) -> CatalogueItem:
     try:
         return await catalogue_item(session, slug=slug)
     except NotFound as exc:
-        raise Rejected(f"no catalogue item {slug!r}", pointer="/item") from exc
+        raise Rejected(f"no catalogue item {slug!r}", pointer="/item", code="catalogue-item-unknown",
+                       figures={"item": slug}) from exc
 
 
 async def create_call(
@@ -98,9 +105,9 @@ async def create_call(
     """Validate, store and allocate, all in the caller's transaction (crisis_call.created,
     crisis_call.allocated and one commitment.created per proposal go to the outbox)."""
     if new.deadline <= now:
-        raise Rejected("the deadline must be in the future", pointer="/deadline")
+        raise Rejected("the deadline must be in the future", pointer="/deadline", code="deadline-past")
     if new.priority not in PRIORITIES:
-        raise Rejected("priority must be 1 (most urgent) to 5", pointer="/priority")
+        raise Rejected("priority must be 1 (most urgent) to 5", pointer="/priority", code="priority-out-of-range")
     points = check_points(new.points)
     item = await _item(session, new.item)
     call_id = new_id()
@@ -112,13 +119,15 @@ async def create_call(
             f"no workshop within reach of the delivery points can make {item.name!r} ({found.considered} "
             "registered; it takes the item's processes, materials and part size, and verified certifications: "
             f"{', '.join(item.certifications_required) or 'none'})",
-            pointer="/item",
+            pointer="/item", code="no-workshop-in-reach",
+            figures={"item": item.name, "considered": found.considered,
+                     "certifications": list(item.certifications_required)},
         )
     call = CrisisCallRow(
         id=call_id,
         org_id=actor.org_id,
         item_slug=item.slug,
-        name=item.name,
+        name=(new.name or "").strip() or default_call_name(item.name, now.astimezone(PARIS).date()),
         deadline=new.deadline,
         priority=new.priority,
         max_distance_km=new.max_distance_km,
@@ -135,7 +144,7 @@ async def create_call(
     await repo.flush()
     await emit(session, CrisisCallCreated(id=call_id, item=item.slug, deadline=new.deadline.isoformat(),
                                           priority=new.priority, delivery_points=len(rows),
-                                          requested=sum(p.quantity for p in points)),
+                                          requested=sum(p.quantity for p in points), name=call.name),
                org_id=actor.org_id, resource_id=call_id, now=now, first=True)
     created = msgspec.convert(call, CrisisCall, from_attributes=True)
     await reallocate(session, created, reason=RebalanceReason.ALLOCATION, settings=settings, now=now, item=item)
@@ -191,7 +200,8 @@ async def add_points(
     taken = {p.label.casefold() for p in await repo.points(call_id)}
     for i, p in enumerate(checked):
         if p.label.strip().casefold() in taken:
-            raise Rejected(f"the call already has a delivery point {p.label!r}", pointer=f"/delivery_points/{i}/label")
+            raise Rejected(f"the call already has a delivery point {p.label!r}", pointer=f"/delivery_points/{i}/label",
+                           code="delivery-point-twice", figures={"label": p.label})
     rows = _point_rows(call_id, checked, geocoder, now=now, pointer="/delivery_points")
     for row in rows:
         repo.add(row)

@@ -142,7 +142,8 @@ async def issue_invoice(session: AsyncSession, *, actor: Principal, order_id: st
                        code="already-invoiced")
     if quantity > remaining:
         raise Rejected(f"quantity {quantity} is more than the {remaining} units not yet invoiced",
-                       pointer="/quantity")
+                       pointer="/quantity", code="quantity-over-uninvoiced",
+                       figures={"quantity": quantity, "remaining": remaining})
     orgs = OrganisationRepository(session)
     seller = await orgs.get(order.maker_org_id, scope_org_id=None)
     buyer = await orgs.get(order.buyer_org_id, scope_org_id=None)
@@ -170,7 +171,7 @@ async def credit_invoice(session: AsyncSession, *, actor: Principal, invoice_id:
     if invoice.kind is not InvoiceKind.INVOICE:
         raise Conflict("a credit note corrects an invoice, not another credit note", code="not-an-invoice")
     if not reason.strip():
-        raise Rejected("say why the invoice is credited", pointer="/reason")
+        raise Rejected("say why the invoice is credited", pointer="/reason", code="credit-reason-required")
     await lock(session, INVOICES, invoice_id)
     repo = InvoiceRepository(session)
     credited = sum(c.quantity for c in await repo.credit_notes_of(invoice_id))
@@ -180,7 +181,8 @@ async def credit_invoice(session: AsyncSession, *, actor: Principal, invoice_id:
         raise Conflict(f"invoice {invoice.number} is already wholly credited", code="already-credited")
     if quantity > remaining:
         raise Rejected(f"quantity {quantity} is more than the {remaining} units of the invoice not yet credited",
-                       pointer="/quantity")
+                       pointer="/quantity", code="quantity-over-uncredited",
+                       figures={"quantity": quantity, "remaining": remaining})
     order = await OrderRepository(session).get(invoice.order_id)
     if order is None:
         raise NotFound(f"invoice {invoice_id} is incomplete")

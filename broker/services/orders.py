@@ -75,9 +75,11 @@ async def move_order(
     current = OrderStatus(order.status)
     target = transition_order(current, to, side=side)
     if target == OrderStatus.SHIPPED and not tracking:
-        raise Rejected("shipping needs a tracking reference (carrier and number)", pointer="/tracking")
+        raise Rejected("shipping needs a tracking reference (carrier and number)", pointer="/tracking",
+                       code="tracking-required")
     if target in (OrderStatus.CANCELLED, OrderStatus.DISPUTED) and not (note or "").strip():
-        raise Rejected(f"say why the order is {target}", pointer="/note")
+        raise Rejected(f"say why the order is {target}", pointer="/note", code="note-required",
+                       figures={"target": target.value})
     extra = {"tracking": tracking} if tracking else {}
     repo = OrderRepository(session)
     if not await repo.set_status(order_id, expected=current, status=target, now=now, **extra):
@@ -133,15 +135,17 @@ async def report_progress(
     if _side(actor, order) is not Side.MAKER:
         raise Conflict("only the order's maker reports production progress", code="transition-not-yours")
     if units_done > order.quantity:
-        raise Rejected(f"units_done {units_done} is more than the {order.quantity} ordered", pointer="/units_done")
+        raise Rejected(f"units_done {units_done} is more than the {order.quantity} ordered", pointer="/units_done",
+                       code="units-over-ordered", figures={"done": units_done, "ordered": order.quantity})
     if units_done < order.units_done:
         raise Rejected(
-            f"progress only moves forward: {order.units_done} units are already reported", pointer="/units_done"
+            f"progress only moves forward: {order.units_done} units are already reported", pointer="/units_done",
+            code="progress-backwards", figures={"reported": order.units_done},
         )
     if order.status not in PRODUCING:
         raise Conflict(
             f"the order is '{order.status}'; progress is reported while confirmed, in production or ready",
-            code="invalid-state-transition",
+            code="invalid-state-transition", figures={"noun": "order", "current": str(order.status)},
         )
     repo = OrderRepository(session)
     if not await repo.set_progress(order_id, units_done=units_done, statuses=PRODUCING, now=now):

@@ -32,10 +32,12 @@ async def create_organisation(
     iban: str | None = None,
 ) -> Organisation:
     if (problem := siret_problem(siret)) is not None:
-        raise Rejected(f"siret {siret!r}: {problem}", pointer="/siret")
+        raise Rejected(f"siret {siret!r}: {problem}", pointer="/siret", code="siret-invalid",
+                       figures={"problem": problem})
     iban = _checked_iban(iban)
     if geocoder.commune(commune_insee) is None:
-        raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee")
+        raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee",
+                       code="commune-unknown", figures={"commune": commune_insee})
     repo = OrganisationRepository(session)
     # A taken SIRET fails the commit on uq_organization_siret -> 409 siret-taken (broker/db/constraints.py).
     org = await repo.add(kind=kind, name=name.strip(), siret=siret, commune_insee=commune_insee.upper(), now=now,
@@ -49,7 +51,7 @@ def _checked_iban(iban: str | None) -> str | None:
     if iban is None:
         return None
     if (problem := iban_problem(iban)) is not None:
-        raise Rejected(f"iban: {problem}", pointer="/iban")
+        raise Rejected(f"iban: {problem}", pointer="/iban", code="iban-invalid")
     return iban.replace(" ", "").upper()
 
 

@@ -108,14 +108,16 @@ async def submit_quote(
     if request.status not in (RequestStatus.OPEN, RequestStatus.QUOTING) or request.window_closed:
         raise Conflict(f"the request is '{request.status}' and its quote window is closed", code="quote-window-closed")
     if quantity > request.quantity:
-        raise Rejected(f"quantity {quantity} is more than the {request.quantity} requested", pointer="/quantity")
+        raise Rejected(f"quantity {quantity} is more than the {request.quantity} requested", pointer="/quantity",
+                       code="quantity-over-requested", figures={"quantity": quantity, "requested": request.quantity})
     if quantity < request.quantity and not request.allow_split:
-        raise Rejected(f"this request may not be split: quote the full {request.quantity} units", pointer="/quantity")
+        raise Rejected(f"this request may not be split: quote the full {request.quantity} units", pointer="/quantity",
+                       code="split-not-allowed", figures={"requested": request.quantity})
     if delivery_date < now.date():
-        raise Rejected("the delivery date is in the past", pointer="/delivery_date")
+        raise Rejected("the delivery date is in the past", pointer="/delivery_date", code="delivery-date-past")
     valid = valid_until or now + QUOTE_VALIDITY_DEFAULT
     if valid <= now:
-        raise Rejected("valid_until must be in the future", pointer="/valid_until")
+        raise Rejected("valid_until must be in the future", pointer="/valid_until", code="validity-past")
     # The request's row first, as every writer of its quotes takes it (withdraw, award, cancel): a
     # quote never lands on a request awarded or cancelled meanwhile, and two quotes of one workshop
     # never pass the check below together.
@@ -196,7 +198,10 @@ def _justification_required(request: Request, quotes: list[Quote], breaches: lis
         detail = award_rules.refusal_detail(breaches)
     members = {"reason": first.reason, "quote_id": first.quote_id, "workshop_id": first.workshop_id,
                "rules": [msgspec.to_builtins(b) for b in breaches]}
-    return Conflict(detail, code=first.code, extensions={k: v for k, v in members.items() if v is not None})
+    figures = {"received": sum(1 for q in quotes if q.status in (QuoteStatus.SUBMITTED, QuoteStatus.ACCEPTED)),
+               "required": request.min_quotes}
+    return Conflict(detail, code=first.code, extensions={k: v for k, v in members.items() if v is not None},
+                    figures=figures)
 
 
 async def award(
@@ -232,7 +237,7 @@ async def award(
             code="not-awardable",
         )
     if len(set(quote_ids)) != len(quote_ids):
-        raise Rejected("a quote is listed twice", pointer="/quote_ids")
+        raise Rejected("a quote is listed twice", pointer="/quote_ids", code="quote-listed-twice")
     # quoting → awarded before reading the quotes: a submit or withdraw of this request's quotes
     # (they take the request's row first) either committed before, and is read below, or waits for
     # this award and then finds the request awarded. Any refusal below rolls the move back.
@@ -250,7 +255,8 @@ async def award(
     for index, quote_id in enumerate(quote_ids):
         quote = by_id.get(quote_id)
         if quote is None:
-            raise Rejected(f"quote {quote_id} is not a quote of this request", pointer=f"/quote_ids/{index}")
+            raise Rejected(f"quote {quote_id} is not a quote of this request", pointer=f"/quote_ids/{index}",
+                           code="quote-not-of-request")
         if quote.status != QuoteStatus.SUBMITTED or quote.valid_until <= now:
             state = "expired" if quote.status == QuoteStatus.SUBMITTED else quote.status
             raise Conflict(f"quote {quote_id} is {state}; it can no longer be accepted", code="quote-not-valid")
@@ -258,11 +264,13 @@ async def award(
     total = sum(q.quantity for q in chosen)
     if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
         raise Rejected(
-            "this request may not be split: award exactly one quote for the full quantity", pointer="/quote_ids"
+            "this request may not be split: award exactly one quote for the full quantity", pointer="/quote_ids",
+            code="award-not-whole",
         )
     if total > request.quantity:
         raise Rejected(
-            f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids"
+            f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids",
+            code="award-over-quantity", figures={"total": total, "requested": request.quantity},
         )
     shops = await WorkshopRepository(session).many(sorted({q.workshop_id for q in all_quotes}))
     past = None

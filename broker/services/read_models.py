@@ -1,6 +1,7 @@
 """Read-only views for the web interface: names behind ids, an order with its request and its two
-parties, a maker's invitation and own quotes. Each view checks visibility through the use-case
-services first (another tenant's object stays a NotFound), then reads the related rows."""
+parties, a maker's invitations with its own quotes and where each stands, the invited workshops of a
+buyer's request with their answers. Each view checks visibility through the use-case services first
+(another tenant's object stays a NotFound), then reads the related rows."""
 
 from __future__ import annotations
 
@@ -12,13 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.audit_read import AuditReader
 from broker.db.constraints import conflict_for
-from broker.db.fabrication import InvitationRepository, QuoteRepository, RequestRepository, WorkshopRepository
+from broker.db.fabrication import (
+    InvitationRepository,
+    Keyset,
+    QuoteRepository,
+    RequestRepository,
+    WorkshopRepository,
+)
 from broker.db.repositories import OrganisationRepository
 from broker.domain.access import Organisation, Principal
 from broker.domain.audit import AuditEntry
 from broker.domain.fabrication import Invitation, Order, OrderEvent, Quote, Request, Workshop
+from broker.domain.invitation_state import InvitationState, invitation_state
+from broker.domain.lifecycle import QuoteStatus
 from broker.errors import NotFound
 from broker.services.orders import get_order
+from broker.services.quotes import my_invitations
+from broker.services.requests import get_request
 from broker.services.workshops import my_workshop
 
 
@@ -28,6 +39,30 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     request: Request
     workshop: Workshop
     buyer: Organisation
+
+
+class MakerInvitation(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the maker's invitations, its request, the maker's own quotes on it and where it stands."""
+
+    invitation: Invitation
+    request: Request
+    quotes: list[Quote]
+    state: InvitationState
+
+
+class InvitedWorkshop(msgspec.Struct, frozen=True, kw_only=True):
+    """A workshop invited on the buyer's request and its answer (the decline reason is on ``invitation``)."""
+
+    invitation: Invitation
+    workshop: Workshop
+    state: InvitationState
+    withdrawn: int  # quotes it sent and took back
+
+
+def state_of(invitation: Invitation, request: Request, quotes: Sequence[Quote]) -> InvitationState:
+    """Where ``invitation`` stands, from its status, ``request`` and its workshop's ``quotes`` on it."""
+    return invitation_state(invitation=invitation.status, quotes=[q.status for q in quotes], request=request.status,
+                            window_closed=request.window_closed)
 
 
 async def workshops_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Workshop]:
@@ -59,6 +94,38 @@ async def my_invitation(
         raise NotFound(f"invitation {invitation_id} not found")
     quotes = [q for q in await QuoteRepository(session).for_request(request.id) if q.workshop_id == workshop.id]
     return msgspec.convert(invitation, Invitation, from_attributes=True), request, quotes
+
+
+async def my_invitations_with_state(
+    session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int
+) -> list[MakerInvitation]:
+    """A page of the maker's invitations (oldest first, as `my_invitations`), each with the maker's
+    quotes on its request and where it stands. One quote read per request of the page (``limit`` of them)."""
+    rows = await my_invitations(session, actor=actor, after=after, limit=limit)
+    repo = QuoteRepository(session)
+    views = []
+    for invitation, request in rows:
+        quotes = [q for q in await repo.for_request(request.id) if q.workshop_id == invitation.workshop_id]
+        views.append(MakerInvitation(invitation=invitation, request=request, quotes=quotes,
+                                     state=state_of(invitation, request, quotes)))
+    return views
+
+
+async def invited_workshops(session: AsyncSession, *, actor: Principal, request_id: str) -> list[InvitedWorkshop]:
+    """Every workshop invited on a request the caller may read (by the matching, by the buyer, or that
+    answered an open consultation), by rank, with where its invitation stands."""
+    request = await get_request(session, actor=actor, request_id=request_id)
+    invitations = [msgspec.convert(i, Invitation, from_attributes=True)
+                   for i in await InvitationRepository(session).for_request(request_id)]
+    quotes = await QuoteRepository(session).for_request(request_id)
+    shops = await WorkshopRepository(session).many([i.workshop_id for i in invitations])
+    views = []
+    for invitation in invitations:
+        own = [q for q in quotes if q.workshop_id == invitation.workshop_id]
+        views.append(InvitedWorkshop(
+            invitation=invitation, workshop=shops[invitation.workshop_id], state=state_of(invitation, request, own),
+            withdrawn=sum(1 for q in own if q.status == QuoteStatus.WITHDRAWN)))
+    return views
 
 
 async def audit_newest(

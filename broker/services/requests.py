@@ -87,14 +87,16 @@ async def create_request(
     (None is returned) and its matching job runs after the commit (`compute_matches`, then
     `write_match_batch`)."""
     if new.deadline <= now:
-        raise Rejected("the deadline must be in the future", pointer="/deadline")
+        raise Rejected("the deadline must be in the future", pointer="/deadline", code="deadline-past")
     commune = geocoder.commune(new.delivery_insee)
     if commune is None:
         raise Rejected(
-            f"commune_insee {new.delivery_insee!r} is not a French commune code", pointer="/delivery/commune_insee"
+            f"commune_insee {new.delivery_insee!r} is not a French commune code", pointer="/delivery/commune_insee",
+            code="commune-unknown", figures={"commune": new.delivery_insee},
         )
     if (problem := siret_problem(new.procurement.buyer_siret)) is not None:
-        raise Rejected(f"buyer_siret: {problem}", pointer="/procurement/buyer_siret")
+        raise Rejected(f"buyer_siret: {problem}", pointer="/procurement/buyer_siret", code="siret-invalid",
+                       figures={"problem": problem})
     # The references the buyer's Chorus Pro structure requires must be there from the start: the
     # order documents and the workshop's invoice carry them (DOC-3).
     check_chorus_references(
@@ -109,13 +111,15 @@ async def create_request(
             try:
                 item = await catalogue_item(session, slug=new.item)
             except NotFound as exc:
-                raise Rejected(f"no catalogue item {new.item!r}", pointer="/item") from exc
+                raise Rejected(f"no catalogue item {new.item!r}", pointer="/item", code="catalogue-item-unknown",
+                               figures={"item": new.item}) from exc
             if cache is not None:
                 cache.catalogue[new.item] = item
         name, steps, certifications = item.name, item.steps, item.certifications_required
     else:
         if not new.custom_steps or not new.custom_name:
-            raise Rejected("give either a catalogue `item` or a `custom` spec with steps", pointer="/custom")
+            raise Rejected("give either a catalogue `item` or a `custom` spec with steps", pointer="/custom",
+                           code="item-required")
         name, steps, certifications = new.custom_name, new.custom_steps, new.custom_certifications
     # The law: the procedure from the estimate, the buyer's cumulative need and the day (issue 17).
     need = procurement_service.need_of(

@@ -33,11 +33,13 @@ from broker.db.session import Database
 from broker.db.webhooks import WebhookRepository, claim_events, insert_deliveries, take_due_deliveries
 from broker.domain.access import Principal
 from broker.domain.events import EVENT_TYPES as EVENT_TYPES  # re-exported: the API checks subscriptions against it
-from broker.domain.events import InvitationCreated, QuoteSubmitted, WebhookEndpointDisabled, event_type
+from broker.domain.events import WebhookEndpointDisabled
 from broker.domain.lifecycle import DeliveryState, EndpointStatus
+from broker.domain.notifications import EMAILED_TYPES
 from broker.domain.webhooks import PublishedEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from broker.errors import Conflict, NotFound, Rejected
 from broker.services.events import emit, lost_race
+from broker.services.notifications import email_recipient
 
 log = logging.getLogger("broker.webhooks")
 
@@ -58,18 +60,18 @@ GRACE = timedelta(seconds=2)  # a job enqueued longer ago than this is in Redis,
 DISABLE_AFTER = timedelta(days=5)
 CLOCK_START = timedelta(hours=24)
 #: Events that also reach a person by e-mail (the notify job): the event's organisation is told.
-NOTIFY_TYPES: frozenset[str] = frozenset(event_type(kind) for kind in (InvitationCreated, QuoteSubmitted,
-                                                                         WebhookEndpointDisabled))
+NOTIFY_TYPES: frozenset[str] = EMAILED_TYPES
 
 
 async def to_notify(session: AsyncSession, events: Sequence[Any]) -> list[str]:
     """The events among ``events`` that send an e-mail: a notified type, for an organisation that
     gave a contact address (a job for the others would find nothing to send)."""
-    candidates = [e for e in events if e.type in NOTIFY_TYPES]
+    candidates = [(e.id, org) for e in events if e.type in NOTIFY_TYPES
+                  and (org := email_recipient(e.type, org_id=e.org_id, partner_org_id=e.partner_org_id))]
     if not candidates:
         return []
-    reachable = await OrganisationRepository(session).with_contact([e.org_id for e in candidates])
-    return [e.id for e in candidates if e.org_id in reachable]
+    reachable = await OrganisationRepository(session).with_contact([org for _, org in candidates])
+    return [event_id for event_id, org in candidates if org in reachable]
 
 
 def delivery_timings(http_timeout_s: float) -> tuple[float, timedelta]:

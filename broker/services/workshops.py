@@ -1,4 +1,6 @@
-"""Workshop profiles, machines, declared capacities, admin verification; and the catalogue."""
+"""Workshop profiles, machines and declared capacities (added, edited, removed), admin verification;
+and the catalogue. Every change matching could see bumps the registry's ``workshops`` version, which
+drops the cached candidate indexes (``broker.services.matching``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.geocoding.base import Geocoder
 from broker.db.base import new_id
 from broker.db.fabrication import CatalogueRepository, Keyset, RegistryRepository, WorkshopRepository
+from broker.db.makers import MachineRepository
 from broker.db.models import CatalogueItemRow, MachineRow, WorkshopRow
 from broker.db.repositories import OrganisationRepository
 from broker.domain.access import OrgKind, Principal, Role
@@ -46,7 +49,8 @@ async def save_my_workshop(
     change lose their verification; those kept stay verified."""
     commune = geocoder.commune(commune_insee)
     if commune is None:
-        raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee")
+        raise Rejected(f"commune_insee {commune_insee!r} is not a French commune code", pointer="/commune_insee",
+                       code="commune-unknown", figures={"commune": commune_insee})
     org = await OrganisationRepository(session).get(actor.org_id, scope_org_id=actor.org_id)
     if org is None or org.kind != OrgKind.MANUFACTURE:
         raise Conflict("only an organisation of kind 'manufacture' has a workshop profile", code="not-a-workshop")
@@ -106,6 +110,54 @@ async def add_machine(
     return msgspec.convert(row, Machine, from_attributes=True)
 
 
+async def my_machine(session: AsyncSession, *, actor: Principal, machine_id: str) -> Machine:
+    """One machine of the caller's workshop (another workshop's is not found)."""
+    workshop = await my_workshop(session, actor=actor)
+    row = await MachineRepository(session).row(machine_id, workshop_id=workshop.id)
+    if row is None:
+        raise NotFound(f"machine {machine_id} not found")
+    return msgspec.convert(row, Machine, from_attributes=True)
+
+
+async def update_machine(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    machine_id: str,
+    process: str,
+    envelope_mm: tuple[float, float, float],
+    materials: list[MaterialLimit],
+    hours_per_week: float,
+    now: datetime,
+) -> Machine:
+    """Replace what a machine of the caller's workshop is (process, envelope, materials, hours)."""
+    workshop = await my_workshop(session, actor=actor)
+    row = await MachineRepository(session).row(machine_id, workshop_id=workshop.id)
+    if row is None:
+        raise NotFound(f"machine {machine_id} not found")
+    row.process = process
+    row.envelope_mm = list(envelope_mm)
+    row.materials = [msgspec.to_builtins(m) for m in materials]
+    row.hours_per_week = hours_per_week
+    await session.flush()
+    await _touch(session, workshop.id, now)
+    return msgspec.convert(row, Machine, from_attributes=True)
+
+
+async def remove_machine(session: AsyncSession, *, actor: Principal, machine_id: str, now: datetime) -> Machine:
+    """Remove a machine of the caller's workshop; returns what it was. Requests already matched keep
+    their invitations: only the next matchings go without it."""
+    workshop = await my_workshop(session, actor=actor)
+    repo = MachineRepository(session)
+    row = await repo.row(machine_id, workshop_id=workshop.id)
+    if row is None:
+        raise NotFound(f"machine {machine_id} not found")
+    machine = msgspec.convert(row, Machine, from_attributes=True)
+    await repo.remove(row)
+    await _touch(session, workshop.id, now)
+    return machine
+
+
 async def _touch(session: AsyncSession, workshop_id: str, now: datetime) -> None:
     row = await WorkshopRepository(session).row(workshop_id)
     if row is not None:
@@ -124,6 +176,16 @@ async def declare_capacity(
     )
     await _touch(session, workshop.id, now)
     return workshop, units_per_day
+
+
+async def remove_capacity(session: AsyncSession, *, actor: Principal, slug: str, now: datetime) -> Workshop:
+    """Withdraw the capacity declared for a catalogue item: matching estimates it from the machine
+    hours again (404 when none was declared)."""
+    workshop = await my_workshop(session, actor=actor)
+    if not await MachineRepository(session).remove_capacity(workshop_id=workshop.id, item_slug=slug):
+        raise NotFound(f"no capacity declared for {slug!r}")
+    await _touch(session, workshop.id, now)
+    return workshop
 
 
 async def get_workshop(session: AsyncSession, *, actor: Principal, workshop_id: str) -> Workshop:
@@ -168,7 +230,8 @@ async def verify_workshop(
         raise NotFound(f"workshop {workshop_id} not found")
     undeclared = sorted((set(labels) - set(row.labels)) | (set(certifications) - set(row.certifications)))
     if undeclared:
-        raise Rejected(f"not declared by the workshop: {', '.join(undeclared)}", pointer="/labels")
+        raise Rejected(f"not declared by the workshop: {', '.join(undeclared)}", pointer="/labels",
+                       code="not-declared", figures={"undeclared": undeclared})
     row.verified_labels = sorted(set(labels))
     row.verified_certifications = sorted(set(certifications))
     row.updated_at = now

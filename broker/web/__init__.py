@@ -21,9 +21,11 @@ from broker.web.labels import FILTERS
 from broker.web.pages.admin import AdminPages
 from broker.web.pages.auth import NotFoundPage, SignInController, root
 from broker.web.pages.buyer import BuyerController
+from broker.web.pages.communes import CommunePages
 from broker.web.pages.crisis import CommitmentPages, CrisisPages
 from broker.web.pages.legal import LegalPages
 from broker.web.pages.maker import MakerController
+from broker.web.pages.notifications import NotificationPages, count_unread
 from broker.web.pages.orders import OrderPages
 from broker.web.render import add_security_headers
 from broker.web.security import web_guard, web_public
@@ -31,7 +33,7 @@ from broker.web.timing import server_timing
 
 HERE = Path(__file__).parent
 PAGES: list[Any] = [SignInController, BuyerController, MakerController, OrderPages, CrisisPages, CommitmentPages,
-                    AdminPages, LegalPages, NotFoundPage]
+                    AdminPages, LegalPages, CommunePages, NotificationPages, NotFoundPage]
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +71,7 @@ def web_handlers() -> list[Any]:
         route_handlers=[*PAGES, static],
         guards=[web_guard],
         exception_handlers=WEB_EXCEPTION_HANDLERS,
+        before_request=count_unread,  # the header's unread notifications
         after_request=add_security_headers,
         middleware=[server_timing],
         include_in_schema=False,

@@ -14,8 +14,8 @@ from broker.api.errors import on_unavailable as api_on_unavailable
 from broker.api.problems import problem_for_broker_error
 from broker.api.security import request_id
 from broker.errors import BrokerError, NotFound
-from broker.web.forms import french
 from broker.web.labels import ROLE
+from broker.web.refusals import french
 from broker.web.render import page
 from broker.web.security import CsrfRefused, SignInRequired, WebForbidden
 from broker.web.session import COOKIE_PATH, SESSION_COOKIE

@@ -15,26 +15,23 @@ import msgspec
 from litestar.datastructures import FormMultiDict
 
 from adapters.geocoding.base import Geocoder
-from broker.domain.identifiers import is_insee_code, is_postcode, siret_problem
+from adapters.geocoding.lookup import Candidate, Via, commune_label, department_name, resolve_commune
+from broker.domain.identifiers import siret_problem
 from broker.errors import BrokerError
 from broker.web.labels import PARIS, number
+from broker.web.refusals import french, french_siret
+from broker.web.refusals import sentence as sentence  # the pages' import of it
 
 T = TypeVar("T")
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
-_CODE = re.compile(r"(?<![0-9A-Z])(\d{5}|2[AB]\d{3})(?![0-9])")
+CHOICE_SUFFIX = "_choix"  # ``commune_choix``: the radio button picked among a commune field's candidates
+MAX_CHOICES = 12
 
 
 def _slug(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text.casefold())
     return "-".join("".join(ch for ch in folded if not unicodedata.combining(ch)).split())
-
-
-def _plain(text: str) -> str:
-    """``Saint-Brieuc`` and ``saint brieuc`` alike: no accents, case, punctuation or extra spaces."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    letters = "".join(ch if ch.isalnum() else " " for ch in folded if not unicodedata.combining(ch))
-    return " ".join(letters.split())
 
 
 class Form:
@@ -44,6 +41,11 @@ class Form:
         self.values: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.refusal: BrokerError | None = None  # the last service refusal (its code drives some pages)
+        # A commune field's candidates when what was typed names several: (INSEE code, description).
+        self.choices: dict[str, list[tuple[str, str]]] = {}
+        # Posted by a person, or filled by a page: a page fills a commune field with an INSEE code,
+        # which the template shows as « Épinal (88) » (88160 alone is also Le Thillot's postcode).
+        self.posted = isinstance(data, FormMultiDict)
         if isinstance(data, FormMultiDict):
             for key in data:
                 items = [v for v in data.getall(key) if isinstance(v, str)]
@@ -165,39 +167,39 @@ class Form:
         return value
 
     def commune(self, name: str, geocoder: Geocoder) -> str | None:
-        """A commune by INSEE code or postcode, optionally followed by its name (``22300 Lannion``).
+        """A commune's INSEE code from what was typed: a name (``Aubusson``, ``st denis``), a postcode,
+        an INSEE code, or these together (``22300 Lannion``, ``Saint-Denis (93)``).
 
-        Five digits are often both a commune's INSEE code and another's postcode, and a postcode
-        often serves several communes: then the person adds the name, as on an envelope."""
+        One match is taken, and the field then shows it as ``Nom (département)`` so that the form
+        posted again means the same commune. Several: the error asks to choose and ``choices`` lists
+        them (radio buttons ``<name>_choix``, most populous first); the pick counts while the field
+        still holds what it was picked from."""
         typed = self.raw(name)
         if not typed:
             self.error(name, "Ce champ est obligatoire.")
             return None
-        match = _CODE.search(typed.upper())
-        if match is None:
-            self.error(name, f"« {typed} » : indiquez un code INSEE ou un code postal (5 caractères), "
-                       "suivi si besoin du nom de la commune.")
+        lookup = resolve_commune(typed, geocoder)
+        picked = self.raw(name + CHOICE_SUFFIX).upper()
+        chosen = lookup.commune or next((c.commune for c in lookup.candidates if c.commune.insee == picked), None)
+        if chosen is not None:
+            self.values[name] = commune_label(chosen)
+            self.values.pop(name + CHOICE_SUFFIX, None)
+            return chosen.insee
+        if not lookup.candidates:
+            self.error(name, f"Aucune commune française ne correspond à « {typed} » : indiquez son nom, son code "
+                       "postal ou son code INSEE.")
             return None
-        code = match.group(1)
-        wanted = _plain(typed[: match.start()] + " " + typed[match.end():])
-        found: dict[str, tuple[Any, str]] = {}
-        if is_insee_code(code) and (by_code := geocoder.commune(code)) is not None:
-            found[by_code.insee] = (by_code, "code INSEE")
-        if is_postcode(code):
-            for commune in geocoder.by_postcode(code):
-                found.setdefault(commune.insee, (commune, "code postal"))
-        if wanted:
-            found = {k: v for k, v in found.items() if _plain(v[0].name) == wanted}
-        if len(found) == 1:
-            return next(iter(found))
-        if not found:
-            self.error(name, f"Aucune commune française ne correspond à « {typed} ».")
-            return None
-        listed = ", ".join(f"{c.name} ({how}{', INSEE ' + c.insee if how == 'code postal' else ''})"
-                           for c, how in list(found.values())[:8])
-        more = " et d'autres" if len(found) > 8 else ""
-        self.error(name, f"{code} désigne plusieurs communes : {listed}{more}. Ajoutez le nom de la vôtre, "
-                   f"par exemple « {code} {next(iter(found.values()))[0].name} ».")
+        shown = lookup.candidates[:MAX_CHOICES]
+        self.choices[name] = [(c.commune.insee, _described(c, lookup.code)) for c in shown]
+        more = (f" (les {len(shown)} plus peuplées sur {number(len(lookup.candidates))} : précisez le nom "
+                "pour les autres)" if len(lookup.candidates) > len(shown) else "")
+        if lookup.candidates[0].via is Via.NEAR:
+            self.error(name, f"Aucune commune ne s'appelle exactement « {typed} » : choisissez ci-dessous parmi "
+                       f"celles dont le nom commence ainsi{more}, ou corrigez la saisie.")
+        else:
+            self.error(name, f"« {typed} » désigne {len(lookup.candidates)} communes : choisissez la vôtre "
+                       f"ci-dessous{more}, ou précisez le département, par exemple "
+                       f"« {commune_label(lookup.candidates[0].commune)} ».")
         return None
 
     def tags(self, name: str, *, max_items: int = 20) -> list[str]:
@@ -228,6 +230,22 @@ class Form:
         self.refusal = exc
         name = fields.get(f"code:{exc.code}") or (fields.get(exc.pointer) if exc.pointer else None) or "__all__"
         self.error(name, french(exc))
+
+
+def _described(candidate: Candidate, code: str | None) -> str:
+    """``Mulhouse — Haut-Rhin (68), code postal 68100, 109 443 habitants``: enough to tell homonyms
+    apart, and which reading of a typed code found it."""
+    c = candidate.commune
+    if candidate.via is Via.POSTCODE and code:
+        how = f"code postal {code}"
+    elif candidate.via is Via.INSEE or not c.postcodes:
+        how = f"code INSEE {c.insee}"
+    elif len(c.postcodes) == 1:
+        how = f"code postal {c.postcodes[0]}"
+    else:
+        how = f"codes postaux {', '.join(c.postcodes[:3])}{'…' if len(c.postcodes) > 3 else ''}"
+    people = f", {number(c.population)} habitants" if c.population else ""
+    return f"{c.name} — {department_name(c.department)} ({c.department}), {how}{people}"
 
 
 def deadline_at(day_: date) -> datetime:
@@ -278,128 +296,3 @@ def _french_msgspec(text: str) -> str:
     if text.startswith(("Invalid RFC3339", "Invalid ISO 8601", "Expected `date`", "Expected `datetime`")):
         return "Saisissez une date valide."
     return "Cette valeur n'est pas acceptée."
-
-
-# ---- the services' refusals, in French ----------------------------------------------------------
-
-_SIRET = {
-    "a SIRET is exactly 14 digits": "Un SIRET compte exactement 14 chiffres.",
-    "the SIREN part (first 9 digits) fails its Luhn check": (
-        "Ce SIRET n'est pas valide : le SIREN (9 premiers chiffres) ne passe pas la clé de contrôle."
-    ),
-    "this La Poste SIRET fails its checksum": "Ce SIRET de La Poste ne passe pas sa clé de contrôle.",
-    "the SIRET fails its Luhn check": "Ce SIRET n'est pas valide : il ne passe pas la clé de contrôle (Luhn).",
-}
-
-
-def french_siret(problem: str) -> str:
-    return _SIRET.get(problem, "Ce SIRET n'est pas valide.")
-
-
-_CODES = {
-    "siret-taken": "Une organisation avec ce SIRET existe déjà.",
-    "min-quotes-not-met": None,  # phrased from the detail below (it carries the figures)
-    "quote-window-closed": "La période de remise des devis est close pour cette demande.",
-    "invitation-closed": "Cette invitation est close (déclinée).",
-    "quote-exists": "Votre atelier a déjà un devis en cours sur cette demande ; retirez-le d'abord.",
-    "quote-not-valid": "Ce devis ne peut plus être retenu (retiré, expiré ou déjà traité).",
-    "capacity-exhausted": "L'atelier n'a plus la capacité nécessaire d'ici l'échéance.",
-    "not-awardable": "Seule une demande ayant reçu des devis peut être attribuée.",
-    "transition-not-yours": "Cette étape revient à l'autre partie de la commande.",
-    "concurrent-update": "L'objet a changé entre-temps : rechargez la page et recommencez.",
-    "workshop-profile-missing": "Décrivez d'abord votre atelier (page « Mon atelier »).",
-    "not-a-workshop": "Seule une organisation de type manufacture a un profil d'atelier.",
-    "chorus-reference-missing": None,
-    # public procurement (issue 17): the form's own wording, without the API's field names
-    "cpv-required": "Indiquez le code CPV de l'achat\u00a0: 8\u00a0chiffres, un tiret et le chiffre de contrôle "
-                    "(par exemple 39130000-2).",
-    "estimate-required": "Indiquez la valeur estimée du besoin (ou, à défaut, un budget)\u00a0: la procédure en "
-                         "dépend.",
-    "justification-required": "Justifiez ce choix pour attribuer ce devis (la règle est expliquée ci-dessus).",
-    "rotation-justification-required": "Justifiez le choix de cet atelier pour l'attribuer (la règle est expliquée "
-                                       "ci-dessus).",
-    "publicity-reference-required": "À partir de 90\u202f000\u00a0€ HT, une procédure adaptée exige un avis au BOAMP "
-                                    "ou dans un journal d'annonces légales (article R.2131-12)\u00a0: indiquez la "
-                                    "référence de cet avis.",
-}
-
-# Codes whose detail is written in French by the service (issue 17), shown as they are: they carry
-# the figures (amounts, thresholds, the rule) the person needs.
-_FRENCH_DETAIL = frozenset({
-    "procedure-formalisee", "cpv-invalid", "procedure-unknown-date", "not-eligible", "already-invited",
-    "match-pending", "workshop-not-found",
-})
-
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"the deadline must be in the future"), "La date limite doit être dans le futur."),
-    (re.compile(r"commune_insee '([^']*)' is not a French commune code"),
-     "« {0} » n'est pas un code de commune française."),
-    (re.compile(r"no catalogue item '([^']*)'"), "L'article « {0} » n'est pas au catalogue."),
-    (re.compile(r"requires a service code"), "La structure Chorus Pro de l'acheteur exige un code service."),
-    (re.compile(r"requires an engagement number"),
-     "La structure Chorus Pro de l'acheteur exige un numéro d'engagement."),
-    (re.compile(r"requires a service code or an engagement number|requires .*service code or"),
-     "La structure Chorus Pro de l'acheteur exige un code service ou un numéro d'engagement."),
-    (re.compile(r"quantity (\d+) is more than the (\d+) requested"),
-     "La quantité proposée ({0}) dépasse les {1} unités demandées."),
-    (re.compile(r"this request may not be split: quote the full (\d+) units"),
-     "Cette demande ne peut pas être fractionnée : proposez les {0} unités."),
-    (re.compile(r"the delivery date is in the past"), "La date de livraison est déjà passée."),
-    (re.compile(r"valid_until must be in the future"), "La date de validité doit être dans le futur."),
-    (re.compile(r"(\d+) quote\(s\) received of the (\d+) required while the quote window is open"),
-     "{0} devis reçu(s) sur les {1} attendus alors que la période de devis est encore ouverte : "
-     "attendez sa clôture, ou justifiez l'attribution."),
-    (re.compile(r"a quote is listed twice"), "Un devis est sélectionné deux fois."),
-    (re.compile(r"is not a quote of this request"), "Ce devis n'appartient pas à cette demande."),
-    (re.compile(r"this request may not be split: award exactly one quote"),
-     "Cette demande ne peut pas être fractionnée : retenez un seul devis, pour la quantité totale."),
-    (re.compile(r"the quotes add up to (\d+) units, more than the (\d+) requested"),
-     "Les devis retenus totalisent {0} unités, plus que les {1} demandées."),
-    (re.compile(r"shipping needs a tracking reference"),
-     "Indiquez la référence de suivi (transporteur et numéro) pour expédier."),
-    (re.compile(r"say why the order is (\w+)"), "Expliquez la raison (annulation ou litige)."),
-    (re.compile(r"units_done (\d+) is more than the (\d+) ordered"),
-     "{0} unités, c'est plus que les {1} commandées."),
-    (re.compile(r"progress only moves forward: (\d+) units are already reported"),
-     "L'avancement ne recule pas : {0} unités sont déjà déclarées."),
-    (re.compile(r"the order is '(\w+)'; progress is reported"),
-     "L'avancement se déclare quand la commande est confirmée, en production ou prête."),
-    (re.compile(r"the order is '(\w+)'; it cannot become '(\w+)'"),
-     "Cette étape n'est pas possible depuis l'état actuel de la commande."),
-    (re.compile(r"the request is '(\w+)'; it cannot become"), "Cette demande ne peut plus être annulée."),
-    (re.compile(r"not declared by the workshop: (.*)"), "Non déclaré par l'atelier : {0}."),
-    (re.compile(r"may hold keys with roles"), "Ce type d'organisation ne peut pas recevoir une clé de ce rôle."),
-    (re.compile(r"siret '([^']*)': (.*)"), "{1}"),
-    (re.compile(r"buyer_siret: (.*)"), "{0}"),
-]
-
-
-def sentence(text: str) -> str:
-    """A service's French detail as a sentence: capital first letter, final full stop."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?", "…")) else text + "."
-
-
-def french(exc: BrokerError) -> str:
-    text = _CODES.get(exc.code)
-    if text:
-        return text
-    if exc.code == "mapa-window-too-short":
-        if exc.pointer == "/deadline":
-            return ("Une procédure adaptée laisse au moins 7\u00a0jours pour répondre\u00a0: la date limite de "
-                    "livraison doit tomber plus de 7\u00a0jours après aujourd'hui.")
-        return ("Une procédure adaptée laisse au moins 7\u00a0jours pour répondre\u00a0: portez la durée de la "
-                "consultation à 168\u00a0heures au moins.")
-    if exc.code in _FRENCH_DETAIL:
-        return sentence(exc.detail)
-    for pattern, template in _PATTERNS:
-        match = pattern.search(exc.detail)
-        if match:
-            groups = [french_siret(g) if g in _SIRET else g for g in match.groups()]
-            return template.format(*groups)
-    if exc.code == "not-found":
-        return "Introuvable (ou réservé à une autre organisation)."
-    return "Opération refusée par le service : " + exc.detail

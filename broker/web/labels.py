@@ -17,7 +17,6 @@ from broker.domain.invoicing import (
     InvoiceStatus,
     VatRegime,
 )
-from broker.errors import BrokerError
 
 PARIS = ZoneInfo("Europe/Paris")
 NNBSP = "\u202f"  # narrow no-break space: French thousands separator and before « € »
@@ -63,7 +62,24 @@ QUOTE_STATUS = {
     "expired": "Expiré",
 }
 
-INVITATION_STATUS = {"invited": "À répondre", "declined": "Déclinée"}
+
+# Where an invitation stands (broker.domain.invitation_state), in the maker's words and in the buyer's.
+INVITATION_STATE = {
+    "to_answer": "À répondre",
+    "quoted": "Devis envoyé",
+    "declined": "Déclinée",
+    "retained": "Retenu",
+    "not_retained": "Non retenu",
+    "closed": "Demande close",
+}
+INVITATION_STATE_BUYER = {
+    "to_answer": "Invité",
+    "quoted": "Devis reçu",
+    "declined": "A décliné",
+    "retained": "Retenu",
+    "not_retained": "Non retenu",
+    "closed": "Sans réponse",
+}
 
 PROCESS = {
     "laser_cutting": "Découpe laser",
@@ -92,6 +108,37 @@ MATERIAL = {
     "oak": "chêne",
     "abs": "ABS",
     "polyester": "polyester",
+    "stainless_steel": "acier inoxydable",
+}
+
+# A process as a sentence names it (« étape 1 (usinage CNC, contreplaqué de bouleau 18 mm) »): lower
+# case, no parenthesis; `PROCESS` is the title a list or a table shows.
+PROCESS_NOUN = {
+    "laser_cutting": "découpe laser",
+    "cnc_routing": "usinage CNC",
+    "cnc_milling": "fraisage CNC des métaux",
+    "fdm_printing": "impression 3D à filament",
+    "sla_printing": "impression 3D résine",
+    "sewing": "couture",
+    "embroidery": "broderie",
+    "welding": "soudure",
+    "sheet_metal": "tôlerie",
+    "woodworking": "menuiserie",
+    "finishing": "finition",
+    "assembly": "assemblage",
+}
+
+# The certifications a catalogue item may require and a workshop declare (verified by the operator).
+CERTIFICATION = {
+    "afnor-spec-s76-001": "AFNOR Spec S76-001 (masques barrières)",
+}
+
+# The labels a workshop declares (tags typed on its profile; the known ones by their names).
+LABEL = {
+    "fablab": "Fab lab",
+    "fab-lab": "Fab lab",
+    "manufacture-de-proximite": "Manufacture de proximité",
+    "tiers-lieu": "Tiers-lieu",
 }
 
 ROLE = {
@@ -224,31 +271,17 @@ VAT_REGIME = {VatRegime.NORMAL.value: "TVA facturée", VatRegime.FRANCHISE_EN_BA
 LATE_PAYMENT_TEXT = {"interest": INTEREST_TEXT, "indemnity": INDEMNITY_TEXT}
 
 # The invoicing services' refusals (codes of broker.services.invoices), in the pages' words.
-_INVOICE_CODES = {
-    "not-delivered": "La facture suit le service fait\u00a0: attendez que l'acheteur confirme la réception.",
-    "already-invoiced": "Toutes les unités de la commande sont déjà facturées\u00a0; un avoir en rend à facturer.",
-    "already-credited": "Cette facture est déjà entièrement annulée par avoir.",
-    "not-the-seller": "Seul l'atelier de la commande émet, dépose et corrige ses factures.",
-    "not-an-invoice": "Un avoir corrige une facture, pas un autre avoir.",
-    "invalid-state-transition": "Cette facture n'est plus à déposer\u00a0: elle a déjà été envoyée à Chorus Pro.",
-}
-_INVOICE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"quantity (\d+) is more than the (\d+) units not yet invoiced"),
-     "{0} unités, c'est plus que les {1} unités restant à facturer."),
-    (re.compile(r"quantity (\d+) is more than the (\d+) units of the invoice not yet credited"),
-     "{0} unités, c'est plus que les {1} unités de la facture non encore annulées."),
-    (re.compile(r"say why the invoice is credited"), "Indiquez le motif de l'avoir."),
-]
 
 
-def invoice_refusal(exc: BrokerError) -> str | None:
-    """The French sentence for a refusal of the invoicing services, or None for another service's."""
-    if exc.code in _INVOICE_CODES:
-        return _INVOICE_CODES[exc.code]
-    for pattern, template in _INVOICE_PATTERNS:
-        if match := pattern.search(exc.detail):
-            return template.format(*(number(int(g)) for g in match.groups()))
-    return None
+
+_IDENTIFIER = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*(?![\w-])")
+
+
+def readable(text: str) -> str:
+    """A message of the matching engine (``étape 1 (cnc_routing, birch_plywood 18 mm) : aucune machine
+    « cnc_routing »``) with each identifier of the vocabulary by its French name. The engine stays free
+    of the web's words, and the reasons already stored read the same way."""
+    return _IDENTIFIER.sub(lambda m: _VOCABULARY.get(m.group(0), m.group(0)), text)
 
 
 def label(table: dict[str, str], key: object) -> str:
@@ -329,6 +362,9 @@ def mm(values: object) -> str:
     return f"{num(values)}{NNBSP}mm"  # type: ignore[arg-type]
 
 
+# Every identifier a message may quote; a process in running text by its noun.
+_VOCABULARY = {**MATERIAL, **CERTIFICATION, **{k: v[0].lower() + v[1:] for k, v in LABEL.items()}, **PROCESS_NOUN}
+
 FILTERS = {
     "euros": euros,
     "cents": cents,
@@ -340,13 +376,15 @@ FILTERS = {
     "moment": moment,
     "km": km,
     "mm": mm,
+    "readable": readable,
 }
 
 TABLES = {
     "request_status": REQUEST_STATUS,
     "order_status": ORDER_STATUS,
     "quote_status": QUOTE_STATUS,
-    "invitation_status": INVITATION_STATUS,
+    "invitation_state": INVITATION_STATE,
+    "invitation_state_buyer": INVITATION_STATE_BUYER,
     "process": PROCESS,
     "material": MATERIAL,
     "role": ROLE,
@@ -366,4 +404,7 @@ TABLES = {
     "invoice_tone": INVOICE_TONE,
     "vat_regime": VAT_REGIME,
     "late_payment_text": LATE_PAYMENT_TEXT,
+    "certification": CERTIFICATION,
+    "label": LABEL,
+    "process_noun": PROCESS_NOUN,
 }

@@ -1,14 +1,20 @@
 """An offline map of a crisis call, drawn as SVG: the communes of the area as a faint backdrop
-(from the shipped commune table: the shape of the land appears from its 35,000 town halls), the
-delivery points, the workshops and a line for every live commitment. The projection is
+(from the shipped commune table: the shape of the land appears from its 35,000 town halls) with the
+department outlines over it (``data/departements.json.gz``, see its README), the delivery points,
+the workshops and a line for every live commitment; labels that would overlap are moved or left
+out (the tables under the map name every point). The projection is
 equirectangular with longitudes scaled by the cosine of the middle latitude — at the scale of a
 region its distortion is under a percent, and it needs no tiles and no library."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -17,6 +23,9 @@ from adapters.geocoding.base import Geocoder
 WIDTH = 720
 PAD = 24
 MIN_SPAN_DEG = 1.2  # never zoom closer than about 130 km north-south
+OUTLINES = Path(__file__).parent / "data" / "departements.json.gz"
+LABEL_FONT = 13  # px, as the template draws them
+LABEL_MAX = 28  # characters: longer labels are cut with « … » (the full one is in the marker's title)
 
 
 class Projection(msgspec.Struct, frozen=True):
@@ -91,7 +100,134 @@ def backdrop_svg(geocoder: Geocoder, box: Projection) -> str:
     """The backdrop as an SVG document of its own: the dashboard refers to it by URL, so the browser
     caches it while the live part around it refreshes."""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {box.width} {box.height}">'
-            f'<path d="{backdrop(geocoder, box)}" fill="#dfe6dc"/></svg>')
+            f'<path d="{backdrop(geocoder, box)}" fill="#dfe6dc"/>'
+            f'<path d="{outlines(box)}" fill="none" stroke="#8d99a6" stroke-width="1" stroke-linejoin="round"/>'
+            '</svg>')
+
+
+class Department(msgspec.Struct, frozen=True):
+    """A department's outline: rings of (longitude, latitude) and their bounding box."""
+
+    code: str
+    name: str
+    rings: tuple[tuple[tuple[float, float], ...], ...]
+    lon_min: float
+    lon_max: float
+    lat_min: float
+    lat_max: float
+
+
+@lru_cache(maxsize=1)
+def departments() -> tuple[Department, ...]:
+    """The shipped outlines of the 96 metropolitan departments, read once."""
+    data = json.loads(gzip.decompress(OUTLINES.read_bytes()))
+    out = []
+    for d in data["departements"]:
+        rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in d["rings"])
+        xs = [x for ring in rings for x, _ in ring]
+        ys = [y for ring in rings for _, y in ring]
+        out.append(Department(code=d["code"], name=d["nom"], rings=rings, lon_min=min(xs), lon_max=max(xs),
+                              lat_min=min(ys), lat_max=max(ys)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=64)
+def outlines(box: Projection) -> str:
+    """The outlines of the departments in view as one SVG path (whole pixels; a point that falls on
+    the pixel of the one before is skipped, so a national map stays light)."""
+    parts: list[str] = []
+    for d in departments():
+        if d.lon_max < box.lon_min or d.lon_min > box.lon_max or d.lat_max < box.lat_min or d.lat_min > box.lat_max:
+            continue
+        for ring in d.rings:
+            pixels: list[tuple[int, int]] = []
+            for lon, lat in ring:
+                x, y = box.xy(lat, lon)
+                pixel = (round(x), round(y))
+                if not pixels or pixel != pixels[-1]:
+                    pixels.append(pixel)
+            if len(pixels) >= 3:
+                parts.append("M" + "L".join(f"{x} {y}" for x, y in pixels) + "Z")
+    return "".join(parts)
+
+
+Coverage = Literal["covered", "proposed", "short"]
+
+
+def coverage(*, requested: int, committed: int, accepted: int) -> Coverage:
+    """A point is covered only by the units makers accepted; units merely proposed (waiting for an
+    answer, which may be no) make it « proposed »; anything less is short."""
+    if accepted >= requested:
+        return "covered"
+    if committed >= requested:
+        return "proposed"
+    return "short"
+
+
+class Mark(msgspec.Struct, frozen=True):
+    """Something drawn on the map: its centre, its half-size (px), and its label if it has one."""
+
+    x: float
+    y: float
+    r: float
+    text: str = ""
+
+
+class Label(msgspec.Struct, frozen=True):
+    """A label placed on the map: its anchor point, SVG text-anchor and (maybe shortened) text."""
+
+    x: float
+    y: float
+    anchor: Literal["start", "end", "middle"]
+    text: str
+
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def shorten(text: str, limit: int = LABEL_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def place_labels(marks: Sequence[Mark], *, width: float, height: float, obstacles: Sequence[Mark] = (),
+                 font: float = LABEL_FONT) -> list[Label | None]:
+    """A label for each mark, placed greedily in the order given (put the most important first):
+    to the right of its mark, else left, above or below; a label that would overlap one already
+    placed, another mark or an obstacle (workshops), or leave the frame, is dropped (None).
+    Text width is estimated (0.6 em a character): good enough to keep labels apart."""
+    drawn: list[Box] = [(m.x - m.r, m.y - m.r, m.x + m.r, m.y + m.r) for m in (*marks, *obstacles)]
+    placed: list[Box] = []
+    out: list[Label | None] = []
+    for i, m in enumerate(marks):
+        text = shorten(m.text)
+        w, h, gap = 0.6 * font * len(text), font, 4.0
+        candidates: list[tuple[Label, Box]] = [
+            (Label(m.x + m.r + gap, m.y + h * 0.3, "start", text), (m.x + m.r + gap, m.y - h / 2, m.x + m.r + gap + w,
+                                                                   m.y + h / 2)),
+            (Label(m.x - m.r - gap, m.y + h * 0.3, "end", text), (m.x - m.r - gap - w, m.y - h / 2, m.x - m.r - gap,
+                                                                 m.y + h / 2)),
+            (Label(m.x, m.y - m.r - gap, "middle", text), (m.x - w / 2, m.y - m.r - gap - h, m.x + w / 2,
+                                                           m.y - m.r - gap)),
+            (Label(m.x, m.y + m.r + gap + h * 0.8, "middle", text), (m.x - w / 2, m.y + m.r + gap, m.x + w / 2,
+                                                                     m.y + m.r + gap + h)),
+        ]
+        chosen: Label | None = None
+        for label, box in candidates:
+            if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+                continue
+            if any(_overlaps(box, other) for other in placed):
+                continue
+            if any(_overlaps(box, other) for j, other in enumerate(drawn) if j != i):
+                continue
+            chosen = label
+            placed.append(box)
+            break
+        out.append(chosen)
+    return out
 
 
 def frame(box: Projection) -> str:

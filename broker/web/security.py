@@ -1,8 +1,8 @@
 """Who may open which page. Web routes declare ``opt=web_access(...)`` (or ``web_public()``): the
 API-key guard lets them through as far as bearer keys go, and ``web_guard`` (on the web router)
-checks the session cookie instead — the sealed API key is authenticated again on every request, so
-a revoked key or a signed-out session is refused at once — then the role and, for every form
-post, the session's CSRF token."""
+checks the session cookie instead — the sealed account (or, for technical users, API key) is checked
+again on every request, so a disabled account, a revoked key or a signed-out session is refused at
+once — then the role and, for every form post, the session's CSRF token."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api.runtime import Runtime
 from broker.api.security import PUBLIC, SAFE_METHODS
-from broker.domain.access import Role
+from broker.domain.access import Principal, Role
 from broker.services.access import authenticate
+from broker.services.accounts import session_principal
 from broker.web.session import SESSION_COOKIE, Sealer, WebSession, signed_out_key
 
 log = logging.getLogger("broker.web")
@@ -98,6 +100,13 @@ async def _signed_out(runtime: Runtime, sid: str) -> bool:
         return False
 
 
+async def _principal(db_session: AsyncSession, session: WebSession) -> Principal | None:
+    """The person's account (disabled, or its password changed since the sign-in: None), or the key's."""
+    if session.account_id:
+        return await session_principal(db_session, account_id=session.account_id, stamp=session.stamp)
+    return await authenticate(db_session, token=session.token)
+
+
 async def web_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     rule = handler.opt.get(WEB)
     if rule is None:
@@ -117,11 +126,11 @@ async def web_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     db = runtime.db
     if safe or not db.single_writer:
         state["session"] = (db.reader if safe else db.writer)()
-        principal = await authenticate(state["session"], token=session.token)
+        principal = await _principal(state["session"], session)
     else:
         # One writer (SQLite): authenticate on a reader; the write lock is taken by the handler.
         async with db.reader() as auth_session:
-            principal = await authenticate(auth_session, token=session.token)
+            principal = await _principal(auth_session, session)
     if principal is None:
         raise SignInRequired("revoquee", safe_next(next_path))
     if principal.role not in rule:

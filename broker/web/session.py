@@ -1,9 +1,11 @@
 """The web session: a cookie sealed with AES-GCM under a key derived from the settings' secret key.
 
-It holds the API key the person signed in with (so every request authenticates it again: a revoked
-key ends the session on the next page), a per-session CSRF token, a session id (so that signing
-out is recorded server-side in Redis) and the sign-in time (sessions last ``MAX_AGE_S``). The same
-sealing protects the one-shot flash message and the sign-in form's CSRF token."""
+It holds the account the person signed in with and its password stamp (checked again on every
+request: a disabled account, or one whose password changed since, ends the session on the next page) or, for technical
+users, the API key (authenticated again on every request: a revoked key ends the session), a
+per-session CSRF token, a session id (so that signing out is recorded server-side in Redis) and the
+sign-in time (sessions last ``MAX_AGE_S``). The same sealing protects the one-shot flash message
+and the sign-in form's CSRF token."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class WebSession(msgspec.Struct, frozen=True, array_like=True):
     csrf: str
     issued_at: int
     org_name: str = ""
+    account_id: str = ""  # a person's account; then ``token`` is empty
+    stamp: int = 0  # the account's password stamp at sign-in: a password changed since ends the session
 
 
 class Flash(msgspec.Struct, frozen=True, array_like=True):
@@ -40,13 +44,17 @@ class Flash(msgspec.Struct, frozen=True, array_like=True):
     secret: str = ""  # a new API key, shown on the next page only (sealed, never stored)
 
 
-def new_session(token: str, *, org_name: str = "", now: float | None = None) -> WebSession:
+def new_session(
+    token: str, *, org_name: str = "", account_id: str = "", stamp: int = 0, now: float | None = None
+) -> WebSession:
     return WebSession(
         sid=secrets.token_urlsafe(16),
         token=token,
         csrf=secrets.token_urlsafe(24),
         issued_at=int(time.time() if now is None else now),
         org_name=org_name,
+        account_id=account_id,
+        stamp=stamp,
     )
 
 

@@ -105,3 +105,46 @@ async def test_a_crash_looping_worker_is_restarted_with_backoff_while_the_api_se
         assert ready.json()["checks"]["worker"] == "ok"
         assert "restarting it in" in broker.log.read_text()
         await _request_is_matched(broker)
+
+
+async def test_two_broker_ups_on_two_data_directories_run_side_by_side(tmp_path):
+    """Issue 21 item 10: two `broker up` of one checkout at once, each on its own data directory, each
+    with its own embedded Redis on its own socket; killing one's worker makes only that one not ready."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with running_broker(tmp_path / "a", BROKER_WORKER_NICE="0") as first, \
+            running_broker(tmp_path / "b", BROKER_WORKER_NICE="0") as second:
+        both = (first, second)
+        sockets = [(broker.data_dir / "redis.sock").resolve() for broker in both]
+        assert all(sock.is_socket() for sock in sockets) and sockets[0] != sockets[1], sockets
+        for broker, sock in zip(both, sockets, strict=True):
+            # Its own Redis process, listening on its own socket (the process title names it).
+            (redis_pid,) = children(broker.process.pid, b"redis-server")
+            assert str(sock).encode() in Path(f"/proc/{redis_pid}/cmdline").read_bytes(), sock
+            ready = httpx.get(f"{broker.url}/health/ready", timeout=5)
+            assert ready.status_code == 200 and ready.json()["checks"]["worker"] == "ok", ready.text
+        # Two databases: each one's admin key is unknown to the other.
+        assert httpx.get(f"{second.url}/v1/organizations", headers=bearer(second.admin_key)).status_code == 200
+        assert httpx.get(f"{second.url}/v1/organizations", headers=bearer(first.admin_key)).status_code == 401
+        for broker in both:  # each worker reaches its own Redis and database
+            await _request_is_matched(broker)
+
+        (first_worker,) = children(first.process.pid, b"broker.cli worker")
+        (second_worker,) = children(second.process.pid, b"broker.cli worker")
+        os.kill(first_worker, signal.SIGKILL)
+        reason, other = "", []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the first says it is not ready (its worker restarts in 1 s)
+            ready = httpx.get(f"{first.url}/health/ready", timeout=5)
+            other.append(httpx.get(f"{second.url}/health/ready", timeout=5).status_code)
+            if ready.status_code == 503:
+                reason = ready.json()["checks"].get("worker", "")
+                break
+            time.sleep(0.05)
+        assert "down since" in reason and "exit code -9" in reason, reason
+        assert set(other) == {200}, other
+        # The other one's worker was not touched and it stays ready.
+        assert children(second.process.pid, b"broker.cli worker") == [second_worker]
+        ready = httpx.get(f"{second.url}/health/ready", timeout=5)
+        assert ready.status_code == 200 and ready.json()["checks"]["worker"] == "ok", ready.text
+        assert first.process.poll() is None and second.process.poll() is None

@@ -124,6 +124,7 @@ class CrisisCallController(Controller):
             deadline=data.deadline,
             priority=data.priority,
             max_distance_km=data.max_distance_km,
+            name=data.name,
             points=tuple(
                 NewPoint(label=p.label, commune_insee=p.commune_insee.upper(), quantity=p.quantity,
                          priority=p.priority)

@@ -1,21 +1,28 @@
-"""The platform operator's pages: organisations and their keys, workshop verification, the audit log."""
+"""The platform operator's pages: organisations, their keys and the people invited to them, workshop
+verification, the audit log."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
+from adapters.notifications.log import mask_address
 from broker.api.context import RequestContext
+from broker.api.controllers.accounts import AccountIn, mailer, send
 from broker.api.runtime import bump_keys_generation
 from broker.api.schemas import ApiKeyIn, OrganizationIn, VerificationIn
 from broker.domain.access import ROLES_BY_KIND, OrgKind, Role
+from broker.errors import BrokerError, NotFound
 from broker.services import access as access_service
-from broker.services import organisations, read_models, workshops
+from broker.services import accounts, audit_journal, organisations, read_models, workshops
+from broker.web import journal
 from broker.web.forms import Form
-from broker.web.labels import ORG_KIND, ROLE
+from broker.web.labels import ORG_KIND, PARIS, ROLE
 from broker.web.pages.common import PAGE, Cursor, Id, attempt, next_cursor
 from broker.web.render import page, redirect
 from broker.web.security import web_access
@@ -24,8 +31,16 @@ ADMIN = web_access(Role.ADMIN)
 ORG_FIELDS = {"/kind": "type", "/name": "nom", "/siret": "siret", "/commune_insee": "commune",
               "code:siret-taken": "siret"}
 KEY_FIELDS = {"/role": "role", "/label": "libelle"}
+ACCOUNT_FIELDS = {"/email": "courriel", "/name": "nom_personne", "/role": "role_personne"}
+INVITE_REFUSALS = {
+    "account-exists": ("courriel", "Cette adresse a déjà un compte (ici ou dans une autre organisation)."),
+    "role-not-allowed": ("role_personne", "Ce rôle n'est pas possible pour ce type d'organisation."),
+}
 CREATABLE_KINDS = {k: v for k, v in ORG_KIND.items() if k != "operator"}
 Before = Annotated[int | None, QueryParameter(name="avant", ge=1)]
+Filter = Annotated[str | None, QueryParameter(max_length=64)]
+Export = Annotated[str | None, QueryParameter(name="format", max_length=8)]
+EXPORT_LIMIT = 10_000  # entries in one CSV export (a year of a busy platform's writes is far fewer per filter)
 
 
 class AdminPages(Controller):
@@ -84,6 +99,42 @@ class AdminPages(Controller):
         return redirect(request, f"/app/admin/organisations/{org_id}",
                         flash=f"Clé créée ({ROLE[key.role].lower()}, préfixe {key.prefix}).", secret=token)
 
+    @post("/organisations/{org_id:str}/comptes", opt=ADMIN, status_code=303)
+    async def invite_person(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                            org_id: Id) -> Response[Any]:
+        """Invite a person: the account is created and the link to choose a password e-mailed (after the commit)."""
+        form = Form(await request.form())
+        org = await organisations.get_organisation(ctx.session, actor=ctx.principal, org_id=org_id)
+        role = form.choice("role_personne", _people_roles(org.kind))
+        name = form.text("nom_personne", max_length=200)
+        email = form.text("courriel", max_length=254)
+        if email is not None and "@" not in email:
+            form.error("courriel", "Saisissez une adresse e-mail, par exemple prenom.nom@mairie.fr.")
+        body = (form.convert({"email": email, "name": name, "role": role}, AccountIn, ACCOUNT_FIELDS)
+                if form.ok else None)
+        invited = None
+        if body is not None:
+            try:
+                invited = await accounts.invite(ctx.session, actor=ctx.principal, org_id=org_id, email=body.email,
+                                                name=body.name, role=body.role, now=ctx.now,
+                                                public_url=ctx.runtime.settings.api.public_url)
+            except NotFound:
+                raise
+            except BrokerError as exc:
+                await ctx.session.rollback()
+                field, refusal = INVITE_REFUSALS.get(exc.code, ("__all__", "Invitation refusée : " + exc.detail))
+                form.error(field, refusal)
+        if invited is None:
+            ctx.status = 422
+            return await _organisation(request, ctx, org_id, Form(), invite_form=form, status=422)
+        account, message = invited
+        ctx.resource = ("account", account.id)
+        ctx.audit_detail = {"email": mask_address(account.email), "role": account.role}
+        notifier = mailer(request.app.state)
+        ctx.after_commit.append(lambda: send(notifier, message))
+        return redirect(request, f"/app/admin/organisations/{org_id}#personnes",
+                        flash=f"Invitation envoyée à {account.email} : le lien vaut 72 heures.")
+
     @post("/cles/{key_id:str}/revocation", opt=ADMIN, status_code=303)
     async def revoke_key(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                          key_id: Id) -> Response[Any]:
@@ -118,10 +169,32 @@ class AdminPages(Controller):
 
     @get("/journal", opt=ADMIN)
     async def audit(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
-                    avant: Before = None) -> Response[Any]:
-        rows = await read_models.audit_newest(ctx.session, actor=ctx.principal, before_id=avant, limit=PAGE + 1)
-        older = rows[PAGE - 1].id if len(rows) > PAGE else None
-        return page(request, "audit.html.j2", title="Journal d'audit", rows=rows[:PAGE], older=older, before=avant)
+                    avant: Before = None, organisation: Filter = None, action: Filter = None, du: Filter = None,
+                    au: Filter = None, export: Export = None) -> Response[Any]:
+        """The journal in sentences, filtered by organisation, kind of action and period (Paris days);
+        ``?format=csv`` exports every entry the filters keep (newest first, at most `EXPORT_LIMIT`)."""
+        form = Form({"organisation": organisation or "", "action": action or "", "du": du or "", "au": au or ""})
+        orgs = await audit_journal.organisations_to_filter(ctx.session, actor=ctx.principal)
+        org_id = form.choice("organisation", orgs, required=False)
+        kind = form.choice("action", journal.KINDS, required=False)
+        first, last = form.day("du", required=False), form.day("au", required=False)
+        since = datetime.combine(first, time(0), tzinfo=PARIS).astimezone(UTC) if first else None
+        until = datetime.combine(last + timedelta(days=1), time(0), tzinfo=PARIS).astimezone(UTC) if last else None
+        csv = export == "csv"
+        items = await audit_journal.journal(
+            ctx.session, actor=ctx.principal, before_id=None if csv else avant,
+            limit=EXPORT_LIMIT if csv else PAGE + 1, org_id=org_id,
+            actions=journal.actions_of(kind) if kind else None, since=since, until=until)
+        if csv:
+            return Response(content=journal.to_csv(items), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="journal.csv"'})
+        older = items[PAGE - 1].entry.id if len(items) > PAGE else None
+        kept = {k: v for k, v in (("organisation", org_id), ("action", kind), ("du", first and first.isoformat()),
+                                  ("au", last and last.isoformat())) if v}
+        return page(request, "audit.html.j2", status=200 if form.ok else 422, title="Journal d'audit",
+                    rows=[(i, journal.sentence(i), journal.result(i.entry.status_code)) for i in items[:PAGE]],
+                    older=older, before=avant, form=form, orgs=orgs, kinds=journal.KINDS,
+                    filters=urlencode(kept), csv_link="?" + urlencode({**kept, "format": "csv"}))
 
 
 async def _create_and_flush(ctx: RequestContext, body: OrganizationIn) -> Any:
@@ -142,13 +215,20 @@ async def _organisations(request: Request[Any, Any, Any], ctx: RequestContext, f
                 more=more, form=form, kinds=CREATABLE_KINDS)
 
 
+def _people_roles(kind: OrgKind) -> dict[str, str]:
+    """The roles a person of an organisation of this kind may hold (none for an integrator)."""
+    return {r.value: ROLE[r.value] for r in sorted(ROLES_BY_KIND[kind] & accounts.PEOPLE_ROLES)}
+
+
 async def _organisation(request: Request[Any, Any, Any], ctx: RequestContext, org_id: str, form: Form, *,
-                        status: int = 200) -> Response[Any]:
+                        status: int = 200, invite_form: Form | None = None) -> Response[Any]:
     org = await organisations.get_organisation(ctx.session, actor=ctx.principal, org_id=org_id)
     keys = await access_service.list_api_keys(ctx.session, actor=ctx.principal, org_id=org_id)
+    people = await accounts.accounts_of(ctx.session, actor=ctx.principal, org_id=org_id)
     roles = {r.value: ROLE[r.value] for r in sorted(ROLES_BY_KIND[org.kind])}
     return page(request, "admin_org.html.j2", status=status, title=org.name, org=org, keys=keys, roles=roles,
-                form=form, commune=ctx.geocoder.commune(org.commune_insee))
+                form=form, commune=ctx.geocoder.commune(org.commune_insee), people=people,
+                people_roles=_people_roles(org.kind), invite_form=invite_form or Form())
 
 
 async def _workshops(request: Request[Any, Any, Any], ctx: RequestContext, *, status: int = 200,

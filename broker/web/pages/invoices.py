@@ -3,7 +3,6 @@ due date, the payment clock) and what each side may do with them; the buyer's in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,7 +14,6 @@ from broker.domain.lifecycle import Side
 from broker.services import invoices as invoice_service
 from broker.services.invoices import Clock
 from broker.web.forms import Form
-from broker.web.labels import invoice_refusal
 
 # The credit note's reason, prefilled when Chorus Pro rejected the invoice (the usual correction).
 REJECTED_REASON = "Rejet par Chorus Pro\u00a0: {}"
@@ -103,13 +101,3 @@ async def payables(ctx: RequestContext) -> list[Clock]:
     if ctx.principal.role != Role.BUYER:
         return []
     return await invoice_service.payables(ctx.session, buyer_org_id=ctx.principal.org_id, now=ctx.now)
-
-
-def reword(form: Form, fields: Mapping[str, str]) -> None:
-    """Put the invoicing services' refusal (``form.refusal``) in the page's French, on the field
-    ``Form.refuse`` put it (``broker.web.forms.french`` knows the other services' codes only)."""
-    exc = form.refusal
-    if exc is None or (text := invoice_refusal(exc)) is None:
-        return
-    name = fields.get(f"code:{exc.code}") or (fields.get(exc.pointer) if exc.pointer else None) or "__all__"
-    form.errors[name] = text

@@ -1,5 +1,6 @@
 """The maker's pages: the workshop profile, machines and capacities; invitations with the reason
-the workshop was chosen; the quote form; declining; withdrawing a quote."""
+the workshop was chosen and where each stands (broker.domain.invitation_state); the quote form;
+declining; withdrawing a quote."""
 
 from __future__ import annotations
 
@@ -140,11 +141,12 @@ class MakerController(Controller):
     async def invitations(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                           curseur: Cursor = None) -> Response[Any]:
         try:
-            rows = await quote_service.my_invitations(ctx.session, actor=ctx.principal, limit=51,
-                                                      after=cursor_after(ctx, curseur, "web-invitations"))
+            rows = await read_models.my_invitations_with_state(ctx.session, actor=ctx.principal, limit=51,
+                                                               after=cursor_after(ctx, curseur, "web-invitations"))
         except NotFound:
             return page(request, "no_workshop.html.j2", title="Invitations")
-        rows, more = next_cursor(ctx, rows, "web-invitations", lambda r: (r[0].created_at, r[0].id))
+        rows, more = next_cursor(ctx, rows, "web-invitations",
+                                 lambda r: (r.invitation.created_at, r.invitation.id))
         return page(request, "invitations.html.j2", title="Invitations à chiffrer", rows=rows, more=more)
 
     @get("/invitations/{invitation_id:str}", opt=MAKER)
@@ -325,7 +327,8 @@ async def _invitation_page(request: Request[Any, Any, Any], ctx: RequestContext,
     can_quote = (invitation.status == "invited" and buyer_request.status in ("open", "quoting")
                  and not buyer_request.window_closed and not any(q.status == "submitted" for q in quotes))
     return page(request, "invitation.html.j2", status=status, title=f"Invitation : {buyer_request.name}",
-                invitation=invitation, r=buyer_request, item=items.get(buyer_request.item_slug or ""),
+                invitation=invitation, state=read_models.state_of(invitation, buyer_request, quotes),
+                r=buyer_request, item=items.get(buyer_request.item_slug or ""),
                 delivery=delivery, quotes=quotes, can_quote=can_quote, vat_rates=VAT_RATES,
                 quote_form=quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
                                                "livraison": default_day.isoformat()}),

@@ -25,7 +25,7 @@ from broker.services import orders as order_service
 from broker.web.forms import Form
 from broker.web.labels import INVOICE_KIND, ORDER_NEXT_STEP, ORDER_STATUS, cents
 from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
-from broker.web.pages.invoices import invoice_section, payables, reword
+from broker.web.pages.invoices import invoice_section, payables
 from broker.web.render import page, redirect
 from broker.web.security import web_access
 
@@ -111,7 +111,6 @@ class OrderPages(Controller):
             made = await attempt(ctx, form, ISSUE_FIELDS, invoice_service.issue_invoice(
                 ctx.session, actor=ctx.principal, order_id=order_id, quantity=body.quantity, now=ctx.now))
         if made is None:
-            reword(form, ISSUE_FIELDS)
             ctx.status = 422
             return await _order_page(request, ctx, order_id, status=422, issue_form=form)
         ctx.resource = ("invoice", made.id)
@@ -128,7 +127,6 @@ class OrderPages(Controller):
         sent = await attempt(ctx, form, {}, invoice_service.submit_invoice(
             ctx.session, actor=ctx.principal, invoice_id=invoice_id, now=ctx.now))
         if sent is None:
-            reword(form, {})
             ctx.status = 422
             return await _order_page(request, ctx, order_id, status=422, action_form=form, action_for=invoice_id)
         ctx.resource = ("invoice", invoice_id)
@@ -152,7 +150,6 @@ class OrderPages(Controller):
                 ctx.session, actor=ctx.principal, invoice_id=invoice_id, reason=body.reason,
                 quantity=body.quantity, now=ctx.now))
         if note is None:
-            reword(form, CREDIT_FIELDS)
             ctx.status = 422
             return await _order_page(request, ctx, order_id, status=422, action_form=form, action_for=invoice_id)
         ctx.resource = ("invoice", note.id)

@@ -17,6 +17,7 @@ from broker.errors import BrokerError
 from broker.services import procurement as procurement_service
 from broker.web.forms import sentence
 from broker.web.labels import AWARD_RULE, NATURE, QUOTE_FLAG_REASON, euros
+from broker.web.refusals import french
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 MAX_ESTIMATE_CENTS = 999_999_999_99
@@ -75,7 +76,7 @@ async def procedure_context(
             ctx.session, org_id=ctx.principal.org_id, nature=law.Nature(nature), estimate_cents=cents,
             on=law.paris_day(ctx.now), cpv=cpv or None)
     except BrokerError as exc:
-        result["problem"] = sentence(exc.detail)
+        result["problem"] = french(exc)
         return result
     result["decision"] = decision
     result["total_cents"] = (decision.cumulative.total_with(cents) if decision.cumulative else cents)

@@ -101,3 +101,47 @@
     if (summary) { summary.focus(); }
   });
 })();
+// - data-commune-suggest="url" on a commune field: a <datalist> of the communes matching what is
+//   typed (« Mulhouse (68) », read back by the server as that very commune). Without it the form
+//   itself resolves the name, postcode or INSEE code and offers the candidates as radio buttons.
+(function () {
+  "use strict";
+  var count = 0;
+  function suggest(input) {
+    var url = input.getAttribute("data-commune-suggest");
+    var list = document.createElement("datalist");
+    list.id = "suggestions-" + (input.id || "commune-" + (++count));
+    input.parentNode.appendChild(list);
+    input.setAttribute("list", list.id);
+    var timer = null;
+    var sent = 0;
+    var shown = "";
+    function update() {
+      var typed = input.value.trim();
+      if (typed.length < 2 || typed === shown) { return; }
+      var ticket = ++sent;
+      fetch(url + "?q=" + encodeURIComponent(typed), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (response.redirected || !response.ok) { throw new Error(String(response.status)); }
+          return response.json();
+        })
+        .then(function (body) {
+          if (ticket !== sent) { return; }  // an older answer arriving late
+          shown = typed;
+          list.textContent = "";
+          body.items.forEach(function (item) {
+            var option = document.createElement("option");
+            option.value = item.value;
+            option.label = item.department + (item.postcodes.length ? " — " + item.postcodes.join(", ") : "") +
+              " — INSEE " + item.insee;
+            list.appendChild(option);
+          });
+        })
+        .catch(function () {});
+    }
+    input.addEventListener("input", function () { window.clearTimeout(timer); timer = window.setTimeout(update, 200); });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-commune-suggest]"), suggest);
+  });
+})();

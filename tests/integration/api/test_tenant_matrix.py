@@ -128,6 +128,9 @@ def policy(b):
         ("GET", "/v1/organizations/{org_id:str}/api-keys"): (f"/v1/organizations/{b['org']}/api-keys", ALL, None,
                                                              "hidden"),
         ("DELETE", "/v1/api-keys/{key_id:str}"): (f"/v1/api-keys/{b['key']}", ALL, None, "hidden"),
+        ("POST", "/v1/organizations/{org_id:str}/accounts"): (
+            f"/v1/organizations/{b['org']}/accounts", {"admin"}, {"email": "x@example.org", "name": "X", "role": "buyer"},
+            "hidden"),
         ("GET", "/v1/communes/{insee:str}"): ("/v1/communes/35238", ALL, None, "shared"),
         ("GET", "/v1/communes"): ("/v1/communes?postcode=35000", ALL, None, "shared"),
         ("GET", "/v1/audit-log"): ("/v1/audit-log", ALL, None, "self"),

@@ -103,7 +103,8 @@ async def test_the_maker_issues_deposits_and_credits_and_the_buyer_only_reads(cl
     assert "En cours de dépôt sur Chorus Pro" in text
     assert "Émettre la facture" in text and "2 unités restent à facturer" in text
     again = await maker.post(f"{order}/factures/{invoice_id}/depot", status=422)  # already on its way
-    assert "elle a déjà été envoyée à Chorus Pro" in html.unescape(again.text)
+    assert f"La facture est «{NBSP}en cours de dépôt sur Chorus Pro{NBSP}» : cette étape n'est plus possible." \
+        in html.unescape(again.text)
     assert_no_codes(page, invoice_id)
 
 

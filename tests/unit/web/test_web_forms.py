@@ -39,10 +39,10 @@ def test_a_commune_by_code_or_postcode_and_name(communes, typed, insee):
 def test_an_ambiguous_or_unknown_commune_says_why(communes):
     form = Form({"a": "22300", "b": "99999", "d": "Guingamp"})
     assert form.commune("a", communes) is None
-    assert "Lannion (code postal, INSEE 22113)" in form.errors["a"]
-    assert "Saint-Hervé (code INSEE)" in form.errors["a"]
+    assert "« 22300 » désigne 10 communes" in form.errors["a"]
+    assert form.choices["a"][0][0] == "22113"  # Lannion, the most populous, first
     assert form.commune("b", communes) is None and "Aucune commune" in form.errors["b"]
-    assert form.commune("d", communes) is None and "code INSEE ou un code postal" in form.errors["d"]
+    assert form.commune("d", communes) == "22070"  # a name is understood (issue 21 item 4)
 
 
 def test_numbers_are_read_the_french_way_and_bounded():
@@ -81,13 +81,17 @@ def test_the_api_struct_has_the_last_word_and_its_error_lands_on_the_field():
 
 def test_service_refusals_in_french_next_to_their_field():
     form = Form()
-    form.refuse(Rejected("quantity 70 is more than the 60 requested", pointer="/quantity"), {"/quantity": "quantite"})
+    form.refuse(Rejected("quantity 70 is more than the 60 requested", pointer="/quantity",
+                         code="quantity-over-requested", figures={"quantity": 70, "requested": 60}),
+                {"/quantity": "quantite"})
     assert form.errors == {"quantite": "La quantité proposée (70) dépasse les 60 unités demandées."}
     form = Form()
     form.refuse(Conflict("2 quote(s) received of the 3 required while the quote window is open (until …): wait",
-                         code="min-quotes-not-met"), {"code:min-quotes-not-met": "justification"})
+                         code="min-quotes-not-met", figures={"received": 2, "required": 3}),
+                {"code:min-quotes-not-met": "justification"})
     assert "justifiez" in form.errors["justification"]
-    assert french(Rejected("buyer_siret: the SIRET fails its Luhn check", pointer="/x")).startswith("Ce SIRET")
+    assert french(Rejected("buyer_siret: the SIRET fails its Luhn check", pointer="/x", code="siret-invalid",
+                           figures={"problem": "the SIRET fails its Luhn check"})).startswith("Ce SIRET")
     assert french(Conflict("x", code="siret-taken")) == "Une organisation avec ce SIRET existe déjà."
 
 
