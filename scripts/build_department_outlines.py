@@ -64,7 +64,8 @@ def simplify_ring(ring: list[list[float]]) -> list[list[float]] | None:
         return None
     # Split at the point farthest from the first so that both ends of a closed ring are anchored.
     far = max(range(len(pts)), key=lambda i: (pts[i][0] - pts[0][0]) ** 2 + (pts[i][1] - pts[0][1]) ** 2)
-    out = douglas_peucker(pts[: far + 1], TOLERANCE_DEG)[:-1] + douglas_peucker(pts[far:] + [pts[0]], TOLERANCE_DEG)[:-1]
+    head = douglas_peucker(pts[: far + 1], TOLERANCE_DEG)[:-1]
+    out = head + douglas_peucker([*pts[far:], pts[0]], TOLERANCE_DEG)[:-1]
     rounded: list[list[float]] = []
     for x, y in out:
         point = [round(x, DECIMALS), round(y, DECIMALS)]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Text, bindparam, case, func, insert, select, text, update
+from sqlalchemy import Text, bindparam, case, func, insert, null, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,7 @@ from broker.db.models import (
 )
 from broker.db.pending import buffer_insert
 from broker.db.repositories import OUTBOX_TABLE, last_sequences, outbox_row
-from broker.db.status import INVITATIONS, ORDERS, QUOTES, REQUESTS, compare_and_set, lock, move_all
+from broker.db.status import INVITATIONS, ORDERS, QUOTES, REQUESTS, Stored, compare_and_set, lock, move_all
 from broker.domain.catalogue import CatalogueItem
 from broker.domain.events import DomainEvent
 from broker.domain.fabrication import Machine, Order, OrderEvent, Quote, Request, Workshop
@@ -48,6 +48,9 @@ Keyset = tuple[datetime, str]
 
 REQUEST_TABLE = table_of(RequestRow)
 INVITATION_TABLE = table_of(InvitationRow)
+#: A request's matching state, written as a status is (`broker.db.status`) where one row moves:
+#: the buyer's second matching (`RequestRepository.rematch`).
+MATCH_STATES = Stored(MATCH, RequestRow, column="match_state")
 
 
 def _to(row: Any, kind: type[Any]) -> Any:
@@ -485,6 +488,20 @@ class RequestRepository:
     ) -> bool:
         return await compare_and_set(self.session, REQUESTS, request_id, expected=expected, to=status,
                                      values={"updated_at": now, **values})
+
+    async def rematch(
+        self, request_id: str, *, allow_split: bool, max_distance_km: float | None, quote_deadline: datetime,
+        now: datetime,
+    ) -> bool:
+        """``done → pending`` of the matching of a request still ``open``, with the buyer's new split
+        and distance settings and a new quote window; the previous result is dropped. False: it was
+        no longer so (a lost race)."""
+        return await compare_and_set(
+            self.session, MATCH_STATES, request_id, expected=MatchState.DONE, to=MatchState.PENDING,
+            values={"allow_split": allow_split, "max_distance_km": max_distance_km, "quote_deadline": quote_deadline,
+                    "match_result": null(), "updated_at": now},
+            where=[RequestRow.status == RequestStatus.OPEN],
+        )
 
     async def record_award(
         self, request_id: str, *, justifications: list[dict[str, str]], awarded_by: str | None, awarded_at: datetime

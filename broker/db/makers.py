@@ -49,13 +49,14 @@ class MakerQuoteRepository:
 
     async def newest_first(
         self, workshop_id: str, *, before: Keyset | None, limit: int
-    ) -> list[tuple[QuoteRow, RequestRow, str | None]]:
-        """A page of the workshop's quotes, newest first (``before``: the last row of the page before)."""
+    ) -> list[tuple[QuoteRow, RequestRow, str]]:
+        """A page of the workshop's quotes, newest first (``before``: the last row of the page before).
+        Every quote answers an invitation of its workshop (a consultation's answer creates one)."""
         query = (
             select(QuoteRow, RequestRow, InvitationRow.id)
             .join(RequestRow, RequestRow.id == QuoteRow.request_id)
-            .outerjoin(InvitationRow, and_(InvitationRow.request_id == QuoteRow.request_id,
-                                           InvitationRow.workshop_id == QuoteRow.workshop_id))
+            .join(InvitationRow, and_(InvitationRow.request_id == QuoteRow.request_id,
+                                      InvitationRow.workshop_id == QuoteRow.workshop_id))
             .where(QuoteRow.workshop_id == workshop_id)
             .order_by(QuoteRow.created_at.desc(), QuoteRow.id.desc())
             .limit(limit)

@@ -180,7 +180,8 @@ class MatchState(StrEnum):
 MATCH_TRANSITIONS: Mapping[MatchState, frozenset[MatchState]] = {
     MatchState.PENDING: frozenset({MatchState.RUNNING, MatchState.DONE}),
     MatchState.RUNNING: frozenset({MatchState.DONE}),
-    MatchState.DONE: frozenset(),
+    # matched again at the buyer's request when nobody was invited (with splits allowed or a wider reach)
+    MatchState.DONE: frozenset({MatchState.PENDING}),
 }
 MATCH = Lifecycle("request's matching", MATCH_TRANSITIONS)
 

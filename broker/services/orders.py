@@ -7,15 +7,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.geocoding.base import Geocoder
 from broker.db.fabrication import Keyset, OrderRepository, RegistryRepository, RequestRepository, WorkshopRepository
+from broker.db.lists import orders_page
 from broker.db.models import OrderEventRow
 from broker.domain.access import Principal, Role
 from broker.domain.events import OrderDelivered, OrderLate, OrderProgress, OrderStatusChanged
 from broker.domain.fabrication import Order, OrderEvent
 from broker.domain.lifecycle import ORDER_ACTIVE, OrderStatus, RequestStatus, Side, transition_order
+from broker.domain.listing import ListedOrder, ListQuery, Position
 from broker.errors import Conflict, NotFound, Rejected
 from broker.services.events import emit
-from broker.services.requests import raise_lost_race
+from broker.services.requests import raise_lost_race, with_communes
 
 PRODUCING = (OrderStatus.CONFIRMED, OrderStatus.IN_PRODUCTION, OrderStatus.READY)
 
@@ -44,18 +47,33 @@ async def get_order(session: AsyncSession, *, actor: Principal, order_id: str) -
     return order, await repo.history(order_id)
 
 
+def _parties(actor: Principal) -> tuple[str | None, str | None]:
+    """(buyer, maker) organisation whose orders ``actor`` lists: its own side's; (None, None) for an admin."""
+    if actor.is_admin:
+        return None, None
+    if actor.role == Role.MAKER:
+        return None, actor.org_id
+    return actor.org_id, None
+
+
 async def list_orders(
     session: AsyncSession, *, actor: Principal, after: Keyset | None, limit: int, request_id: str | None = None
 ) -> list[Order]:
-    buyer = maker = None
-    if not actor.is_admin:
-        if actor.role == Role.MAKER:
-            maker = actor.org_id
-        else:
-            buyer = actor.org_id
+    buyer, maker = _parties(actor)
     return await OrderRepository(session).page(
         buyer_org_id=buyer, maker_org_id=maker, after=after, limit=limit, request_id=request_id
     )
+
+
+async def search_orders(
+    session: AsyncSession, *, actor: Principal, query: ListQuery, geocoder: Geocoder, after: Position | None,
+    limit: int,
+) -> list[ListedOrder]:
+    """The web's list of orders, for either side (an admin's: all): searched, filtered and sorted in
+    the query, ``limit`` rows after ``after``."""
+    buyer, maker = _parties(actor)
+    return await orders_page(session, buyer_org_id=buyer, maker_org_id=maker, query=with_communes(query, geocoder),
+                             after=after, limit=limit)
 
 
 async def move_order(

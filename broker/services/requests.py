@@ -16,6 +16,7 @@ from adapters.procurement.base import Address, Buyer, ChorusRequirement
 from adapters.procurement.rules import check_chorus_references
 from broker.db.base import new_id
 from broker.db.fabrication import (
+    InvitationRepository,
     Keyset,
     PreparedMatch,
     QuoteRepository,
@@ -24,6 +25,7 @@ from broker.db.fabrication import (
     encode_result,
     write_matches,
 )
+from broker.db.lists import requests_page
 from broker.db.pending import flush_pending
 from broker.db.repositories import OUTBOX_WRITTEN, outbox_row
 from broker.db.session import Database
@@ -42,7 +44,8 @@ from broker.domain.events import (
 from broker.domain.fabrication import Procurement, Request
 from broker.domain.identifiers import siret_problem
 from broker.domain.lifecycle import InvitationStatus, MatchState, RequestStatus, check_request
-from broker.errors import NotFound, Rejected
+from broker.domain.listing import ListedRequest, ListQuery, Position
+from broker.errors import Conflict, NotFound, Rejected
 from broker.services import jobs
 from broker.services import matching as matching_service
 from broker.services import procurement as procurement_service
@@ -322,6 +325,30 @@ async def list_requests(
     return await RequestRepository(session).page(scope_org_id=_scope(actor), after=after, limit=limit, status=status)
 
 
+#: The longest distance a buyer may ask of the workshops (as the API's ``max_distance_km``).
+MAX_DISTANCE_KM = 2000.0
+#: At most this many communes stand for a searched text (the most populous whose name starts so).
+SEARCHED_COMMUNES = 200
+
+
+def with_communes(query: ListQuery, geocoder: Geocoder) -> ListQuery:
+    """``query`` whose text also finds what is delivered in a commune whose name starts with it."""
+    if not query.text:
+        return query
+    named = geocoder.by_name(query.text, prefix=True)[:SEARCHED_COMMUNES]
+    return msgspec.structs.replace(query, text_communes=tuple(c.insee for c in named))
+
+
+async def search_requests(
+    session: AsyncSession, *, actor: Principal, query: ListQuery, geocoder: Geocoder, after: Position | None,
+    limit: int,
+) -> list[ListedRequest]:
+    """The web's list of requests (the caller's organisation's; all of them for an admin): searched,
+    filtered and sorted in the query, ``limit`` rows after ``after``."""
+    return await requests_page(session, scope_org_id=_scope(actor), query=with_communes(query, geocoder),
+                               after=after, limit=limit)
+
+
 async def matches(session: AsyncSession, *, actor: Principal, request_id: str) -> tuple[Request, dict[str, Any]]:
     request = await get_request(session, actor=actor, request_id=request_id)
     return request, (await RequestRepository(session).match_result(request_id)) or {}
@@ -338,6 +365,52 @@ async def cancel_request(session: AsyncSession, *, actor: Principal, request_id:
     await QuoteRepository(session).reject_others(request_id, keep=[])
     await emit(session, RequestCancelled(id=request_id), org_id=request.org_id, resource_id=request_id, now=now)
     return await get_request(session, actor=actor, request_id=request_id)
+
+
+async def rematch_request(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    request_id: str,
+    allow_split: bool,
+    max_distance_km: float | None,
+    settings: MatchingSettings,
+    now: datetime,
+    cache: matching_service.CandidateCache | None = None,
+    match_now: bool = True,
+) -> tuple[Request, int | None]:
+    """The buyer's answer to a matching that invited nobody (issue 21 item 3): the request, still
+    ``open`` with no workshop invited, takes new split and distance settings and is matched again,
+    its quote window starting over for the workshops invited now. Like `create_request`, with
+    ``match_now`` the matching runs in this transaction and the invited count is returned; otherwise
+    its job runs after the commit (None)."""
+    request = await get_request(session, actor=actor, request_id=request_id)
+    if max_distance_km is not None and not 0 < max_distance_km <= MAX_DISTANCE_KM:
+        raise Rejected(f"max_distance_km must be in ]0, {MAX_DISTANCE_KM}]", pointer="/max_distance_km",
+                       code="validation-error")
+    repo = RequestRepository(session)
+    current = await repo.lock(request_id)  # before its invitations: a buyer's own invitation waits
+    if current != RequestStatus.OPEN:
+        raise Conflict(f"the request is '{current}': only an open request without quotes is matched again",
+                       code="invalid-state-transition", figures={"noun": "request", "current": str(current)})
+    if request.match_state != MatchState.DONE:
+        raise Conflict("the request's matching is not finished", code="match-pending")
+    if await InvitationRepository(session).for_request(request_id):
+        raise Conflict("des ateliers sont déjà invités à chiffrer cette demande : elle n'est pas relancée",
+                       code="already-invited")
+    if request.deadline <= now:
+        raise Rejected("the deadline is past", pointer="/deadline", code="deadline-past")
+    quote_deadline = min(now + timedelta(hours=request.quote_window_hours), request.deadline)
+    if not await repo.rematch(request_id, allow_split=allow_split, max_distance_km=max_distance_km,
+                              quote_deadline=quote_deadline, now=now):
+        raise_lost_race("request")
+    again = await get_request(session, actor=actor, request_id=request_id)
+    if not match_now:
+        jobs.schedule(session, jobs.match_job(request_id))
+        return again, None
+    (computed,) = await _compute(session, [again], settings=settings, now=now, cache=cache)
+    invited = await record_matches(session, matched=[computed], settings=settings, now=now)
+    return await get_request(session, actor=actor, request_id=request_id), invited.get(request_id, 0)
 
 
 def raise_lost_race(what: str) -> None:

@@ -26,7 +26,7 @@ from broker.web.labels import PARIS, number
 from broker.web.map import coverage
 
 MAX_ROWS = 5000  # the API's limit for one call
-PRIORITIES = ("1", "2", "3", "4", "5")
+PRIORITIES = ["1", "2", "3", "4", "5"]
 DEFAULT_PRIORITY = "3"
 COLUMNS = ("nom du point", "commune", "quantité", "priorité")
 COVERAGE = {"covered": "couvert", "proposed": "proposé, en attente de réponse", "short": "non couvert"}
@@ -101,8 +101,8 @@ def _message(row: Form, field: str, geocoder: Geocoder) -> str:
     first = geocoder.commune(choices[0][0])
     example = f", par exemple « {commune_label(first)} »" if first else ""
     shown = " ; ".join(text for _insee, text in choices[:3]) + (" ; …" if len(choices) > 3 else "")
-    return (f"« {row.raw(field)} » désigne plusieurs communes ({shown}) : écrivez son code INSEE ou son nom suivi "
-            f"du département{example}.")
+    return (f"« {row.raw(field)} » désigne plusieurs communes ({shown}) : écrivez le nom suivi du département"
+            f"{example}, ou le code suivi du nom.")
 
 
 def _when(value: datetime | None) -> str:

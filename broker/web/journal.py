@@ -75,7 +75,17 @@ _REVOKE_KEY = _v("compte", "a révoqué", "révoquer", "une clé")
 _INVITE_PERSON = _v("compte", "a invité une personne dans", "inviter une personne dans", "une organisation")
 
 #: Every write of the API and of the pages, by its stored action.
+_EDIT_MACHINE = _v("atelier", "a modifié", "modifier", "une machine")
+_REMOVE_MACHINE = _v("atelier", "a retiré", "retirer", "une machine")
+_REMOVE_CAPACITY = _v("atelier", "a retiré une capacité de", "retirer une capacité de", "son atelier")
+
 VERBS: dict[str, Verb] = {
+    "POST /app/atelier/machines/{machine_id}": _EDIT_MACHINE,
+    "POST /app/atelier/machines/{machine_id}/retrait": _REMOVE_MACHINE,
+    "POST /app/atelier/capacites/{slug}/retrait": _REMOVE_CAPACITY,
+    "PUT /v1/workshops/me/machines/{machine_id}": _EDIT_MACHINE,
+    "DELETE /v1/workshops/me/machines/{machine_id}": _REMOVE_MACHINE,
+    "DELETE /v1/workshops/me/capacities/{slug}": _REMOVE_CAPACITY,
     # the pages
     "POST /app/connexion": _v("compte", "a ouvert une session", "ouvrir une session", ""),
     "POST /app/deconnexion": _v("compte", "a fermé sa session", "fermer sa session", ""),
@@ -99,6 +109,8 @@ VERBS: dict[str, Verb] = {
     "POST /app/demandes/{request_id}/annulation": _CANCEL_REQUEST,
     "POST /app/demandes/{request_id}/ateliers": _INVITE,
     "POST /app/demandes/{request_id}/attribution": _AWARD,
+    "POST /app/demandes/{request_id}/relance": _v("demande", "a relancé la recherche d'ateliers de",
+                                                  "relancer la recherche d'ateliers de", "une demande"),
     "POST /app/invitations/{invitation_id}/devis": _QUOTE,
     "POST /app/invitations/{invitation_id}/refus": _DECLINE_INVITATION,
     "POST /app/consultations/{request_id}/devis": _QUOTE,

@@ -198,7 +198,8 @@ def place_labels(marks: Sequence[Mark], *, width: float, height: float, obstacle
     """A label for each mark, placed greedily in the order given (put the most important first):
     to the right of its mark, else left, above or below; a label that would overlap one already
     placed, another mark or an obstacle (workshops), or leave the frame, is dropped (None).
-    Text width is estimated (0.6 em a character): good enough to keep labels apart."""
+    Text width is estimated (0.6 em a character): good enough to keep labels apart. A label's box is
+    one em high with the baseline (its ``y``) at 0.8 em from the top."""
     drawn: list[Box] = [(m.x - m.r, m.y - m.r, m.x + m.r, m.y + m.r) for m in (*marks, *obstacles)]
     placed: list[Box] = []
     out: list[Label | None] = []
@@ -210,8 +211,8 @@ def place_labels(marks: Sequence[Mark], *, width: float, height: float, obstacle
                                                                    m.y + h / 2)),
             (Label(m.x - m.r - gap, m.y + h * 0.3, "end", text), (m.x - m.r - gap - w, m.y - h / 2, m.x - m.r - gap,
                                                                  m.y + h / 2)),
-            (Label(m.x, m.y - m.r - gap, "middle", text), (m.x - w / 2, m.y - m.r - gap - h, m.x + w / 2,
-                                                           m.y - m.r - gap)),
+            (Label(m.x, m.y - m.r - gap - h * 0.2, "middle", text), (m.x - w / 2, m.y - m.r - gap - h, m.x + w / 2,
+                                                                     m.y - m.r - gap)),
             (Label(m.x, m.y + m.r + gap + h * 0.8, "middle", text), (m.x - w / 2, m.y + m.r + gap, m.x + w / 2,
                                                                      m.y + m.r + gap + h)),
         ]

@@ -22,6 +22,7 @@ NAV: dict[Role, list[tuple[str, str]]] = {
     Role.MAKER: [
         ("/app/invitations", "Invitations"),
         ("/app/consultations", "Consultations ouvertes"),
+        ("/app/devis", "Mes devis"),
         ("/app/commandes", "Commandes"),
         ("/app/engagements", "Engagements de crise"),
         ("/app/atelier", "Mon atelier"),

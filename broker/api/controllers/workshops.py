@@ -1,10 +1,11 @@
-"""Workshop profiles, machines and capacities (makers), verification (admins), the catalogue."""
+"""Workshop profiles, machines and capacities (makers: added, edited, removed), verification (admins),
+the catalogue."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
@@ -31,6 +32,7 @@ from broker.domain.fabrication import MaterialLimit
 from broker.services import workshops
 
 WorkshopId = Annotated[str, PathParameter(max_length=64)]
+MachineId = Annotated[str, PathParameter(max_length=64)]
 SlugPath = Annotated[str, PathParameter(max_length=60)]
 PRIVATE_READERS = (Role.ADMIN, Role.COORDINATOR)
 
@@ -95,6 +97,42 @@ class MyWorkshopController(Controller):
         return await ctx.respond(machine_out(machine), resource=("machine", machine.id))
 
     @put(
+        "/machines/{machine_id:str}",
+        opt=access(Role.MAKER),
+        operation_id="update_machine",
+        responses=problems(400, 401, 403, 404, 413, 422, 429),
+    )
+    async def update_machine(
+        self, machine_id: MachineId, data: JSONBody[MachineIn], ctx: NamedDependency[RequestContext]
+    ) -> MachineOut:
+        """Replace one of the workshop's machines (another workshop's machine is 404)."""
+        machine = await workshops.update_machine(
+            ctx.session,
+            actor=ctx.principal,
+            machine_id=machine_id,
+            process=data.process,
+            envelope_mm=(data.envelope_mm[0], data.envelope_mm[1], data.envelope_mm[2]),
+            materials=[MaterialLimit(material=m.material, max_thickness_mm=m.max_thickness_mm) for m in data.materials],
+            hours_per_week=data.hours_per_week,
+            now=ctx.now,
+        )
+        ctx.resource = ("machine", machine.id)
+        return machine_out(machine)
+
+    @delete(
+        "/machines/{machine_id:str}",
+        opt=access(Role.MAKER),
+        operation_id="remove_machine",
+        responses=problems(400, 401, 403, 404, 429),
+        status_code=204,
+    )
+    async def remove_machine(self, machine_id: MachineId, ctx: NamedDependency[RequestContext]) -> None:
+        """Remove one of the workshop's machines: the next matchings go without it."""
+        machine = await workshops.remove_machine(ctx.session, actor=ctx.principal, machine_id=machine_id, now=ctx.now)
+        ctx.resource = ("machine", machine.id)
+        ctx.status = 204
+
+    @put(
         "/capacities/{slug:str}",
         opt=access(Role.MAKER),
         operation_id="declare_capacity",
@@ -109,6 +147,20 @@ class MyWorkshopController(Controller):
         )
         ctx.resource = ("workshop", workshop.id)
         return CapacityOut(workshop_id=workshop.id, item=slug, units_per_day=units)
+
+
+    @delete(
+        "/capacities/{slug:str}",
+        opt=access(Role.MAKER),
+        operation_id="remove_capacity",
+        responses=problems(400, 401, 403, 404, 429),
+        status_code=204,
+    )
+    async def remove_capacity(self, slug: SlugPath, ctx: NamedDependency[RequestContext]) -> None:
+        """Withdraw the capacity declared for a catalogue item: matching estimates it from machine hours again."""
+        workshop = await workshops.remove_capacity(ctx.session, actor=ctx.principal, slug=slug, now=ctx.now)
+        ctx.resource = ("workshop", workshop.id)
+        ctx.status = 204
 
 
 class WorkshopController(Controller):

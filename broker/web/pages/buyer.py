@@ -26,9 +26,26 @@ from broker.services import organisations, read_models, workshops
 from broker.services import quotes as quote_service
 from broker.services import requests as request_service
 from broker.web.forms import Form, deadline_at
-from broker.web.labels import CHORUS, NATURE, PARIS, THREE_QUOTES, number
-from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.labels import CHORUS, NATURE, PARIS, REQUEST_STATUS, THREE_QUOTES, number
+from broker.web.pages.common import Id, attempt
 from broker.web.pages.invoices import payables
+from broker.web.pages.lists import (
+    DATES,
+    EXPORT_CAP,
+    PAGE,
+    CommuneChoice,
+    CommuneParam,
+    DatedParam,
+    Export,
+    ListCursor,
+    ListView,
+    Search,
+    Since,
+    SortParam,
+    StatusParam,
+    Until,
+    csv_day,
+)
 from broker.web.pages.procurement import cpv_text, default_cpv, procedure_context, rule_explanation
 from broker.web.render import page, redirect
 from broker.web.security import web_access
@@ -67,8 +84,14 @@ AWARD_FIELDS = {"/quote_ids": "devis", "/justification": "justification", "code:
                 "code:quote-not-valid": "devis", "code:capacity-exhausted": "devis"}
 INVITE_FIELDS = {"/workshop_id": "atelier", "code:not-eligible": "atelier", "code:already-invited": "atelier",
                  "code:workshop-not-found": "atelier"}
+REMATCH_FIELDS = {"/max_distance_km": "distance_max", "code:already-invited": "__all__",
+                  "code:match-pending": "__all__", "code:deadline-past": "__all__"}
 KNOWN_WORKSHOPS = 500  # read at most this many workshops to offer in the buyer's list (nearest first)
 OFFERED_WORKSHOPS = 100
+#: The list's sortable columns: the address's word -> the service's sort.
+REQUEST_SORTS = {"creation": "created", "objet": "name", "quantite": "quantity", "echeance": "deadline",
+                 "etat": "status"}
+REQUEST_CSV = ("Objet", "Quantité", "Commune de livraison", "Date limite", "État", "Créée le", "Référence")
 Article = Annotated[str | None, QueryParameter(name="article", max_length=60)]
 Typed = Annotated[str, QueryParameter(max_length=40)]
 
@@ -84,12 +107,33 @@ class BuyerController(Controller):
 
     @get("/demandes", opt=BUYER_OR_ADMIN)
     async def requests(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
-                       curseur: Cursor = None) -> Response[Any]:
-        rows = await request_service.list_requests(ctx.session, actor=ctx.principal, limit=51, status=None,
-                                                   after=cursor_after(ctx, curseur, "web-requests"))
-        rows, more = next_cursor(ctx, rows, "web-requests", lambda r: (r.created_at, r.id))
-        return page(request, "requests.html.j2", title="Mes demandes", requests=rows, more=more,
-                    payables=await payables(ctx))
+                       curseur: ListCursor = None, recherche: Search = None, etat: StatusParam = None,
+                       dates: DatedParam = None, du: Since = None, au: Until = None, commune: CommuneParam = None,
+                       commune_choix: CommuneChoice = None, tri: SortParam = None,
+                       export: Export = None) -> Response[Any]:
+        """Newest first unless sorted otherwise; searched and filtered in the query; ``?format=csv``
+        exports every row the filters keep."""
+        params = {"recherche": recherche, "etat": etat, "dates": dates, "du": du, "au": au, "commune": commune,
+                 "commune_choix": commune_choix, "tri": tri}
+        view = ListView("demandes", params, export=export == "csv", sorts=REQUEST_SORTS, statuses=REQUEST_STATUS,
+                        geocoder=ctx.geocoder)
+        rows: list[Any] = []
+        more = None
+        if view.query is None:
+            ctx.status = 422
+        elif view.csv:
+            found = await request_service.search_requests(ctx.session, actor=ctx.principal, query=view.query,
+                                                          geocoder=ctx.geocoder, after=None, limit=EXPORT_CAP + 1)
+            return view.export("demandes", REQUEST_CSV, (_request_line(ctx, r.request) for r in found[:EXPORT_CAP]),
+                               capped=len(found) > EXPORT_CAP)
+        else:
+            found = await request_service.search_requests(ctx.session, actor=ctx.principal, query=view.query,
+                                                          geocoder=ctx.geocoder, after=view.after(ctx, curseur),
+                                                          limit=PAGE + 1)
+            rows, more = view.page(ctx, found)
+        return page(request, "requests.html.j2", status=ctx.status, title="Mes demandes",
+                    requests=[r.request for r in rows], more=more, view=view, form=view.form,
+                    statuses=REQUEST_STATUS, dates=DATES, payables=await payables(ctx))
 
     @get("/demandes/nouvelle", opt=BUYER)
     async def new_request(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -247,6 +291,36 @@ class BuyerController(Controller):
         return redirect(request, f"/app/demandes/{request_id}#ateliers",
                         flash=f"{workshop.name} est invité à chiffrer ; l'atelier en est informé.")
 
+    @post("/demandes/{request_id:str}/relance", opt=BUYER, status_code=303)
+    async def rematch(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                      request_id: Id) -> Response[Any]:
+        """Matching invited nobody: the buyer allows splitting or widens the distance, and the
+        request is matched again (issue 21 item 3)."""
+        form = Form(await request.form())
+        max_km = form.decimal("distance_max", low=Decimal(0), high=Decimal(2000), places=1, required=False,
+                              strict_low=True)
+        done = None
+        if form.ok:
+            settings = ctx.runtime.settings.matching
+            done = await attempt(ctx, form, REMATCH_FIELDS, request_service.rematch_request(
+                ctx.session, actor=ctx.principal, request_id=request_id, allow_split=form.checked("fractionnable"),
+                max_distance_km=float(max_km) if max_km is not None else None, settings=settings, now=ctx.now,
+                cache=ctx.runtime.candidates, match_now=settings.inline))
+        if done is None:
+            ctx.status = 422
+            return page(request, "request.html.j2", status=422,
+                        **await _detail(ctx, request_id, Form(), rematch_form=form))
+        _again, invited = done
+        ctx.resource = ("request", request_id)
+        if invited is None:
+            message = "Demande relancée : la recherche des ateliers capables de la fabriquer est en cours."
+        elif invited:
+            message = f"Demande relancée : {invited} atelier(s) invité(s) à chiffrer."
+        else:
+            message = ("Demande relancée, mais toujours aucun atelier ne répond aux critères : "
+                       "voyez pourquoi ci-dessous.")
+        return redirect(request, f"/app/demandes/{request_id}#ateliers", flash=message)
+
     @post("/demandes/{request_id:str}/annulation", opt=BUYER, status_code=303)
     async def cancel(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                      request_id: Id) -> Response[Any]:
@@ -258,6 +332,13 @@ class BuyerController(Controller):
         ctx.resource = ("request", request_id)
         return redirect(request, f"/app/demandes/{request_id}",
                         flash="La demande est annulée ; les ateliers le voient.")
+
+
+def _request_line(ctx: RequestContext, r: BuyerRequest) -> list[str]:
+    """A request as a line of the CSV export (the list's columns, and its reference)."""
+    commune = ctx.geocoder.commune(r.delivery_insee)
+    return [r.name, str(r.quantity), f"{commune.name} ({commune.department})" if commune else r.delivery_insee,
+            csv_day(r.deadline), REQUEST_STATUS.get(r.status, r.status), csv_day(r.created_at), r.id]
 
 
 def _procurement(body: RequestIn) -> Procurement:
@@ -283,7 +364,7 @@ async def _request_form(request: Request[Any, Any, Any], ctx: RequestContext, fo
 
 
 async def _detail(ctx: RequestContext, request_id: str, form: Form, *,
-                  invite_form: Form | None = None) -> dict[str, Any]:
+                  invite_form: Form | None = None, rematch_form: Form | None = None) -> dict[str, Any]:
     """Everything the request page shows: the request, who was invited and why, who was not and why,
     the quotes side by side, the orders."""
     buyer_request, result = await request_service.matches(ctx.session, actor=ctx.principal, request_id=request_id)
@@ -318,11 +399,14 @@ async def _detail(ctx: RequestContext, request_id: str, form: Form, *,
     lowest = ({"name": names_of[cheapest.id], "ttc": totals[cheapest.id]["ttc"]}
               if cheapest is not None and cheapest.id in valid else None)
     open_window = not buyer_request.window_closed and buyer_request.quote_deadline > datetime.now(UTC)
+    answers = await read_models.invited_workshops(ctx.session, actor=ctx.principal, request_id=request_id)
     return {
         "title": buyer_request.name,
         "r": buyer_request,
         "item": await _item_or_none(ctx, buyer_request),
-        "answers": await read_models.invited_workshops(ctx.session, actor=ctx.principal, request_id=request_id),
+        "answers": answers,
+        "nobody": _nobody_invited(buyer_request, result, answers, rematch_form),
+        "rematch_refused": rematch_form if rematch_form is not None and rematch_form.errors else None,
         "eligible_not_invited": included[invitations:],
         "excluded": excluded,
         "exclusion_counts": {k: v for k, v in result.get("exclusion_counts", {}).items() if v},
@@ -348,6 +432,27 @@ async def _detail(ctx: RequestContext, request_id: str, form: Form, *,
         "cancellable": buyer_request.status in (RequestStatus.OPEN, RequestStatus.QUOTING),
         "form": form,
         "refresh_seconds": 2 if buyer_request.match_state == "pending" else None,
+    }
+
+
+def _nobody_invited(buyer_request: BuyerRequest, result: dict[str, Any], answers: list[Any],
+                    rematch_form: Form | None) -> dict[str, Any] | None:
+    """Why a matching invited nobody, and what the buyer may change to try again (issue 21 item 3):
+    the exclusions counted by reason, most frequent first; splitting when workshops lacked the
+    capacity for the whole quantity; a wider distance when workshops were too far."""
+    if (buyer_request.match_state != "done" or buyer_request.status != RequestStatus.OPEN or answers
+            or buyer_request.deadline <= datetime.now(UTC)):
+        return None
+    counts = {k: v for k, v in result.get("exclusion_counts", {}).items() if v}
+    values = {"fractionnable": "on" if buyer_request.allow_split else "",
+              "distance_max": number(buyer_request.max_distance_km, 1).replace("\u202f", "")
+              if buyer_request.max_distance_km else ""}
+    return {
+        "counts": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
+        "split": not buyer_request.allow_split and counts.get("insufficient_capacity", 0) > 0,
+        # The request's own limit is what the buyer can widen (a workshop's delivery radius is its own).
+        "distance": counts.get("out_of_radius", 0) > 0 and buyer_request.max_distance_km is not None,
+        "form": rematch_form or Form(values),
     }
 
 

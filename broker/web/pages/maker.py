@@ -1,43 +1,51 @@
-"""The maker's pages: the workshop profile, machines and capacities; invitations with the reason
-the workshop was chosen and where each stands (broker.domain.invitation_state); the quote form;
-declining; withdrawing a quote."""
+"""The maker's pages: the workshop profile, machines (added, edited, removed; process and materials
+picked from lists) and capacities (declared, changed, withdrawn); invitations with the reason the
+workshop was chosen and where each stands (broker.domain.invitation_state); the quote form, which
+says before sending when the buyer's award rules will flag the quote (late, partial); declining;
+withdrawing a quote; « Mes devis », newest first, and its CSV export."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
 
 from broker.api.context import RequestContext
-from broker.api.schemas import DeclineIn, MachineIn, QuoteIn, WorkshopIn
+from broker.api.schemas import DeclineIn, QuoteIn, WorkshopIn
 from broker.domain.access import Role
+from broker.domain.award_rules import PARTIAL, flags_of
 from broker.domain.catalogue import Process
-from broker.domain.fabrication import MaterialLimit
+from broker.domain.fabrication import Machine, Quote
+from broker.domain.fabrication import Request as BuyerRequest
 from broker.errors import NotFound
 from broker.services import consultations as consultation_service
+from broker.services import maker_quotes, read_models, workshops
 from broker.services import quotes as quote_service
-from broker.services import read_models, workshops
 from broker.services.consultations import Consultation
 from broker.web.forms import Form, deadline_at
-from broker.web.labels import MATERIAL, PARIS, PROCESS, paris
-from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.labels import PARIS, PROCESS, QUOTE_FLAG, number, paris
+from broker.web.pages import maker_forms
+from broker.web.pages.common import PAGE, Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.pages.maker_forms import MACHINE_FIELDS
 from broker.web.render import page, redirect
 from broker.web.security import safe_next, web_access
 
 MAKER = web_access(Role.MAKER)
 PROFILE_FIELDS = {"/commune_insee": "commune", "/delivery_radius_km": "rayon", "/trades": "metiers",
                   "/labels": "labels", "/certifications": "certifications", "code:not-a-workshop": "__all__"}
-MACHINE_FIELDS = {"/process": "procede", "/envelope_mm": "enveloppe_x", "/envelope_mm/0": "enveloppe_x",
-                  "/envelope_mm/1": "enveloppe_y", "/envelope_mm/2": "enveloppe_z", "/materials": "materiau_1",
-                  "/hours_per_week": "heures", "code:workshop-profile-missing": "__all__"}
 QUOTE_FIELDS = {"/unit_price_eur_ht": "prix", "/vat_rate": "tva", "/quantity": "quantite",
                 "/delivery_date": "livraison", "/valid_until": "validite", "/note": "note"}
 VAT_RATES = {"20": "20 % (taux normal)", "10": "10 %", "5.5": "5,5 % (équipements de protection, taux réduit)",
              "2.1": "2,1 %", "0": "0 % (exonéré)"}
-MATERIAL_ROWS = 3
+Slug = Annotated[str, PathParameter(max_length=60)]
+CapacityQuery = Annotated[str | None, QueryParameter(name="capacite", max_length=60)]
+Export = Annotated[Literal["csv"] | None, QueryParameter(name="format")]
+EXPORT_LIMIT = 5000  # quotes in one CSV export (years of a busy workshop's answers)
+CONFIRM_FIRST = "Ce devis appelle votre attention (ci-dessous) : envoyez-le à nouveau pour confirmer."
 CONSULTATION_QUOTE_FIELDS = {**QUOTE_FIELDS, "code:not-eligible": "__all__", "code:match-pending": "__all__"}
 CONSULTATIONS_SCANNED = 2000  # open consultations read to find one by its request (a page of 200 at a time)
 
@@ -49,8 +57,11 @@ class MakerController(Controller):
     # ---- workshop ---------------------------------------------------------------------------------
 
     @get("/atelier", opt=MAKER)
-    async def workshop(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext]) -> Response[Any]:
-        return await _workshop_page(request, ctx)
+    async def workshop(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                       capacite: CapacityQuery = None) -> Response[Any]:
+        """The profile, the machines and the capacities; ``?capacite=<slug>`` fills the capacity form
+        with that item's declared capacity, to change it."""
+        return await _workshop_page(request, ctx, capacity_slug=capacite)
 
     @post("/atelier", opt=MAKER, status_code=303)
     async def save_workshop(self, request: Request[Any, Any, Any],
@@ -80,37 +91,12 @@ class MakerController(Controller):
     async def add_machine(self, request: Request[Any, Any, Any],
                           ctx: NamedDependency[RequestContext]) -> Response[Any]:
         form = Form(await request.form())
-        process = form.choice("procede", PROCESS)
-        envelope = [form.decimal(f"enveloppe_{axis}", low=Decimal(0), high=Decimal(20_000), places=1,
-                                 strict_low=True) for axis in "xyz"]
-        materials = []
-        for index in range(1, MATERIAL_ROWS + 1):
-            name = form.raw(f"materiau_{index}")
-            if not name and not form.raw(f"epaisseur_{index}"):
-                continue
-            material = form.tags(f"materiau_{index}", max_items=1)
-            if not material and f"materiau_{index}" not in form.errors:
-                form.error(f"materiau_{index}", "Indiquez le matériau de cette ligne.")
-            thickness = form.decimal(f"epaisseur_{index}", low=Decimal(0), high=Decimal(500), places=1,
-                                     strict_low=True)
-            if material and thickness is not None:
-                materials.append({"material": material[0], "max_thickness_mm": float(thickness)})
-        if not materials and "materiau_1" not in form.errors:
-            form.error("materiau_1", "Indiquez au moins un matériau et son épaisseur maximale.")
-        hours = form.decimal("heures", low=Decimal(0), high=Decimal(168), places=1)
-        body = None
-        if form.ok:
-            body = form.convert({"process": process, "envelope_mm": [float(v or 0) for v in envelope],
-                                 "materials": materials, "hours_per_week": float(hours or 0)},
-                                MachineIn, MACHINE_FIELDS)
+        body = maker_forms.read_machine(form, maker_forms.material_options(await workshops.catalogue(ctx.session)))
         machine = None
         if body is not None:
             machine = await attempt(ctx, form, MACHINE_FIELDS, workshops.add_machine(
-                ctx.session, actor=ctx.principal, process=body.process,
-                envelope_mm=(body.envelope_mm[0], body.envelope_mm[1], body.envelope_mm[2]),
-                materials=[MaterialLimit(material=m.material, max_thickness_mm=m.max_thickness_mm)
-                           for m in body.materials],
-                hours_per_week=body.hours_per_week, now=ctx.now))
+                ctx.session, actor=ctx.principal, process=body.process, envelope_mm=maker_forms.envelope(body),
+                materials=maker_forms.limits(body), hours_per_week=body.hours_per_week, now=ctx.now))
         if machine is None:
             ctx.status = 422
             return await _workshop_page(request, ctx, machine_form=form, status=422)
@@ -118,8 +104,45 @@ class MakerController(Controller):
         return redirect(request, "/app/atelier#machines",
                         flash=f"Machine ajoutée : {PROCESS.get(machine.process, machine.process)}.")
 
+    @get("/atelier/machines/{machine_id:str}", opt=MAKER)
+    async def machine(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                      machine_id: Id) -> Response[Any]:
+        """One machine's form, filled with what it is, to change it (or remove it)."""
+        current = await workshops.my_machine(ctx.session, actor=ctx.principal, machine_id=machine_id)
+        return await _machine_page(request, ctx, current, Form(maker_forms.machine_values(current)))
+
+    @post("/atelier/machines/{machine_id:str}", opt=MAKER, status_code=303)
+    async def save_machine(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                           machine_id: Id) -> Response[Any]:
+        current = await workshops.my_machine(ctx.session, actor=ctx.principal, machine_id=machine_id)
+        form = Form(await request.form())
+        options = maker_forms.material_options(await workshops.catalogue(ctx.session), [current])
+        body = maker_forms.read_machine(form, options)
+        machine = None
+        if body is not None:
+            machine = await attempt(ctx, form, MACHINE_FIELDS, workshops.update_machine(
+                ctx.session, actor=ctx.principal, machine_id=machine_id, process=body.process,
+                envelope_mm=maker_forms.envelope(body), materials=maker_forms.limits(body),
+                hours_per_week=body.hours_per_week, now=ctx.now))
+        if machine is None:
+            ctx.status = 422
+            return await _machine_page(request, ctx, current, form, status=422)
+        ctx.resource = ("machine", machine.id)
+        return redirect(request, "/app/atelier#machines",
+                        flash=f"Machine modifiée : {PROCESS.get(machine.process, machine.process)}.")
+
+    @post("/atelier/machines/{machine_id:str}/retrait", opt=MAKER, status_code=303)
+    async def remove_machine(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                             machine_id: Id) -> Response[Any]:
+        removed = await workshops.remove_machine(ctx.session, actor=ctx.principal, machine_id=machine_id,
+                                                 now=ctx.now)
+        ctx.resource = ("machine", removed.id)
+        return redirect(request, "/app/atelier#machines",
+                        flash=f"Machine retirée : {PROCESS.get(removed.process, removed.process)}.")
+
     @post("/atelier/capacites", opt=MAKER, status_code=303)
     async def capacity(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext]) -> Response[Any]:
+        """Declare a capacity, or change one (the same item again)."""
         form = Form(await request.form())
         items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
         slug = form.choice("article", list(items))
@@ -131,9 +154,28 @@ class MakerController(Controller):
         if done is None or slug is None:  # `done` is None whenever `slug` is
             ctx.status = 422
             return await _workshop_page(request, ctx, capacity_form=form, status=422)
+        ctx.resource = ("workshop", done[0].id)
         return redirect(request, "/app/atelier#capacites",
                         flash=f"Capacité déclarée : {form.raw('unites_par_jour')} par jour "
                               f"pour « {items[slug].name} ».")
+
+    @post("/atelier/capacites/{slug:str}/retrait", opt=MAKER, status_code=303)
+    async def remove_capacity(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                              slug: Slug) -> Response[Any]:
+        """Withdraw a declared capacity (matching estimates it from the machine hours again); one
+        already withdrawn (a second click) is said on the page, not as a 404."""
+        name = {i.slug: i.name for i in await workshops.catalogue(ctx.session)}.get(slug, slug)
+        try:
+            done = await workshops.remove_capacity(ctx.session, actor=ctx.principal, slug=slug, now=ctx.now)
+        except NotFound as exc:
+            if exc.code != NotFound.code:
+                raise
+            ctx.status = 404
+            return redirect(request, "/app/atelier#capacites", error=True,
+                            flash=f"Aucune capacité n'est déclarée pour « {name} » : rien à retirer.")
+        ctx.resource = ("workshop", done.id)
+        return redirect(request, "/app/atelier#capacites",
+                        flash=f"Capacité retirée pour « {name} » : elle sera estimée d'après les heures machines.")
 
     # ---- invitations and quotes -------------------------------------------------------------------
 
@@ -160,12 +202,12 @@ class MakerController(Controller):
         form = Form(await request.form())
         _invitation, buyer_request, _quotes = await read_models.my_invitation(
             ctx.session, actor=ctx.principal, invitation_id=invitation_id)
-        quote = await _submit_quote(ctx, form, buyer_request.id, QUOTE_FIELDS)
+        quote = await _submit_quote(ctx, form, buyer_request, QUOTE_FIELDS)
         if quote is None:
             ctx.status = 422
             return await _invitation_page(request, ctx, invitation_id, quote_form=form, status=422)
         ctx.resource = ("quote", quote.id)
-        return redirect(request, f"/app/invitations/{invitation_id}", flash="Devis envoyé à l'acheteur.")
+        return redirect(request, f"/app/invitations/{invitation_id}", flash=_sent(ctx, buyer_request, quote))
 
     # ---- open consultations (adapted procedure, issue 17) ---------------------------------------
 
@@ -193,17 +235,18 @@ class MakerController(Controller):
         found = await _find_consultation(ctx, request_id)
         if found.invitation is not None:
             return redirect(request, f"/app/invitations/{found.invitation.id}")
-        quote = await _submit_quote(ctx, form, request_id, CONSULTATION_QUOTE_FIELDS)
+        quote = await _submit_quote(ctx, form, found.request, CONSULTATION_QUOTE_FIELDS)
         if quote is None:
             ctx.status = 422
             return await _consultation_page(request, ctx, request_id, quote_form=form, status=422)
         ctx.resource = ("quote", quote.id)
+        sent = _sent(ctx, found.request, quote)
         try:
             answered = await _find_consultation(ctx, request_id)
         except NotFound:  # the window closed meanwhile: the quote is there all the same
-            return redirect(request, "/app/invitations", flash="Devis envoyé à l'acheteur.")
+            return redirect(request, "/app/invitations", flash=sent)
         where = f"/app/invitations/{answered.invitation.id}" if answered.invitation else "/app/invitations"
-        return redirect(request, where, flash="Devis envoyé à l'acheteur.")
+        return redirect(request, where, flash=sent)
 
     @post("/invitations/{invitation_id:str}/refus", opt=MAKER, status_code=303)
     async def decline(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
@@ -233,10 +276,28 @@ class MakerController(Controller):
         ctx.resource = ("quote", quote_id)
         return redirect(request, back, flash="Devis retiré.")
 
+    @get("/devis", opt=MAKER)
+    async def quotes(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                     curseur: Cursor = None, export: Export = None) -> Response[Any]:
+        """« Mes devis »: the workshop's quotes, newest first, with the flags the buyer sees;
+        ``?format=csv`` exports them all (at most `EXPORT_LIMIT`)."""
+        csv = export == "csv"
+        try:
+            rows = await maker_quotes.my_quotes(
+                ctx.session, actor=ctx.principal, now=ctx.now, limit=EXPORT_LIMIT if csv else PAGE + 1,
+                before=None if csv else cursor_after(ctx, curseur, "web-quotes"))
+        except NotFound:
+            return page(request, "no_workshop.html.j2", title="Mes devis")
+        if csv:
+            return Response(content=maker_forms.quotes_csv(rows), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="mes-devis.csv"'})
+        rows, more = next_cursor(ctx, rows, "web-quotes", lambda r: (r.quote.created_at, r.quote.id))
+        return page(request, "quotes.html.j2", title="Mes devis", rows=rows, more=more)
+
 
 async def _workshop_page(request: Request[Any, Any, Any], ctx: RequestContext, *, status: int = 200,
                          profile_form: Form | None = None, machine_form: Form | None = None,
-                         capacity_form: Form | None = None) -> Response[Any]:
+                         capacity_form: Form | None = None, capacity_slug: str | None = None) -> Response[Any]:
     try:
         workshop = await workshops.my_workshop(ctx.session, actor=ctx.principal)
     except NotFound:
@@ -249,16 +310,33 @@ async def _workshop_page(request: Request[Any, Any, Any], ctx: RequestContext, *
             "metiers": ", ".join(workshop.trades), "labels": ", ".join(workshop.labels),
             "certifications": ", ".join(workshop.certifications), "en_pause": "on" if workshop.paused else "",
         } if workshop else {"rayon": "50"})
+    editing = capacity_form is None and capacity_slug in capacities
+    if editing and capacity_slug is not None:
+        capacity_form = Form({"article": capacity_slug, "unites_par_jour": f"{capacities[capacity_slug]:g}"})
     commune = ctx.geocoder.commune(workshop.commune_insee) if workshop else None
+    items = await workshops.catalogue(ctx.session)
     return page(request, "workshop.html.j2", status=status, title="Mon atelier", workshop=workshop,
-                commune=commune, machines=machines, capacities=capacities,
-                items=await workshops.catalogue(ctx.session), profile_form=profile_form,
+                commune=commune, machines=machines, capacities=capacities, items=items,
+                item_names={i.slug: i.name for i in items}, profile_form=profile_form,
                 machine_form=machine_form or Form({"heures": "35"}), capacity_form=capacity_form or Form(),
-                processes=PROCESS, material_rows=range(1, MATERIAL_ROWS + 1), materials=MATERIAL)
+                capacity_editing=editing, processes=maker_forms.PROCESSES,
+                materials=maker_forms.material_options(items))
 
 
-async def _submit_quote(ctx: RequestContext, form: Form, request_id: str, fields: dict[str, str]) -> Any:
-    """Read the quote form and send the quote (None, with the errors on the form, when refused)."""
+async def _machine_page(request: Request[Any, Any, Any], ctx: RequestContext, machine: Machine, form: Form, *,
+                        status: int = 200) -> Response[Any]:
+    items = await workshops.catalogue(ctx.session)
+    name = PROCESS.get(machine.process, machine.process)
+    return page(request, "machine.html.j2", status=status, title=f"Machine : {name}", machine=machine,
+                machine_form=form, processes=maker_forms.PROCESSES,
+                materials=maker_forms.material_options(items, [machine]))
+
+
+async def _submit_quote(ctx: RequestContext, form: Form, buyer_request: BuyerRequest,
+                        fields: dict[str, str]) -> Quote | None:
+    """Read the quote form and send the quote (None, with the errors on the form, when refused).
+    A quote the buyer's award rules will flag (late, partial) is held back once, with the warnings
+    shown: sending it again with the same figures confirms it."""
     price = form.decimal("prix", low=Decimal(0), high=Decimal("999999999.99"), strict_low=True)
     vat = form.choice("tva", VAT_RATES)
     quantity = form.integer("quantite", low=1, high=10_000_000)
@@ -267,6 +345,13 @@ async def _submit_quote(ctx: RequestContext, form: Form, request_id: str, fields
         form.error("livraison", "La date de livraison est déjà passée.")
     valid = form.day("validite", required=False)
     note = form.text("note", required=False, max_length=2000) or ""
+    warnings = maker_forms.quote_warnings(buyer_request, quantity=quantity, delivery=delivery, now=ctx.now)
+    confirmed = form.raw("confirme")
+    form.values["confirme"] = maker_forms.confirmation(warnings, form)
+    # A partial quote on a request that may not be split is refused below, whatever the maker confirms.
+    held = [w for w in warnings if w.flag != PARTIAL or buyer_request.allow_split]
+    if form.ok and held and confirmed != form.values["confirme"]:
+        form.error("__all__", CONFIRM_FIRST)
     body = None
     if form.ok:
         body = form.convert({"unit_price_eur_ht": str(price), "vat_rate": vat, "quantity": quantity,
@@ -275,11 +360,22 @@ async def _submit_quote(ctx: RequestContext, form: Form, request_id: str, fields
     if body is None:
         return None
     return await attempt(ctx, form, fields, quote_service.submit_quote(
-        ctx.session, actor=ctx.principal, request_id=request_id,
+        ctx.session, actor=ctx.principal, request_id=buyer_request.id,
         unit_price_cents=int(Decimal(body.unit_price_eur_ht) * 100),
         vat_rate_bp=int(Decimal(body.vat_rate) * 100), quantity=body.quantity,
         delivery_date=body.delivery_date, valid_until=body.valid_until, note=body.note, now=ctx.now,
         settings=ctx.runtime.settings.matching))
+
+
+def _sent(ctx: RequestContext, buyer_request: BuyerRequest, quote: Quote) -> str:
+    """The flash of a quote sent: the flags the buyer's award sees on it (`flags_of`), and a partial
+    quote said as such (valid on a request that may be split, so not flagged there)."""
+    flags = flags_of(buyer_request, quote, now=ctx.now)
+    text = "Devis envoyé à l'acheteur"
+    text += f", qui le verra signalé : {' ; '.join(QUOTE_FLAG[f].lower() for f in flags)}." if flags else "."
+    if quote.quantity < buyer_request.quantity:
+        text += f" Devis partiel : {number(quote.quantity)} sur {number(buyer_request.quantity)} unités."
+    return text
 
 
 async def _find_consultation(ctx: RequestContext, request_id: str) -> Consultation:
@@ -308,11 +404,12 @@ async def _consultation_page(request: Request[Any, Any, Any], ctx: RequestContex
     items = {i.slug: i for i in await workshops.catalogue(ctx.session)}
     default_day = min(paris(buyer_request.deadline).date(),
                       (ctx.now + timedelta(days=21)).astimezone(PARIS).date())
+    quote_form = quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
+                                     "livraison": default_day.isoformat()})
     return page(request, "consultation.html.j2", status=status, title=f"Consultation : {buyer_request.name}",
                 c=found, r=buyer_request, item=items.get(buyer_request.item_slug or ""),
                 delivery=ctx.geocoder.commune(buyer_request.delivery_insee), vat_rates=VAT_RATES,
-                quote_form=quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
-                                               "livraison": default_day.isoformat()}))
+                quote_form=quote_form, **_quote_checks(ctx, buyer_request, quote_form))
 
 
 async def _invitation_page(request: Request[Any, Any, Any], ctx: RequestContext, invitation_id: str, *,
@@ -326,13 +423,22 @@ async def _invitation_page(request: Request[Any, Any, Any], ctx: RequestContext,
                       (ctx.now + timedelta(days=21)).astimezone(PARIS).date())
     can_quote = (invitation.status == "invited" and buyer_request.status in ("open", "quoting")
                  and not buyer_request.window_closed and not any(q.status == "submitted" for q in quotes))
+    quote_form = quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
+                                     "livraison": default_day.isoformat()})
     return page(request, "invitation.html.j2", status=status, title=f"Invitation : {buyer_request.name}",
                 invitation=invitation, state=read_models.state_of(invitation, buyer_request, quotes),
                 r=buyer_request, item=items.get(buyer_request.item_slug or ""),
                 delivery=delivery, quotes=quotes, can_quote=can_quote, vat_rates=VAT_RATES,
-                quote_form=quote_form or Form({"quantite": str(buyer_request.quantity), "tva": "20",
-                                               "livraison": default_day.isoformat()}),
-                decline_form=decline_form or Form())
+                quote_flags={q.id: flags_of(buyer_request, q, now=ctx.now) for q in quotes},
+                quote_form=quote_form, decline_form=decline_form or Form(),
+                **_quote_checks(ctx, buyer_request, quote_form))
+
+
+def _quote_checks(ctx: RequestContext, buyer_request: BuyerRequest, quote_form: Form) -> dict[str, Any]:
+    """The quote form's warnings (those of what was posted; none before) and what app.js needs to
+    say them as the maker types."""
+    warnings = maker_forms.typed_warnings(quote_form, buyer_request, ctx.now) if quote_form.posted else []
+    return {"quote_warnings": warnings, "quote_live": maker_forms.live_data(buyer_request)}
 
 
 __all__ = ("MakerController", "Process")

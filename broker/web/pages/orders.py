@@ -18,14 +18,33 @@ from broker.domain.access import Role
 from broker.domain.fabrication import euros, totals_cents
 from broker.domain.invoicing import LABELS, Invoice
 from broker.domain.lifecycle import ORDER_MOVERS, ORDER_TRANSITIONS, OrderStatus, Side
+from broker.domain.listing import ListedOrder
 from broker.errors import NotFound
 from broker.services import documents, read_models
 from broker.services import invoices as invoice_service
 from broker.services import orders as order_service
 from broker.web.forms import Form
 from broker.web.labels import INVOICE_KIND, ORDER_NEXT_STEP, ORDER_STATUS, cents
-from broker.web.pages.common import Cursor, Id, attempt, cursor_after, next_cursor
+from broker.web.pages.common import Id, attempt
 from broker.web.pages.invoices import invoice_section, payables
+from broker.web.pages.lists import (
+    DATES,
+    EXPORT_CAP,
+    PAGE,
+    CommuneChoice,
+    CommuneParam,
+    DatedParam,
+    Export,
+    ListCursor,
+    ListView,
+    Search,
+    Since,
+    SortParam,
+    StatusParam,
+    Until,
+    csv_cents,
+    csv_day,
+)
 from broker.web.render import page, redirect
 from broker.web.security import web_access
 
@@ -37,6 +56,11 @@ MOVE_FIELDS = {"/to": "vers", "/note": "note", "/tracking": "suivi"}
 PROGRESS_FIELDS = {"/units_done": "unites"}
 ISSUE_FIELDS = {"/quantity": "quantite"}
 CREDIT_FIELDS = {"/reason": "motif", "/quantity": "quantite_avoir"}
+#: The list's sortable columns: the address's word -> the service's sort (no « atelier » for a maker).
+ORDER_SORTS = {"creation": "created", "numero": "number", "objet": "name", "atelier": "workshop",
+               "quantite": "quantity", "total": "total", "livraison": "delivery", "etat": "status"}
+ORDER_CSV = ("Numéro", "Objet", "Atelier", "Commune de livraison", "Quantité", "Prix unitaire HT", "Total HT",
+             "TVA", "Total TTC", "Livraison promise", "Date limite", "État", "Unités fabriquées", "Créée le")
 
 
 class OrderPages(Controller):
@@ -45,13 +69,36 @@ class OrderPages(Controller):
 
     @get("/", opt=READERS)
     async def orders(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
-                     curseur: Cursor = None) -> Response[Any]:
-        rows = await order_service.list_orders(ctx.session, actor=ctx.principal, limit=51,
-                                               after=cursor_after(ctx, curseur, "web-orders"))
-        rows, more = next_cursor(ctx, rows, "web-orders", lambda o: (o.created_at, o.id))
-        names = await read_models.workshops_by_id(ctx.session, [o.workshop_id for o in rows])
-        ttc = {o.id: euros(totals_cents(o.unit_price_cents, o.quantity, o.vat_rate_bp)[2]) for o in rows}
-        return page(request, "orders.html.j2", title="Commandes", orders=rows, workshops=names, more=more, ttc=ttc,
+                     curseur: ListCursor = None, recherche: Search = None, etat: StatusParam = None,
+                     dates: DatedParam = None, du: Since = None, au: Until = None, commune: CommuneParam = None,
+                     commune_choix: CommuneChoice = None, tri: SortParam = None,
+                     export: Export = None) -> Response[Any]:
+        """Either side's orders, newest first unless sorted otherwise; searched and filtered in the
+        query; ``?format=csv`` exports every row the filters keep."""
+        sorts = ORDER_SORTS if ctx.principal.role != Role.MAKER else {
+            k: v for k, v in ORDER_SORTS.items() if k != "atelier"}
+        params = {"recherche": recherche, "etat": etat, "dates": dates, "du": du, "au": au, "commune": commune,
+                 "commune_choix": commune_choix, "tri": tri}
+        view = ListView("commandes", params, export=export == "csv", sorts=sorts, statuses=ORDER_STATUS,
+                        geocoder=ctx.geocoder)
+        rows: list[ListedOrder] = []
+        more = None
+        if view.query is None:
+            ctx.status = 422
+        elif view.csv:
+            found = await order_service.search_orders(ctx.session, actor=ctx.principal, query=view.query,
+                                                      geocoder=ctx.geocoder, after=None, limit=EXPORT_CAP + 1)
+            return view.export("commandes", ORDER_CSV, (_order_line(ctx, o) for o in found[:EXPORT_CAP]),
+                               capped=len(found) > EXPORT_CAP)
+        else:
+            found = await order_service.search_orders(ctx.session, actor=ctx.principal, query=view.query,
+                                                      geocoder=ctx.geocoder, after=view.after(ctx, curseur),
+                                                      limit=PAGE + 1)
+            rows, more = view.page(ctx, found)
+        ttc = {o.order.id: euros(totals_cents(o.order.unit_price_cents, o.order.quantity, o.order.vat_rate_bp)[2])
+               for o in rows}
+        return page(request, "orders.html.j2", status=ctx.status, title="Commandes", orders=rows, more=more,
+                    ttc=ttc, view=view, form=view.form, statuses=ORDER_STATUS, dates=DATES,
                     payables=await payables(ctx))
 
     @get("/{order_id:str}", opt=READERS)
@@ -184,6 +231,17 @@ class OrderPages(Controller):
         return Response(xml, media_type="application/xml", headers={
             "Content-Disposition": f'attachment; filename="{view.order.number}-{kind}.xml"',
             "Cache-Control": "no-store"})
+
+
+def _order_line(ctx: RequestContext, listed: ListedOrder) -> list[str]:
+    """An order as a line of the CSV export."""
+    o = listed.order
+    ht, vat, ttc = totals_cents(o.unit_price_cents, o.quantity, o.vat_rate_bp)
+    commune = ctx.geocoder.commune(listed.delivery_insee)
+    return [o.number, listed.name, listed.workshop_name,
+            f"{commune.name} ({commune.department})" if commune else listed.delivery_insee, str(o.quantity),
+            csv_cents(o.unit_price_cents), csv_cents(ht), csv_cents(vat), csv_cents(ttc), csv_day(o.delivery_date),
+            csv_day(listed.deadline), ORDER_STATUS.get(o.status, o.status), str(o.units_done), csv_day(o.created_at)]
 
 
 #: The printed documents of an order, by the name their web address gives them.

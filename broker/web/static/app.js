@@ -2,7 +2,8 @@
 // - data-confirm on a form: ask before sending it.
 // - data-copy="id" on a button: copy the field's value.
 // - data-refresh="url" and data-interval="seconds" on a region: reload that fragment by itself
-//   (the crisis dashboard), announcing nothing but keeping the region's aria-live politeness.
+//   (the crisis dashboard), announcing nothing but keeping the region's aria-live politeness; it
+//   stops once a fragment holds [data-refresh-stop] (the call was closed or cancelled meanwhile).
 // - data-procedure-url on the request form's panel: show the procedure as the buyer types the
 //   estimate (the server decides it), the publicity reference field when the procedure needs it, and
 //   the chosen model's CPV while the buyer has not typed another.
@@ -27,6 +28,7 @@
     var url = region.getAttribute("data-refresh");
     var seconds = parseInt(region.getAttribute("data-interval") || "10", 10);
     var stamp = document.getElementById(region.getAttribute("data-stamp") || "");
+    var timer = null;
     function tick() {
       if (document.hidden) { return; }
       fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
@@ -38,10 +40,14 @@
           region.innerHTML = html;
           if (stamp) { stamp.textContent = new Date().toLocaleTimeString("fr-FR"); }
           region.setAttribute("data-refreshed", String(Date.now()));
+          if (region.querySelector("[data-refresh-stop]")) {
+            window.clearInterval(timer);
+            if (stamp) { stamp.textContent += " (appel terminé : mise à jour arrêtée, rechargez la page pour la suite)"; }
+          }
         })
         .catch(function () { if (stamp) { stamp.textContent = "mise à jour impossible, nouvel essai bientôt"; } });
     }
-    window.setInterval(tick, Math.max(2, seconds) * 1000);
+    timer = window.setInterval(tick, Math.max(2, seconds) * 1000);
   }
   function procedure(panel) {
     var form = panel.closest("form");
@@ -143,5 +149,74 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("input[data-commune-suggest]"), suggest);
+  });
+})();
+// - data-quote-deadline on the quote form: say, as the maker types, what the buyer's award rules will
+//   flag on the quote (a delivery after the deadline, fewer units than requested), in the very
+//   sentences the server says after a post (data-late-text, data-partial-text: a {livraison} or
+//   {quantite} hole). The server still decides: it holds such a quote back once for confirmation.
+(function () {
+  "use strict";
+  var MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+    "novembre", "décembre"];
+  function isoDay(text) {
+    var typed = text.trim();
+    var french = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(typed);
+    if (french) { return french[3] + "-" + ("0" + french[2]).slice(-2) + "-" + ("0" + french[1]).slice(-2); }
+    return /^\d{4}-\d{2}-\d{2}$/.test(typed) ? typed : "";
+  }
+  function frenchDay(iso) {
+    var parts = iso.split("-");
+    var day = parseInt(parts[2], 10);
+    return (day === 1 ? "1er" : String(day)) + " " + MONTHS[parseInt(parts[1], 10) - 1] + " " + parts[0];
+  }
+  function frenchNumber(value) { return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f"); }
+  function warnings(form) {
+    var region = document.getElementById("devis-avertissements");
+    if (!region || !form.elements.quantite || !form.elements.livraison) { return; }
+    var deadline = form.getAttribute("data-quote-deadline");
+    var requested = parseInt(form.getAttribute("data-quote-requested"), 10);
+    function update() {
+      var found = [];
+      var day = isoDay(form.elements.livraison.value);
+      if (day && day > deadline) {
+        found.push([form.getAttribute("data-late-badge"),
+          form.getAttribute("data-late-text").replace("{livraison}", frenchDay(day))]);
+      }
+      var typed = form.elements.quantite.value.replace(/[\s\u00a0\u202f]/g, "");
+      var quantity = /^\d+$/.test(typed) ? parseInt(typed, 10) : 0;
+      if (quantity >= 1 && quantity < requested) {
+        found.push([form.getAttribute("data-partial-badge"),
+          form.getAttribute("data-partial-text").replace("{quantite}", frenchNumber(quantity))]);
+      }
+      region.textContent = "";
+      if (!found.length) { return; }
+      var box = document.createElement("div");
+      box.className = "notice";
+      var intro = document.createElement("p");
+      intro.textContent = "Avant d'envoyer ce devis :";
+      box.appendChild(intro);
+      var list = document.createElement("ul");
+      list.className = "list";
+      found.forEach(function (item) {
+        var line = document.createElement("li");
+        var badge = document.createElement("span");
+        badge.className = "badge badge-flag";
+        badge.textContent = item[0];
+        line.appendChild(badge);
+        line.appendChild(document.createTextNode(" " + item[1]));
+        list.appendChild(line);
+      });
+      box.appendChild(list);
+      region.appendChild(box);
+    }
+    function typed(event) {
+      if (event.target.name === "quantite" || event.target.name === "livraison") { update(); }
+    }
+    form.addEventListener("input", typed);
+    form.addEventListener("change", typed);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-quote-deadline]"), warnings);
   });
 })();

@@ -72,6 +72,7 @@ async def _tenant_b(client, admin_key):
     invoice = await client.post(f"/v1/orders/{order['id']}/invoices", json={"quantity": 2}, headers=bearer(maker))
     assert invoice.status_code == 201, invoice.text
     invitation = (await client.get("/v1/invitations", headers=bearer(maker))).json()["items"][0]
+    machine = (await client.get("/v1/workshops/me", headers=bearer(maker))).json()["machines"][0]
     # An award of 42 000 € HT (≥ 40 000 €): B's DECP record.
     large = (await client.post("/v1/requests", headers=bearer(buyer), json=body | {
         "quantity": 20, "procurement": {"buyer_siret": make_siret(), "estimated_value_eur_ht": "45000"}})).json()
@@ -98,7 +99,8 @@ async def _tenant_b(client, admin_key):
             "quote": quote["id"], "order": order["id"], "invitation": invitation["id"], "key": key.json()["id"],
             "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"], "coord_org": coord_org["id"],
             "call": detail["id"], "point": detail["delivery_points"][0]["id"],
-            "commitment": detail["commitments"][0]["id"], "decp": decp["id"], "invoice": invoice.json()["id"]}
+            "commitment": detail["commitments"][0]["id"], "decp": decp["id"], "invoice": invoice.json()["id"],
+            "machine": machine["id"]}
 
 
 ALL = "all"
@@ -140,6 +142,13 @@ def policy(b):
         ("POST", "/v1/workshops/me/machines"): ("/v1/workshops/me/machines", {"maker"}, FAB_LAB[0], "self"),
         ("PUT", "/v1/workshops/me/capacities/{slug:str}"): ("/v1/workshops/me/capacities/face-visor", {"maker"},
                                                             {"units_per_day": 5}, "self"),
+        # Issue 21: a maker edits and removes its machines, withdraws a capacity (after the PUT above).
+        ("PUT", "/v1/workshops/me/machines/{machine_id:str}"): (f"/v1/workshops/me/machines/{b['machine']}",
+                                                                {"maker"}, FAB_LAB[0], "hidden"),
+        ("DELETE", "/v1/workshops/me/machines/{machine_id:str}"): (f"/v1/workshops/me/machines/{b['machine']}",
+                                                                   {"maker"}, None, "hidden"),
+        ("DELETE", "/v1/workshops/me/capacities/{slug:str}"): ("/v1/workshops/me/capacities/face-visor", {"maker"},
+                                                               None, "self"),
         ("GET", "/v1/workshops"): ("/v1/workshops", ALL, None, "shared"),  # the public directory
         ("GET", "/v1/workshops/{workshop_id:str}"): (f"/v1/workshops/{b['workshop']}", ALL, None, "shared-or-hidden"),
         ("POST", "/v1/workshops/{workshop_id:str}/verification"): (f"/v1/workshops/{b['workshop']}/verification",
@@ -276,7 +285,8 @@ async def test_cross_tenant_matrix(client, admin_key, db):
 
     before = await _b_fingerprint(db, b)
     b_secrets = {b["org"], b["maker_org"], b["workshop"], b["request"], b["quote"], b["order"], b["invitation"],
-                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"], b["invoice"]}
+                 b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"], b["invoice"],
+                 b["machine"]}
     cases = 0
     for (method, _template), (path, roles, body, kind) in table.items():
         for role, key in callers.items():
