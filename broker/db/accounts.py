@@ -55,6 +55,21 @@ class AccountRepository:
         row = (await self.session.execute(select(AccountRow).where(AccountRow.email == email))).scalar_one_or_none()
         return None if row is None else (_account(row), row.password_hash)
 
+    async def with_hash(self, account_id: str) -> tuple[Account, str | None] | None:
+        """The account and its password hash, for checking the current password before a change."""
+        row = await self.session.get(AccountRow, account_id)
+        return None if row is None else (_account(row), row.password_hash)
+
+    async def replace_password(self, account_id: str, *, expected_hash: str, password_hash: str,
+                               now: datetime) -> bool:
+        """Compare-and-set on the hash the current password was checked against, on an active
+        account: False when the password was changed or the account disabled meanwhile."""
+        statement = update(AccountRow).where(
+            AccountRow.id == account_id, AccountRow.password_hash == expected_hash, AccountRow.disabled_at.is_(None))
+        result = await self.session.execute(statement.values(
+            password_hash=password_hash, password_changed_at=now).execution_options(synchronize_session=False))
+        return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
     async def for_org(self, org_id: str) -> list[Account]:
         query = select(AccountRow).where(AccountRow.org_id == org_id).order_by(AccountRow.created_at, AccountRow.id)
         return [_account(r) for r in (await self.session.execute(query)).scalars().all()]

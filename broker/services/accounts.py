@@ -60,6 +60,27 @@ class WeakPassword(Rejected):
     title = "Password refused"
 
 
+class WrongPassword(Rejected):
+    """A password change with a current password that is not the account's."""
+
+    code = "wrong-password"
+    title = "Current password wrong"
+
+
+class AccountChanged(Conflict):
+    """The password was changed, or the account disabled, between the check and the write."""
+
+    code = "account-changed"
+    title = "Account changed meanwhile"
+
+
+class OwnAccount(Conflict):
+    """An admin disabling their own account would lock themselves out: another admin does it."""
+
+    code = "own-account"
+    title = "Own account"
+
+
 @cache
 def _common_passwords() -> frozenset[str]:
     path = Path(__file__).parent / "data" / "common_passwords.txt"
@@ -274,6 +295,91 @@ async def session_principal(session: AsyncSession, *, account_id: str, stamp: in
     if account is None or account.disabled_at is not None or account.invited or password_stamp(account) != stamp:
         return None
     return principal_for(account)
+
+
+async def own_account(session: AsyncSession, *, actor: Principal) -> Account:
+    """The account of a signed-in person (``principal_for`` names it by ``key_id``); NotFound for a key."""
+    account = await AccountRepository(session).get(actor.key_id)
+    if account is None or account.org_id != actor.org_id:
+        raise NotFound("this session is not a person's account")
+    return account
+
+
+class PasswordChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A change checked by `check_password_change`, for `change_password` to write: the hash the
+    current password matched, and the new password's."""
+
+    account: Account
+    checked_hash: str
+    new_hash: str
+
+
+async def check_password_change(
+    session: AsyncSession, *, actor: Principal, current: str, password: str
+) -> PasswordChange:
+    """Check a signed-in person's current password and their new one, and hash the new one. Reads
+    only: run it on a reader, so that SQLite's write lock is not held while argon2 works.
+
+    Raises:
+        WrongPassword: ``current`` is not the account's password.
+        WeakPassword: ``password`` breaks the invitation's rules (`password_problem`) or is the current one.
+    """
+    found = await AccountRepository(session).with_hash((await own_account(session, actor=actor)).id)
+    stored = found[1] if found is not None else None
+    if found is None or stored is None or not await _verify(stored, current[:MAX_PASSWORD * 4]):
+        raise WrongPassword("the current password is wrong", pointer="/current_password")
+    account = found[0]
+    problem = password_problem(password, email=account.email)
+    if problem is None and password == current:
+        problem = "Choisissez un mot de passe différent de l'actuel."
+    if problem is not None:
+        raise WeakPassword(problem, pointer="/password")
+    return PasswordChange(account=account, checked_hash=stored, new_hash=await _hash(password))
+
+
+async def change_password(session: AsyncSession, *, change: PasswordChange, now: datetime) -> Account:
+    """Write a checked change (compare-and-set on the hash checked): the password's stamp moves, so
+    every session of the account opened before ends at its next request (the edge gives the person's
+    own a new stamp), and unused links (a reset requested earlier) stop working."""
+    account = change.account
+    if not await AccountRepository(session).replace_password(account.id, expected_hash=change.checked_hash,
+                                                            password_hash=change.new_hash, now=now):
+        raise AccountChanged("the password was changed or the account disabled meanwhile")
+    await AccountTokenRepository(session).drop_unused(account.id)
+    return msgspec.structs.replace(account, password_changed_at=now)
+
+
+async def _account_for_admin(session: AsyncSession, *, actor: Principal, account_id: str) -> Account:
+    account = await AccountRepository(session).get(account_id)
+    if account is None or not (actor.is_admin or account.org_id == actor.org_id):
+        raise NotFound(f"account {account_id} not found")
+    return account
+
+
+async def disable_account(session: AsyncSession, *, actor: Principal, account_id: str, now: datetime) -> Account:
+    """Disable a person's account: its sessions end at their next request, its sign-in is refused
+    like a wrong password, its unused links stop working. Disabling it again keeps the first date.
+
+    The password's stamp moves too (``password_changed_at``, the time before which sessions end), so
+    that enabling the account again does not bring back the sessions it had."""
+    account = await _account_for_admin(session, actor=actor, account_id=account_id)
+    if account.id == actor.key_id:
+        raise OwnAccount("an admin cannot disable their own account; another admin can")
+    if account.disabled_at is not None:
+        return account
+    changed_at = account.password_changed_at if account.invited else now
+    await AccountRepository(session).update(account.id, {"disabled_at": now, "password_changed_at": changed_at})
+    await AccountTokenRepository(session).drop_unused(account.id)
+    return msgspec.structs.replace(account, disabled_at=now, password_changed_at=changed_at)
+
+
+async def enable_account(session: AsyncSession, *, actor: Principal, account_id: str) -> Account:
+    """Enable a disabled account again: the person signs in with the password they had (the
+    sessions they had stay ended). An invitation disabled before acceptance needs a new invitation."""
+    account = await _account_for_admin(session, actor=actor, account_id=account_id)
+    if account.disabled_at is not None:
+        await AccountRepository(session).update(account.id, {"disabled_at": None})
+    return msgspec.structs.replace(account, disabled_at=None)
 
 
 async def accounts_of(session: AsyncSession, *, actor: Principal, org_id: str) -> list[Account]:

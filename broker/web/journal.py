@@ -73,6 +73,14 @@ _CREATE_ORG = _v("compte", "a créé", "créer", "une organisation")
 _CREATE_KEY = _v("compte", "a créé", "créer", "une clé")
 _REVOKE_KEY = _v("compte", "a révoqué", "révoquer", "une clé")
 _INVITE_PERSON = _v("compte", "a invité une personne dans", "inviter une personne dans", "une organisation")
+_DISABLE_ACCOUNT = _v("compte", "a désactivé", "désactiver", "un compte")
+_ENABLE_ACCOUNT = _v("compte", "a réactivé", "réactiver", "un compte")
+_CHANGE_PASSWORD = _v("compte", "a changé son mot de passe", "changer son mot de passe", "")
+_SIGN_IN = _v("compte", "a ouvert une session", "ouvrir une session", "")
+_ACCEPT_INVITATION = _v("compte", "a accepté son invitation et choisi son mot de passe", "accepter une invitation", "")
+_REQUEST_RESET = _v("compte", "a demandé un lien pour changer de mot de passe",
+                    "demander un lien pour changer de mot de passe", "")
+_RESET_PASSWORD = _v("compte", "a choisi un nouveau mot de passe", "choisir un nouveau mot de passe", "")
 
 #: Every write of the API and of the pages, by its stored action.
 _EDIT_MACHINE = _v("atelier", "a modifié", "modifier", "une machine")
@@ -87,18 +95,26 @@ VERBS: dict[str, Verb] = {
     "DELETE /v1/workshops/me/machines/{machine_id}": _REMOVE_MACHINE,
     "DELETE /v1/workshops/me/capacities/{slug}": _REMOVE_CAPACITY,
     # the pages
-    "POST /app/connexion": _v("compte", "a ouvert une session", "ouvrir une session", ""),
+    "POST /app/connexion": _SIGN_IN,
     "POST /app/deconnexion": _v("compte", "a fermé sa session", "fermer sa session", ""),
     "POST /app/admin/organisations": _CREATE_ORG,
     "POST /app/admin/organisations/{org_id}/comptes": _INVITE_PERSON,
-    "POST /app/invitation/{token}": _v("compte", "a accepté son invitation et choisi son mot de passe",
-                                       "accepter une invitation", ""),
-    "POST /app/mot-de-passe-oublie": _v("compte", "a demandé un lien pour changer de mot de passe",
-                                        "demander un lien pour changer de mot de passe", ""),
-    "POST /app/reinitialisation/{token}": _v("compte", "a choisi un nouveau mot de passe",
-                                             "choisir un nouveau mot de passe", ""),
+    "POST /app/invitation/{token}": _ACCEPT_INVITATION,
+    "POST /app/mot-de-passe-oublie": _REQUEST_RESET,
+    "POST /app/reinitialisation/{token}": _RESET_PASSWORD,
     "POST /app/notifications/lu": _v("compte", "a marqué ses notifications comme lues",
                                      "marquer ses notifications comme lues", ""),
+    "POST /app/compte/mot-de-passe": _CHANGE_PASSWORD,
+    "POST /app/admin/comptes/{account_id}/desactivation": _DISABLE_ACCOUNT,
+    "POST /app/admin/comptes/{account_id}/reactivation": _ENABLE_ACCOUNT,
+    # what the account pages store under their own action (they write without a request context)
+    "account.signin": _SIGN_IN,
+    "account.signin_failed": _SIGN_IN,
+    "account.invitation_accepted": _ACCEPT_INVITATION,
+    "account.reset_requested": _REQUEST_RESET,
+    "account.password_reset": _RESET_PASSWORD,
+    "account.password_changed": _CHANGE_PASSWORD,
+    "account.password_change_failed": _CHANGE_PASSWORD,
     "POST /app/admin/organisations/{org_id}/cles": _CREATE_KEY,
     "POST /app/admin/cles/{key_id}/revocation": _REVOKE_KEY,
     "POST /app/admin/ateliers/{workshop_id}/verification": _VERIFY,
@@ -132,6 +148,8 @@ VERBS: dict[str, Verb] = {
     "POST /v1/organizations/{org_id}/api-keys": _CREATE_KEY,
     "POST /v1/organizations/{org_id}/accounts": _INVITE_PERSON,
     "DELETE /v1/api-keys/{key_id}": _REVOKE_KEY,
+    "POST /v1/accounts/{account_id}/disable": _DISABLE_ACCOUNT,
+    "POST /v1/accounts/{account_id}/enable": _ENABLE_ACCOUNT,
     "PUT /v1/workshops/me": _PROFILE,
     "PUT /v1/workshops/me/capacities/{slug}": _CAPACITY,
     "POST /v1/workshops/me/machines": _MACHINE,
@@ -211,12 +229,19 @@ def key_start(prefix: str) -> str:
     return f"fab_{prefix}…"
 
 
+def by_key(prefix: str | None) -> str:
+    """``clé fab_ab12…``, or ``compte 1f0c2a9e…`` for a person signed in with their account."""
+    if not prefix:
+        return ""
+    account = prefix.removeprefix("compte-")
+    return f"compte {account}…" if account != prefix else f"clé {key_start(prefix)}"
+
+
 def who(item: JournalEntry) -> str:
     """``Commune de Vitré (acheteur, clé fab_ab12…)``."""
     e = item.entry
     name = item.org_name or ("Une personne non connectée" if e.org_id is None else "Une organisation supprimée")
-    details = [_ROLE_WORD.get(e.role, ROLE.get(e.role, e.role)) if e.role else "",
-               f"clé {key_start(e.key_prefix)}" if e.key_prefix else ""]
+    details = [_ROLE_WORD.get(e.role, ROLE.get(e.role, e.role)) if e.role else "", by_key(e.key_prefix)]
     shown = ", ".join(d for d in details if d)
     return f"{name} ({shown})" if shown else name
 

@@ -176,6 +176,10 @@ REFUSALS: dict[str, Sentence] = {
     "account-exists": "Cette adresse a déjà un compte.",
     "link-unusable": "Ce lien n'est plus utilisable (inconnu, expiré ou déjà utilisé) : demandez-en un nouveau.",
     "weak-password": DETAIL,
+    "wrong-password": "Le mot de passe actuel n'est pas le bon.",
+    "account-changed": "Le compte a changé entre-temps (mot de passe changé ailleurs ou compte désactivé) : "
+                       "reconnectez-vous.",
+    "own-account": "Vous ne pouvez pas désactiver votre propre compte : un autre administrateur peut le faire.",
     "catalogue-item-unknown": "L'article «{NBSP}{item}{NBSP}» n'est pas au catalogue.",
     # requests, procedure, consultations
     "deadline-past": "La date limite doit être dans le futur.",

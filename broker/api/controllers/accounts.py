@@ -1,4 +1,5 @@
-"""People's accounts: an admin invites a person of an organisation (the link is e-mailed to them).
+"""People's accounts: an admin invites a person of an organisation (the link is e-mailed to them),
+disables an account (its sessions end, its sign-in is refused) and enables it again.
 
 Also the notifier that e-mails people their links, shared with the web pages: built once per app
 from the settings (log-only unless ``BROKER_SMTP_HOST`` is set); tests put a ``FakeNotifier`` in
@@ -81,12 +82,15 @@ async def send(notifier: Notifier, message: Message) -> None:
         log.warning("accounts: the e-mail with a link was not sent (%s)", exc.code)
 
 
+AccountId = Annotated[str, PathParameter(max_length=64, description="account id")]
+
+
 class AccountController(Controller):
-    path = "/v1/organizations"
+    path = "/v1"
     tags = ["organizations"]
 
     @post(
-        "/{org_id:str}/accounts",
+        "/organizations/{org_id:str}/accounts",
         opt=access(Role.ADMIN, idempotent=True),
         operation_id="invite_account",
         responses=problems(400, 401, 403, 404, 409, 413, 422, 429),
@@ -108,6 +112,36 @@ class AccountController(Controller):
         notifier = mailer(ctx.request.app.state)
         ctx.after_commit.append(lambda: send(notifier, message))
         return await ctx.respond(AccountOut.of(account), resource=("account", account.id))
+
+    @post(
+        "/accounts/{account_id:str}/disable",
+        opt=access(Role.ADMIN, idempotent=True),
+        operation_id="disable_account",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 409, 429),
+    )
+    async def disable(self, account_id: AccountId, ctx: NamedDependency[RequestContext],
+                      idempotency_key: IdempotencyKey = None) -> Response[AccountOut]:
+        """Disable a person's account: their web sessions end at their next request, signing in is
+        refused (like a wrong password) and their unused links stop working. Disabling a disabled
+        account changes nothing; an admin's own account is a 409 ``own-account``."""
+        account = await accounts.disable_account(ctx.session, actor=ctx.principal, account_id=account_id,
+                                                 now=ctx.now)
+        return await ctx.respond(AccountOut.of(account), status=200, resource=("account", account.id))
+
+    @post(
+        "/accounts/{account_id:str}/enable",
+        opt=access(Role.ADMIN, idempotent=True),
+        operation_id="enable_account",
+        status_code=200,
+        responses=problems(400, 401, 403, 404, 429),
+    )
+    async def enable(self, account_id: AccountId, ctx: NamedDependency[RequestContext],
+                     idempotency_key: IdempotencyKey = None) -> Response[AccountOut]:
+        """Enable a disabled account again: the person signs in with their password (the sessions
+        they had before stay ended). Enabling an active account changes nothing."""
+        account = await accounts.enable_account(ctx.session, actor=ctx.principal, account_id=account_id)
+        return await ctx.respond(AccountOut.of(account), status=200, resource=("account", account.id))
 
 
 __all__: list[Any] = ["AccountController", "mailer", "send"]
