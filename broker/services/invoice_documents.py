@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from adapters.invoicing.facturx_pdf import FacturXPdfRenderer
-from adapters.invoicing.ubl import UblInvoiceRenderer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
 from adapters.invoicing.base import InvoiceDocument, InvoiceRenderer, Party
 from adapters.invoicing.cii import CiiInvoiceRenderer
+from adapters.invoicing.facturx_pdf import FacturXPdfRenderer
+from adapters.invoicing.ubl import UblInvoiceRenderer
 from broker.db.fabrication import OrderRepository, RequestRepository, WorkshopRepository
 from broker.db.invoices import InvoiceRepository
 from broker.db.repositories import OrganisationRepository

@@ -1,7 +1,8 @@
 """Sign-in (people by e-mail and password; technical users by API key), the invitation and reset
-links, the forgotten-password request, sign-out, and the way home.
+links, the forgotten-password request, « Mon compte » (a person changes their password), sign-out,
+and the way home.
 
-Password sign-ins are throttled with the API's rate limiter (Redis, one-minute windows): attempts
+Password sign-ins (and password changes, in the same buckets) are throttled with the API's rate limiter (Redis, one-minute windows): attempts
 per account (``SIGNIN_ATTEMPTS_PER_MINUTE``, then refused even with the right password until the
 window ends) and failed authentications per client address (the API's limit, in the same bucket as
 failed API keys)."""
@@ -25,6 +26,7 @@ from broker.api.client_address import client_address, trusted_networks
 from broker.api.controllers.accounts import mailer, send
 from broker.api.runtime import RateLimiter, Runtime
 from broker.api.security import request_id
+from broker.db.accounts import Account
 from broker.domain.access import Role
 from broker.errors import NotFound
 from broker.services import accounts, organisations
@@ -292,10 +294,93 @@ class SignInController(Controller):
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
 
+    @get("/compte", opt=web_access(*WEB_ROLES))
+    async def my_account(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """« Mon compte »: who is signed in, and the form to change the password (a person's account only)."""
+        state = request.scope["state"]
+        _account_session(state["web_session"])
+        account = await accounts.own_account(state["session"], actor=state["principal"])
+        return _account_page(request, account, Form())
+
+    @post("/compte/mot-de-passe", opt=web_access(*WEB_ROLES), status_code=303)
+    async def change_password(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """Change the password with the current one: throttled like a sign-in (the same bucket per
+        account, the same count of failures per client address); every other session of the account
+        ends at its next request, this one gets the new stamp and continues."""
+        state = request.scope["state"]
+        web_session = _account_session(state["web_session"])
+        principal = state["principal"]
+        form = Form(await request.form())
+        current = _form_secret(form, "mot_de_passe_actuel")
+        password = _form_secret(form, "mot_de_passe")
+        if not current:
+            form.error("mot_de_passe_actuel", "Saisissez votre mot de passe actuel.")
+        if password != _form_secret(form, "confirmation"):
+            form.error("confirmation", "Les deux saisies diffèrent : tapez le même mot de passe deux fois.")
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.reader() as session:
+            account = await accounts.own_account(session, actor=principal)
+            if not form.ok:
+                return _account_page(request, account, form, status=422)
+            limiter = _signin_limiter(request.app.state)
+            address = _address(request)
+            bucket = _bucket("signin", account.email)
+            decision = await limiter.hit(bucket, address)
+            if decision is not None and (not decision.allowed or decision.address_failures >= limiter.failures_limit):
+                slog.warning("accounts: password change throttled (%s)", "account" if not decision.allowed else "address")
+                return _too_many_changes(request, account, form, decision.reset_s)
+            try:
+                change = await accounts.check_password_change(session, actor=principal, current=current,
+                                                              password=password)
+            except accounts.WeakPassword as exc:
+                form.error("mot_de_passe", exc.detail)
+                return _account_page(request, account, form, status=422)
+            except accounts.WrongPassword:
+                change = None
+        now = datetime.now(UTC)
+        writer = state["session"]  # the guard's write session: its first statement comes after argon2's work
+        if change is None:
+            accounts.record(writer, action="account.password_change_failed", account=account, status_code=422,
+                            request_id=request_id(request), now=now)
+            await writer.commit()
+            retry_s = await limiter.failed(address, "account-" + bucket[:32])
+            if retry_s is not None:
+                return _too_many_changes(request, account, form, retry_s)
+            form.error("mot_de_passe_actuel", "Ce n'est pas votre mot de passe actuel.")
+            return _account_page(request, account, form, status=422)
+        account = await accounts.change_password(writer, change=change, now=now)
+        accounts.record(writer, action="account.password_changed", account=account, status_code=303,
+                        request_id=request_id(request), now=now)
+        await writer.commit()
+        renewed = new_session("", org_name=web_session.org_name, account_id=account.id,
+                              stamp=accounts.password_stamp(account))
+        return _signed_in(request, renewed, "/app/compte",
+                          "Votre mot de passe est changé ; vos autres sessions sont fermées.")
+
     @get("/", opt=web_access(*WEB_ROLES))
     async def home(self, request: Request[Any, Any, Any]) -> Response[Any]:
         role: Role = request.scope["state"]["principal"].role
         return redirect(request, HOME[role])
+
+
+def _account_session(web_session: WebSession) -> WebSession:
+    """A session of a person's account: one opened with an API key has no password (and no such page)."""
+    if not web_session.account_id:
+        raise NotFound("a session opened with an API key has no account page")
+    return web_session
+
+
+def _account_page(request: Request[Any, Any, Any], account: Account, form: Form, *,
+                  status: int = 200) -> Response[Any]:
+    return page(request, "account.html.j2", status=status, title="Mon compte", form=form, account=account,
+                rules=RULES)
+
+
+def _too_many_changes(request: Request[Any, Any, Any], account: Account, form: Form, retry_s: int) -> Response[Any]:
+    form.error("mot_de_passe_actuel", f"Trop de tentatives : réessayez dans {retry_s} secondes.")
+    response = _account_page(request, account, form, status=429)
+    response.headers["Retry-After"] = str(retry_s)
+    return response
 
 
 def _forgotten_page(request: Request[Any, Any, Any], form: Form, *, status: int = 200) -> Response[Any]:
