@@ -1,6 +1,7 @@
 """People's accounts: an admin invites a person (a one-time link e-mailed, valid 72 h), the person
 chooses a password (argon2id) and signs in with the e-mail and the password; a forgotten password
-is reset through another one-time link (1 h). API keys stay for systems.
+is reset through another one-time link (1 h); a signed-in person changes it with the current one;
+an admin disables an account and enables it again. API keys stay for systems.
 
 Links are 256-bit random tokens stored as their SHA-256 (the token is in the e-mail only), used
 once by compare-and-set. Signing in with an unknown address still verifies a password against a
@@ -24,7 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.notifications.log import mask_address
-from broker.db.accounts import Account, AccountRepository, AccountTokenRepository
+from broker.db.accounts import Account as Account  # re-exported: the pages name it, never broker.db
+from broker.db.accounts import AccountRepository, AccountTokenRepository
 from broker.db.repositories import AuditRepository, OrganisationRepository
 from broker.domain.access import ROLES_BY_KIND, Principal, Role
 from broker.errors import Conflict, NotFound, Rejected
@@ -349,7 +351,8 @@ async def change_password(session: AsyncSession, *, change: PasswordChange, now:
     return msgspec.structs.replace(account, password_changed_at=now)
 
 
-async def _account_for_admin(session: AsyncSession, *, actor: Principal, account_id: str) -> Account:
+async def get_account(session: AsyncSession, *, actor: Principal, account_id: str) -> Account:
+    """An account of the actor's organisation (any, for the platform's admins); others are a NotFound."""
     account = await AccountRepository(session).get(account_id)
     if account is None or not (actor.is_admin or account.org_id == actor.org_id):
         raise NotFound(f"account {account_id} not found")
@@ -362,7 +365,7 @@ async def disable_account(session: AsyncSession, *, actor: Principal, account_id
 
     The password's stamp moves too (``password_changed_at``, the time before which sessions end), so
     that enabling the account again does not bring back the sessions it had."""
-    account = await _account_for_admin(session, actor=actor, account_id=account_id)
+    account = await get_account(session, actor=actor, account_id=account_id)
     if account.id == actor.key_id:
         raise OwnAccount("an admin cannot disable their own account; another admin can")
     if account.disabled_at is not None:
@@ -376,7 +379,7 @@ async def disable_account(session: AsyncSession, *, actor: Principal, account_id
 async def enable_account(session: AsyncSession, *, actor: Principal, account_id: str) -> Account:
     """Enable a disabled account again: the person signs in with the password they had (the
     sessions they had stay ended). An invitation disabled before acceptance needs a new invitation."""
-    account = await _account_for_admin(session, actor=actor, account_id=account_id)
+    account = await get_account(session, actor=actor, account_id=account_id)
     if account.disabled_at is not None:
         await AccountRepository(session).update(account.id, {"disabled_at": None})
     return msgspec.structs.replace(account, disabled_at=None)

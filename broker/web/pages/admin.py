@@ -135,6 +135,19 @@ class AdminPages(Controller):
         return redirect(request, f"/app/admin/organisations/{org_id}#personnes",
                         flash=f"Invitation envoyée à {account.email} : le lien vaut 72 heures.")
 
+    @post("/comptes/{account_id:str}/desactivation", opt=ADMIN, status_code=303)
+    async def disable_person(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                             account_id: Id) -> Response[Any]:
+        """Disable a person's account (confirmation box checked on the server): their sessions end at
+        their next request and their sign-in is refused."""
+        return await _set_disabled(request, ctx, account_id, disable=True)
+
+    @post("/comptes/{account_id:str}/reactivation", opt=ADMIN, status_code=303)
+    async def enable_person(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
+                            account_id: Id) -> Response[Any]:
+        """Enable a disabled account again (confirmation box checked on the server)."""
+        return await _set_disabled(request, ctx, account_id, disable=False)
+
     @post("/cles/{key_id:str}/revocation", opt=ADMIN, status_code=303)
     async def revoke_key(self, request: Request[Any, Any, Any], ctx: NamedDependency[RequestContext],
                          key_id: Id) -> Response[Any]:
@@ -195,6 +208,31 @@ class AdminPages(Controller):
                     rows=[(i, journal.sentence(i), journal.result(i.entry.status_code)) for i in items[:PAGE]],
                     older=older, before=avant, form=form, orgs=orgs, kinds=journal.KINDS,
                     filters=urlencode(kept), csv_link="?" + urlencode({**kept, "format": "csv"}))
+
+
+async def _set_disabled(request: Request[Any, Any, Any], ctx: RequestContext, account_id: str, *,
+                        disable: bool) -> Response[Any]:
+    form = Form(await request.form())
+    account = await accounts.get_account(ctx.session, actor=ctx.principal, account_id=account_id)
+    back = f"/app/admin/organisations/{account.org_id}#personnes"
+    ctx.resource = ("account", account.id)
+    verb = "désactiver" if disable else "réactiver"
+    if not form.checked("confirmer"):  # never in one click, with or without JavaScript (issue 21 item 3)
+        ctx.status = 422
+        return redirect(request, back, error=True,
+                        flash=f"Cochez la case de confirmation pour {verb} le compte de {account.name}.")
+    call = (accounts.disable_account(ctx.session, actor=ctx.principal, account_id=account.id, now=ctx.now) if disable
+            else accounts.enable_account(ctx.session, actor=ctx.principal, account_id=account.id))
+    if await attempt(ctx, form, {}, call) is None:
+        return redirect(request, back, error=True, flash=form.errors.get("__all__"))
+    if disable:
+        return redirect(request, back, flash=f"Compte de {account.name} désactivé : ses sessions sont fermées et "
+                                             "il ne peut plus se connecter.")
+    if account.invited:
+        return redirect(request, back, flash=f"Compte de {account.name} réactivé : invitez de nouveau cette "
+                                             "personne pour qu'elle choisisse son mot de passe.")
+    return redirect(request, back, flash=f"Compte de {account.name} réactivé : la personne se connecte de nouveau "
+                                         "avec son mot de passe.")
 
 
 async def _create_and_flush(ctx: RequestContext, body: OrganizationIn) -> Any:

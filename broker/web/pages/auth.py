@@ -2,10 +2,10 @@
 links, the forgotten-password request, « Mon compte » (a person changes their password), sign-out,
 and the way home.
 
-Password sign-ins (and password changes, in the same buckets) are throttled with the API's rate limiter (Redis, one-minute windows): attempts
-per account (``SIGNIN_ATTEMPTS_PER_MINUTE``, then refused even with the right password until the
-window ends) and failed authentications per client address (the API's limit, in the same bucket as
-failed API keys)."""
+Password sign-ins (and password changes, in the same buckets) are throttled with the API's rate
+limiter (Redis, one-minute windows): attempts per account (``SIGNIN_ATTEMPTS_PER_MINUTE``, then
+refused even with the right password until the window ends) and failed authentications per client
+address (the API's limit, in the same bucket as failed API keys)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from broker.api.client_address import client_address, trusted_networks
 from broker.api.controllers.accounts import mailer, send
 from broker.api.runtime import RateLimiter, Runtime
 from broker.api.security import request_id
-from broker.db.accounts import Account
 from broker.domain.access import Role
 from broker.errors import NotFound
 from broker.services import accounts, organisations
@@ -327,7 +326,8 @@ class SignInController(Controller):
             bucket = _bucket("signin", account.email)
             decision = await limiter.hit(bucket, address)
             if decision is not None and (not decision.allowed or decision.address_failures >= limiter.failures_limit):
-                slog.warning("accounts: password change throttled (%s)", "account" if not decision.allowed else "address")
+                slog.warning("accounts: password change throttled (%s)",
+                             "account" if not decision.allowed else "address")
                 return _too_many_changes(request, account, form, decision.reset_s)
             try:
                 change = await accounts.check_password_change(session, actor=principal, current=current,
@@ -370,13 +370,14 @@ def _account_session(web_session: WebSession) -> WebSession:
     return web_session
 
 
-def _account_page(request: Request[Any, Any, Any], account: Account, form: Form, *,
+def _account_page(request: Request[Any, Any, Any], account: accounts.Account, form: Form, *,
                   status: int = 200) -> Response[Any]:
     return page(request, "account.html.j2", status=status, title="Mon compte", form=form, account=account,
                 rules=RULES)
 
 
-def _too_many_changes(request: Request[Any, Any, Any], account: Account, form: Form, retry_s: int) -> Response[Any]:
+def _too_many_changes(request: Request[Any, Any, Any], account: accounts.Account, form: Form,
+                      retry_s: int) -> Response[Any]:
     form.error("mot_de_passe_actuel", f"Trop de tentatives : réessayez dans {retry_s} secondes.")
     response = _account_page(request, account, form, status=429)
     response.headers["Retry-After"] = str(retry_s)

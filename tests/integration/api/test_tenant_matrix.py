@@ -33,6 +33,7 @@ B_TABLES = {
     "invoice": "seller_org_id = :maker_org",
     "invoice_event": "invoice_id = :invoice",
     "invoice_counter": "seller_org_id = :maker_org",
+    "account": "org_id = :org",
 }
 
 
@@ -85,6 +86,9 @@ async def _tenant_b(client, admin_key):
     (decp,) = (await client.get(f"/v1/decp?year={datetime.now(UTC).year}", headers=bearer(buyer))).json()["marches"]["marche"]
     key = await client.post(f"/v1/organizations/{org['id']}/api-keys", json={"role": "integration"},
                             headers=bearer(admin_key))
+    account = await client.post(f"/v1/organizations/{org['id']}/accounts", headers=bearer(admin_key),
+                                json={"email": "agent@commune-b.fr", "name": "Agent B", "role": "buyer"})
+    assert account.status_code == 201, account.text
     endpoint = await client.post("/v1/webhook-endpoints", json={"url": "https://erp.commune-b.fr/hooks"},
                                  headers=bearer(buyer))
     assert endpoint.status_code == 201, endpoint.text
@@ -100,7 +104,7 @@ async def _tenant_b(client, admin_key):
             "siret": org.get("siret", ""), "endpoint": endpoint.json()["id"], "coord_org": coord_org["id"],
             "call": detail["id"], "point": detail["delivery_points"][0]["id"],
             "commitment": detail["commitments"][0]["id"], "decp": decp["id"], "invoice": invoice.json()["id"],
-            "machine": machine["id"]}
+            "machine": machine["id"], "account": account.json()["id"]}
 
 
 ALL = "all"
@@ -133,6 +137,10 @@ def policy(b):
         ("POST", "/v1/organizations/{org_id:str}/accounts"): (
             f"/v1/organizations/{b['org']}/accounts", {"admin"}, {"email": "x@example.org", "name": "X", "role": "buyer"},
             "hidden"),
+        ("POST", "/v1/accounts/{account_id:str}/disable"): (f"/v1/accounts/{b['account']}/disable", {"admin"}, None,
+                                                            "hidden"),
+        ("POST", "/v1/accounts/{account_id:str}/enable"): (f"/v1/accounts/{b['account']}/enable", {"admin"}, None,
+                                                           "hidden"),
         ("GET", "/v1/communes/{insee:str}"): ("/v1/communes/35238", ALL, None, "shared"),
         ("GET", "/v1/communes"): ("/v1/communes?postcode=35000", ALL, None, "shared"),
         ("GET", "/v1/audit-log"): ("/v1/audit-log", ALL, None, "self"),
@@ -286,7 +294,7 @@ async def test_cross_tenant_matrix(client, admin_key, db):
     before = await _b_fingerprint(db, b)
     b_secrets = {b["org"], b["maker_org"], b["workshop"], b["request"], b["quote"], b["order"], b["invitation"],
                  b["key"], b["coord_org"], b["call"], b["point"], b["commitment"], b["decp"], b["invoice"],
-                 b["machine"]}
+                 b["machine"], b["account"]}
     cases = 0
     for (method, _template), (path, roles, body, kind) in table.items():
         for role, key in callers.items():

@@ -83,6 +83,18 @@ async def active_account(client: Any, admin_key: str, mails: FakeNotifier, **kw:
     return org, session_of(await set_password(client, link, PASSWORD))
 
 
+class FrozenMinute:
+    """The rate limiter's clock held one second into the current minute: its one-minute windows
+    cannot roll over in the middle of a test."""
+
+    monotonic = staticmethod(time.monotonic)
+    at = (time.time() // 60) * 60 + 1
+
+    @classmethod
+    def time(cls) -> float:
+        return cls.at
+
+
 async def actions(db: Any) -> list[str]:
     async with db.reader() as session:
         return list((await session.execute(text("SELECT action FROM audit_log ORDER BY id"))).scalars())
@@ -141,19 +153,18 @@ async def test_an_invited_person_chooses_a_password_and_signs_in(client, admin_k
 
 async def test_failed_sign_ins_are_throttled_then_the_account_works_again(client, admin_key, mails, monkeypatch):
     await active_account(client, admin_key, mails)
+    monkeypatch.setattr(runtime_module, "time", FrozenMinute)  # the eleven attempts in one window
     for _ in range(SIGNIN_ATTEMPTS_PER_MINUTE):
         await sign_in(client, EMAIL, "pas le bon mot de passe", status=422)
     refused = await sign_in(client, EMAIL, PASSWORD, status=429)  # even the right password, in this minute
     assert "Trop de tentatives" in visible(refused.text) and int(refused.headers["retry-after"]) <= 60
-
-    real = time.time
 
     class NextMinute:
         monotonic = staticmethod(time.monotonic)
 
         @staticmethod
         def time() -> float:
-            return real() + 61
+            return FrozenMinute.at + 61
 
     monkeypatch.setattr(runtime_module, "time", NextMinute)
     await sign_in(client, EMAIL, PASSWORD)
@@ -224,7 +235,7 @@ async def test_expired_links_and_a_disabled_account(client, admin_key, mails, db
     assert org["id"]
 
 
-async def test_a_buyer_account_may_not_use_admin_routes(client, admin_key, mails):
+async def test_a_buyer_account_may_not_use_admin_routes(client, admin_key, mails, db):
     org, session = await active_account(client, admin_key, mails)
     buyer = Browser(client, session)
     await buyer.get("/app/demandes")
@@ -233,6 +244,13 @@ async def test_a_buyer_account_may_not_use_admin_routes(client, admin_key, mails
     await buyer.post(f"/app/admin/organisations/{org['id']}/comptes",
                      {"nom_personne": "Intrus", "courriel": "intrus@example.org", "role_personne": "admin"}, status=403)
     assert [m.to for m in mails.sent] == [EMAIL.lower()]
+    own = await account_id(db)
+    for action in ("desactivation", "reactivation"):
+        await buyer.post(f"/app/admin/comptes/{own}/{action}", {"confirmer": "oui"}, status=403)
+    _org, buyer_key = await tenant(client, admin_key, "collectivite", "buyer")
+    for action in ("disable", "enable"):
+        assert (await client.post(f"/v1/accounts/{own}/{action}", headers=bearer(buyer_key))).status_code == 403
+    await buyer.get("/app/demandes")  # not disabled by any of those
 
 
 async def test_the_admin_invites_through_the_api(client, admin_key, mails):
@@ -275,3 +293,133 @@ async def test_failed_key_sign_ins_count_against_the_client_address(client, admi
     refused = await client.post("/app/connexion", data={"cle": admin_key, "_csrf_signin": token, "suite": ""},
                                 headers={"Cookie": jar}, follow_redirects=False)
     assert refused.status_code == 429 and "Trop de tentatives" in visible(refused.text)
+
+
+NEW_PASSWORD = "la marée monte sur le Mont-Saint-Michel"
+CHANGE = "/app/compte/mot-de-passe"
+
+
+async def account_id(db: Any, email: str = EMAIL) -> str:
+    async with db.reader() as session:
+        return str((await session.execute(text("SELECT id FROM account WHERE email = :e"),
+                                          {"e": email.lower()})).scalar_one())
+
+
+async def test_a_person_changes_their_password_and_their_other_sessions_end(client, admin_key, mails, db):
+    org, first = await active_account(client, admin_key, mails)
+    me = Browser(client, first)
+    other = Browser(client, session_of(await sign_in(client, EMAIL, PASSWORD)))  # another browser
+    assert 'href="/app/compte"' in await me.get("/app/demandes")  # « Mon compte » in the header
+    page = visible(await me.get("/app/compte"))
+    assert "Mon compte" in page and EMAIL.lower() in page and org["name"] in page and "Acheteur" in page
+
+    changed = await me.post(CHANGE, {"mot_de_passe_actuel": PASSWORD, "mot_de_passe": NEW_PASSWORD,
+                                     "confirmation": NEW_PASSWORD})
+    assert changed.headers["location"] == "/app/compte"
+    me.cookie = session_of(changed)  # this session continues, with the new stamp
+    assert "Votre mot de passe est changé" in visible(await me.get("/app/compte"))
+    await me.get("/app/demandes")
+    gone = await client.get("/app/demandes", headers={"Cookie": other.cookie}, follow_redirects=False)
+    assert gone.status_code == 303 and "motif=revoquee" in gone.headers["location"]  # the other one ends
+    await sign_in(client, EMAIL, PASSWORD, status=422)
+    await sign_in(client, EMAIL, NEW_PASSWORD)
+    assert "account.password_changed" in await actions(db)
+
+    # A session opened with an API key has no password: no link, no page.
+    admin = Browser(client, await signed_in(client, admin_key))
+    assert 'href="/app/compte"' not in await admin.get("/app/admin/organisations")
+    await admin.get("/app/compte", status=404)
+    await admin.post(CHANGE, {"mot_de_passe_actuel": "x", "mot_de_passe": NEW_PASSWORD,
+                              "confirmation": NEW_PASSWORD}, status=404)
+
+
+async def test_a_wrong_current_password_is_refused_and_throttled_like_a_sign_in(client, admin_key, mails, db,
+                                                                                monkeypatch):
+    _org, cookie = await active_account(client, admin_key, mails)
+    me = Browser(client, cookie)
+    await me.get("/app/compte")
+    for current, new, confirmation, why in [
+            (PASSWORD, "court", "court", "12\u00a0caractères au moins"),
+            (PASSWORD, PASSWORD, PASSWORD, "différent de l'actuel"),
+            (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "Les deux saisies diffèrent"),
+            ("", NEW_PASSWORD, NEW_PASSWORD, "Saisissez votre mot de passe actuel")]:
+        refused = await me.post(CHANGE, {"mot_de_passe_actuel": current, "mot_de_passe": new,
+                                         "confirmation": confirmation}, status=422)
+        assert why in visible(refused.text), why
+        assert PASSWORD not in refused.text and NEW_PASSWORD not in refused.text  # never written back
+
+    monkeypatch.setattr(runtime_module, "time", FrozenMinute)
+    redis = client.app.state.runtime.redis
+    client.app.state.signin_limiter = RateLimiter(redis, SIGNIN_ATTEMPTS_PER_MINUTE, 2)
+    for _ in range(2):
+        wrong = await me.post(CHANGE, {"mot_de_passe_actuel": "pas le bon mot de passe", "mot_de_passe": NEW_PASSWORD,
+                                       "confirmation": NEW_PASSWORD}, status=422)
+        assert "Ce n'est pas votre mot de passe actuel" in visible(wrong.text)
+    throttled = await me.post(CHANGE, {"mot_de_passe_actuel": PASSWORD, "mot_de_passe": NEW_PASSWORD,
+                                       "confirmation": NEW_PASSWORD}, status=429)  # even the right one
+    assert "Trop de tentatives" in visible(throttled.text) and int(throttled.headers["retry-after"]) <= 60
+    await me.get("/app/demandes")  # the session itself goes on
+    await sign_in(client, EMAIL, PASSWORD, status=429)  # the same client address, over its failures
+    log = await actions(db)
+    assert log.count("account.password_change_failed") == 2 and "account.password_changed" not in log
+
+
+async def test_an_admin_disables_then_enables_an_account(client, admin_key, mails, db):
+    org, cookie = await active_account(client, admin_key, mails)
+    person = Browser(client, cookie)
+    await person.get("/app/demandes")
+    account = await account_id(db)
+    admin = Browser(client, await signed_in(client, admin_key))
+    org_page = f"/app/admin/organisations/{org['id']}"
+    assert "Désactiver" in visible(await admin.get(org_page))
+
+    await admin.post(f"/app/admin/comptes/{account}/desactivation")  # the box not checked: nothing happens
+    assert "Cochez la case de confirmation pour désactiver" in visible(await admin.get(org_page))
+    await person.get("/app/demandes")
+
+    await admin.post(f"/app/admin/comptes/{account}/desactivation", {"confirmer": "oui"})
+    page = visible(await admin.get(org_page))
+    assert "désactivé le " in page and "Réactiver" in page and "ses sessions sont fermées" in page
+    gone = await client.get("/app/demandes", headers={"Cookie": person.cookie}, follow_redirects=False)
+    assert gone.status_code == 303 and "motif=revoquee" in gone.headers["location"]
+    refused = await sign_in(client, EMAIL, PASSWORD, status=422)
+    assert WRONG in visible(refused.text)  # as for a wrong password: nothing tells the account exists
+
+    await admin.post(f"/app/admin/comptes/{account}/reactivation", {"confirmer": "oui"})
+    assert "actif" in visible(await admin.get(org_page))
+    again = await sign_in(client, EMAIL, PASSWORD)
+    await Browser(client, session_of(again)).get("/app/demandes")
+    await person.get("/app/demandes", status=303)  # the sessions it had before stay ended
+    log = await actions(db)
+    assert "POST /app/admin/comptes/{account_id}/desactivation" in log
+    assert "POST /app/admin/comptes/{account_id}/reactivation" in log
+
+
+async def test_the_admin_disables_and_enables_through_the_api(client, admin_key, mails, db):
+    await active_account(client, admin_key, mails)
+    account = await account_id(db)
+    disabled = await client.post(f"/v1/accounts/{account}/disable", headers=bearer(admin_key))
+    assert disabled.status_code == 200 and disabled.json()["status"] == "disabled", disabled.text
+    assert (await client.post(f"/v1/accounts/{account}/disable", headers=bearer(admin_key))).json()["status"] == (
+        "disabled")  # again: nothing changes
+    await sign_in(client, EMAIL, PASSWORD, status=422)
+    enabled = await client.post(f"/v1/accounts/{account}/enable", headers=bearer(admin_key))
+    assert enabled.status_code == 200 and enabled.json()["status"] == "active", enabled.text
+    await sign_in(client, EMAIL, PASSWORD)
+    missing = await client.post("/v1/accounts/00000000-0000-4000-8000-000000000000/disable", headers=bearer(admin_key))
+    assert missing.status_code == 404
+
+    # A person of the operator may not disable their own account (another admin does).
+    operator = next(o for o in (await client.get("/v1/organizations", headers=bearer(admin_key))).json()["items"]
+                    if o["kind"] == "operator")
+    invited = await client.post(f"/v1/organizations/{operator['id']}/accounts", headers=bearer(admin_key),
+                                json={"email": "ops@courtier.example.fr", "name": "Opératrice", "role": "admin"})
+    assert invited.status_code == 201, invited.text
+    ops = Browser(client, session_of(await set_password(client, LINK.search(mails.sent[-1].body).group(1),
+                                                        PASSWORD)))
+    page = await ops.get(f"/app/admin/organisations/{operator['id']}")
+    assert f"/app/admin/comptes/{invited.json()['id']}/desactivation" not in page  # no button for oneself
+    refused = await ops.post(f"/app/admin/comptes/{invited.json()['id']}/desactivation", {"confirmer": "oui"})
+    assert "votre propre compte" in visible(await ops.get(f"/app/admin/organisations/{operator['id']}"))
+    assert refused.headers["location"].endswith("#personnes")
+    await ops.get("/app/admin/organisations")  # still signed in
