@@ -47,23 +47,6 @@ class DecpRepository:
         row = (await self.session.execute(query)).scalar_one_or_none()
         return None if row is None else _record(row)
 
-    async def of_request(self, request_id: str) -> DecpRecord | None:
-        """The request's record (one per request), if its award reached the threshold."""
-        query = select(DecpRecordRow).where(DecpRecordRow.request_id == request_id)
-        row = (await self.session.execute(query)).scalar_one_or_none()
-        return None if row is None else _record(row)
-
-    async def update_award(self, record_id: str, *, amount_cents: int, marche: Marche, now: datetime) -> bool:
-        """A record not yet published after a further award of its request: its amount and marché
-        rebuilt. Compare-and-set: False when the record was published meanwhile."""
-        result = await self.session.execute(
-            update(DecpRecordRow)
-            .where(DecpRecordRow.id == record_id, DecpRecordRow.published_at.is_(None))
-            .values(amount_cents=amount_cents, marche=msgspec.to_builtins(marche), updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0))
-
     async def of_year(
         self, year: int, *, scope_org_id: str | None, after: tuple[datetime, str] | None, limit: int
     ) -> list[DecpRecord]:

@@ -506,17 +506,12 @@ class RequestRepository:
     async def record_award(
         self, request_id: str, *, justifications: list[dict[str, str]], awarded_by: str | None, awarded_at: datetime
     ) -> None:
-        """The award record of a request the award has just moved to (or found) ``awarded``, its row
-        held: the justifications of the rules that fired are appended to those of its earlier awards
-        (a request awarded in part is awarded again), the deciding key's label and the time replaced."""
-        stored = (await self.session.execute(
-            select(RequestRow.award_justifications).where(RequestRow.id == request_id)
-        )).scalar_one_or_none()
+        """The award record of a request the award has just moved to ``awarded`` (its row is held):
+        the justifications of the rules that fired, the deciding key's label and when."""
         statement = (
             update(RequestRow)
             .where(RequestRow.id == request_id, RequestRow.status == RequestStatus.AWARDED)
-            .values(award_justifications=[*(stored or []), *justifications], awarded_by=awarded_by,
-                    awarded_at=awarded_at)
+            .values(award_justifications=justifications, awarded_by=awarded_by, awarded_at=awarded_at)
         )
         if await _rowcount(self.session, statement) != 1:
             raise AssertionError(f"request {request_id} is not awarded")

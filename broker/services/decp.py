@@ -3,7 +3,6 @@ award, listed per year in the official JSON or XML form, watched until the buyer
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -20,15 +19,13 @@ from broker.domain.cpv import DEFAULT_CPV
 from broker.domain.decp import PROCEDURE_NAMES, DecpRecord, Marche, build_marche, published
 from broker.domain.events import DecpRecordCreated, DecpRecordPublished
 from broker.domain.fabrication import Order, Request
-from broker.domain.lifecycle import OrderStatus, QuoteStatus
+from broker.domain.lifecycle import QuoteStatus
 from broker.errors import NotFound, Rejected
 from broker.services.events import emit
 
 #: The default of ``BROKER_DECP_THRESHOLD_EUR_HT``, in cents (article R.2196-1 of the code de la
 #: commande publique: 40 000 € HT).
 DEFAULT_THRESHOLD_CENTS = 40_000_00
-
-log = logging.getLogger("broker.decp")
 
 
 def _procedure(request: Request) -> law.Procedure | None:
@@ -53,44 +50,27 @@ async def record_award(
 ) -> DecpRecord | None:
     """The DECP record of an award (one marché, its orders' workshops the titulaires) when its total
     HT reaches ``threshold`` (cents), with its ``decp.record_created`` event, in the award's
-    transaction. ``orders`` are all the request's orders: a further award of a request awarded in
-    part (issue 21 item 3) rebuilds the record not yet published from those not cancelled (amount,
-    quantity and titulaires; its notification day stays), creates it when the total now reaches the
-    threshold, and leaves a published record as it is (a modification of a published marché is not
-    modelled: a warning is logged). None below the threshold, and for a request made before issue 17
-    recorded CPV codes and procedures when its CPV or its procedure cannot be known (the buyer
-    declares those itself)."""
-    live = [o for o in orders if o.status != OrderStatus.CANCELLED]
-    repo = DecpRepository(session)
-    existing = await repo.of_request(request.id)
-    if existing is not None and existing.published_at is not None:
-        log.warning("request %s awarded again after its DECP record %s was published: the record is kept as "
-                    "published (a modification of the marché is not modelled)", request.id, existing.id)
-        return existing
-    amount = sum(o.quantity * o.unit_price_cents for o in live)
-    if not live or (existing is None and amount < threshold):
-        return existing
+    transaction. None below the threshold, and for a request made before issue 17 recorded CPV codes
+    and procedures when its CPV or its procedure cannot be known (the buyer declares those itself)."""
+    amount = sum(o.quantity * o.unit_price_cents for o in orders)
+    if not orders or amount < threshold:
+        return None
     cpv = request.cpv or request.procurement.cpv or DEFAULT_CPV.get(request.item_slug or "")
     procedure = _procedure(request)
     if cpv is None or procedure is None:
         return None
-    sirets = await repo.sirets([o.maker_org_id for o in live])
+    repo = DecpRepository(session)
+    sirets = await repo.sirets([o.maker_org_id for o in orders])
     quotes = await QuoteRepository(session).for_request(request.id)
-    notified = existing.notified_on if existing is not None else law.paris_day(now)
-    ends = max([law.paris_day(request.deadline), *(o.delivery_date for o in live)])
+    notified = law.paris_day(now)
+    ends = max([law.paris_day(request.deadline), *(o.delivery_date for o in orders)])
     marche = build_marche(
         request_id=request.id, buyer_siret=request.procurement.buyer_siret, name=request.name,
-        quantity=sum(o.quantity for o in live), cpv=cpv, procedure=procedure,
+        quantity=sum(o.quantity for o in orders), cpv=cpv, procedure=procedure,
         delivery_insee=request.delivery_insee, notified_on=notified, ends_on=ends, amount_cents=amount,
-        titulaire_sirets=[sirets[o.maker_org_id] for o in live],
+        titulaire_sirets=[sirets[o.maker_org_id] for o in orders],
         offers_received=sum(1 for q in quotes if q.status != QuoteStatus.WITHDRAWN),
     )
-    if existing is not None:
-        if not await repo.update_award(existing.id, amount_cents=amount, marche=marche, now=now):
-            log.warning("DECP record %s of request %s was published meanwhile: kept as published", existing.id,
-                        request.id)
-            return existing
-        return msgspec.structs.replace(existing, amount_cents=amount, marche=marche)
     record = DecpRecord(
         id=marche.id, org_id=request.org_id, request_id=request.id, year=notified.year,
         amount_cents=amount, notified_on=notified, due_on=law.decp_deadline(notified), published_at=None,

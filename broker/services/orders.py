@@ -8,17 +8,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.geocoding.base import Geocoder
-from broker.db.fabrication import (
-    Keyset,
-    OrderRepository,
-    QuoteRepository,
-    RegistryRepository,
-    RequestRepository,
-    WorkshopRepository,
-)
+from broker.db.fabrication import Keyset, OrderRepository, RegistryRepository, RequestRepository, WorkshopRepository
 from broker.db.lists import orders_page
 from broker.db.models import OrderEventRow
-from broker.domain import awarding
 from broker.domain.access import Principal, Role
 from broker.domain.events import OrderDelivered, OrderLate, OrderProgress, OrderStatusChanged
 from broker.domain.fabrication import Order, OrderEvent
@@ -146,22 +138,12 @@ async def move_order(
 
 
 async def _maybe_close_request(session: AsyncSession, request_id: str, *, now: datetime) -> None:
-    """``awarded → closed`` once every order of the request is finished, unless the request is still
-    awardable (units left and a quote open: issue 21 item 3). The request's row is taken first, so
-    a further award running meanwhile is waited for and its orders are read."""
-    requests = RequestRepository(session)
-    if await requests.lock(request_id) != RequestStatus.AWARDED:
-        return
     orders = await OrderRepository(session).for_request(request_id)
     finished = {OrderStatus.DELIVERED, OrderStatus.CLOSED, OrderStatus.CANCELLED}
-    if not orders or not all(OrderStatus(o.status) in finished for o in orders):
-        return
-    request = await requests.get(request_id, scope_org_id=None)
-    assert request is not None
-    if awarding.awardable(status=RequestStatus.AWARDED, allow_split=request.allow_split, quantity=request.quantity,
-                          orders=orders, quotes=await QuoteRepository(session).for_request(request_id), now=now):
-        return
-    await requests.set_status(request_id, expected=[RequestStatus.AWARDED], status=RequestStatus.CLOSED, now=now)
+    if orders and all(OrderStatus(o.status) in finished for o in orders):
+        await RequestRepository(session).set_status(
+            request_id, expected=[RequestStatus.AWARDED], status=RequestStatus.CLOSED, now=now
+        )
 
 
 async def report_progress(

@@ -20,7 +20,7 @@ from broker.db.fabrication import (
 from broker.db.models import OrderEventRow, OrderRow, QuoteRow
 from broker.db.procurement import recent_awards
 from broker.db.repositories import ApiKeyRepository
-from broker.domain import award_rules, awarding, events
+from broker.domain import award_rules, events
 from broker.domain.access import Principal
 from broker.domain.events import InvitationDeclined, OrderCreated, QuoteAccepted, QuoteSubmitted, QuoteWithdrawn
 from broker.domain.fabrication import Invitation, Order, Quote, Request, Workshop
@@ -204,76 +204,6 @@ def _justification_required(request: Request, quotes: list[Quote], breaches: lis
                     figures=figures)
 
 
-async def _take_for_award(
-    session: AsyncSession, *, request: Request, justification: str | None, now: datetime
-) -> tuple[list[Order], list[Quote]]:
-    """Hold the request for its award; its earlier orders and all its quotes, read after that.
-
-    A ``quoting`` request moves to ``awarded`` before its quotes are read: a submit or withdraw of
-    them (they take the request's row first) either committed before, and is read, or waits for
-    this award and then finds the request awarded. Any refusal later rolls the move back. An
-    ``awarded`` request (awarded in part) is locked instead, so that two further awards queue and
-    the second reads the first one's orders: it never awards the same units twice."""
-    requests_repo = RequestRepository(session)
-    if request.status == RequestStatus.QUOTING:
-        if not await requests_repo.set_status(
-            request.id,
-            expected=RequestStatus.QUOTING,
-            status=RequestStatus.AWARDED,
-            now=now,
-            award_justification=(justification or None),
-        ):
-            raise_lost_race("request")
-        return [], await QuoteRepository(session).for_request(request.id)
-    if await requests_repo.lock(request.id) != RequestStatus.AWARDED:
-        raise_lost_race("request")
-    earlier = await OrderRepository(session).for_request(request.id)
-    all_quotes = await QuoteRepository(session).for_request(request.id)
-    if not awarding.awardable(status=RequestStatus.AWARDED, allow_split=request.allow_split,
-                              quantity=request.quantity, orders=earlier, quotes=all_quotes, now=now):
-        raise Conflict(
-            "the request is 'awarded': nothing is left to award (whole quantity awarded, split not allowed, "
-            "or no open quote left)",
-            code="not-awardable",
-        )
-    return earlier, all_quotes
-
-
-def _chosen_quotes(
-    request: Request, all_quotes: list[Quote], quote_ids: list[str], *, remaining: int, now: datetime
-) -> list[Quote]:
-    """The quotes of ``quote_ids``, each still open and unexpired, together whole when the split is
-    not allowed and within the ``remaining`` units of the request."""
-    by_id = {q.id: q for q in all_quotes}
-    chosen = []
-    for index, quote_id in enumerate(quote_ids):
-        quote = by_id.get(quote_id)
-        if quote is None:
-            raise Rejected(f"quote {quote_id} is not a quote of this request", pointer=f"/quote_ids/{index}",
-                           code="quote-not-of-request")
-        if quote.status != QuoteStatus.SUBMITTED or quote.valid_until <= now:
-            state = "expired" if quote.status == QuoteStatus.SUBMITTED else quote.status
-            raise Conflict(f"quote {quote_id} is {state}; it can no longer be accepted", code="quote-not-valid")
-        chosen.append(quote)
-    total = sum(q.quantity for q in chosen)
-    if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
-        raise Rejected(
-            "this request may not be split: award exactly one quote for the full quantity", pointer="/quote_ids",
-            code="award-not-whole",
-        )
-    if total > request.quantity:
-        raise Rejected(
-            f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids",
-            code="award-over-quantity", figures={"total": total, "requested": request.quantity},
-        )
-    if total > remaining:
-        raise Rejected(
-            f"the quotes add up to {total} units, more than the {remaining} left to award", pointer="/quote_ids",
-            code="award-over-remaining", figures={"total": total, "remaining": remaining},
-        )
-    return chosen
-
-
 async def award(
     session: AsyncSession,
     *,
@@ -297,29 +227,51 @@ async def award(
     ``{code, text}`` in the request's award record, with the deciding key's label and the time,
     and carried by the ``order.created`` events.
 
-    An award may be partial when the split is allowed (issue 21 item 3): the request becomes
-    ``awarded`` and stays awardable (`broker.domain.awarding`) while units are left and a quote is
-    still open; the other quotes stay ``submitted`` until an award completes the quantity, which
-    rejects them. A further award takes the request's row first (two of them queue), may not exceed
-    the units left (422 `award-over-remaining`), appends its justifications to the award record and
-    updates the request's DECP record.
-
     Every write is conditional: a quote is accepted only if still ``submitted``, a workshop booked
     only if it has room — a lost race is a 409 and the whole award rolls back. Two awards of one
     buyer at the same moment do not see each other's orders for the rotation count."""
     request = await get_request(session, actor=actor, request_id=request_id)
-    if request.status not in (RequestStatus.QUOTING, RequestStatus.AWARDED):
+    if request.status != RequestStatus.QUOTING:
         raise Conflict(
-            f"the request is '{request.status}': only a request with quotes ('quoting'), or one awarded in part, "
-            "can be awarded",
+            f"the request is '{request.status}': only a request with quotes ('quoting') can be awarded",
             code="not-awardable",
         )
     if len(set(quote_ids)) != len(quote_ids):
         raise Rejected("a quote is listed twice", pointer="/quote_ids", code="quote-listed-twice")
-    requests_repo = RequestRepository(session)
-    earlier, all_quotes = await _take_for_award(session, request=request, justification=justification, now=now)
-    remaining = awarding.remaining_units(request.quantity, earlier)
-    chosen = _chosen_quotes(request, all_quotes, quote_ids, remaining=remaining, now=now)
+    # quoting → awarded before reading the quotes: a submit or withdraw of this request's quotes
+    # (they take the request's row first) either committed before, and is read below, or waits for
+    # this award and then finds the request awarded. Any refusal below rolls the move back.
+    if not await RequestRepository(session).set_status(
+        request.id,
+        expected=RequestStatus.QUOTING,
+        status=RequestStatus.AWARDED,
+        now=now,
+        award_justification=(justification or None),
+    ):
+        raise_lost_race("request")
+    all_quotes = await QuoteRepository(session).for_request(request_id)
+    by_id = {q.id: q for q in all_quotes}
+    chosen = []
+    for index, quote_id in enumerate(quote_ids):
+        quote = by_id.get(quote_id)
+        if quote is None:
+            raise Rejected(f"quote {quote_id} is not a quote of this request", pointer=f"/quote_ids/{index}",
+                           code="quote-not-of-request")
+        if quote.status != QuoteStatus.SUBMITTED or quote.valid_until <= now:
+            state = "expired" if quote.status == QuoteStatus.SUBMITTED else quote.status
+            raise Conflict(f"quote {quote_id} is {state}; it can no longer be accepted", code="quote-not-valid")
+        chosen.append(quote)
+    total = sum(q.quantity for q in chosen)
+    if not request.allow_split and (len(chosen) != 1 or total != request.quantity):
+        raise Rejected(
+            "this request may not be split: award exactly one quote for the full quantity", pointer="/quote_ids",
+            code="award-not-whole",
+        )
+    if total > request.quantity:
+        raise Rejected(
+            f"the quotes add up to {total} units, more than the {request.quantity} requested", pointer="/quote_ids",
+            code="award-over-quantity", figures={"total": total, "requested": request.quantity},
+        )
     shops = await WorkshopRepository(session).many(sorted({q.workshop_id for q in all_quotes}))
     past = None
     if request.cpv_group is not None and award_rules.needs_history(request, all_quotes, quote_ids, now=now):
@@ -333,7 +285,7 @@ async def award(
         raise _justification_required(request, all_quotes, breaches)
     justified = award_rules.justifications(breaches, text)
     key = await ApiKeyRepository(session).get(actor.key_id, scope_org_id=None)
-    await requests_repo.record_award(
+    await RequestRepository(session).record_award(
         request.id, justifications=[{"code": j.code, "text": j.text} for j in justified],
         awarded_by=key.label if key is not None else actor.key_prefix, awarded_at=now,
     )
@@ -392,8 +344,6 @@ async def award(
                                          quantity=row.quantity, justifications=event_justifications),
                    org_id=row.buyer_org_id, resource_id=order_id, now=now, first=True)
         orders.append(msgspec.convert(row, Order, from_attributes=True))
-    if sum(q.quantity for q in chosen) == remaining:  # the quantity is now awarded in full: the others lose
-        await quotes.reject_others(request.id, keep=[q.id for q in chosen])
-    await decp_service.record_award(session, request=request, orders=[*earlier, *orders], now=now,
-                                    threshold=decp_threshold_cents)
+    await quotes.reject_others(request.id, keep=[q.id for q in chosen])
+    await decp_service.record_award(session, request=request, orders=orders, now=now, threshold=decp_threshold_cents)
     return orders

@@ -213,12 +213,9 @@ REFUSALS: dict[str, Sentence] = {
     "quote-not-of-request": "Ce devis n'appartient pas à cette demande.",
     "award-not-whole": "Cette demande ne peut pas être fractionnée : retenez un seul devis, pour la quantité totale.",
     "award-over-quantity": "Les devis retenus totalisent {total} unités, plus que les {requested} demandées.",
-    "award-over-remaining": "Les devis retenus totalisent {total} unités, plus que les {remaining} qui restent à "
-                            "attribuer.",
     "quote-not-valid": "Ce devis ne peut plus être retenu (retiré, expiré ou déjà traité).",
     "capacity-exhausted": "L'atelier n'a plus la capacité nécessaire d'ici l'échéance.",
-    "not-awardable": "Seule une demande ayant reçu des devis, ou attribuée en partie avec des devis encore "
-                     "valides, peut être attribuée.",
+    "not-awardable": "Seule une demande ayant reçu des devis peut être attribuée.",
     "justification-required": "Justifiez ce choix pour attribuer ce devis (la règle est expliquée ci-dessus).",
     "rotation-justification-required": "Justifiez le choix de cet atelier pour l'attribuer (la règle est expliquée "
                                        "ci-dessus).",

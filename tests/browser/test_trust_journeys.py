@@ -3,9 +3,7 @@ no English on any page or refusal; where each invitation stands, for the maker a
 (with the reason of a decline); no cancellation without its confirmation box; a commune typed by
 name, an ambiguous postcode answered with choices; a CSV export that reopens with the rows shown; a
 purchase order in PDF with its number and the buyer's SIRET; a person invited by e-mail who chooses a
-password and signs in with it; the notification counter; tables that fit a phone; a late quote
-flagged as its date is typed, held back once, then awarded only with a written justification; a CSV
-import of delivery points where one bad line, shown by its number, creates nothing until fixed.
+password and signs in with it; the notification counter; tables that fit a phone.
 
 The module starts its own broker (the `world` fixture below overrides the package's): it sends its
 e-mails by SMTP to a loopback sink (`Mailbox`), since the default log notifier writes no link (on
@@ -38,7 +36,6 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from support_server import RunningBroker, running_broker
 
-from broker.domain.award_rules import french_day
 from broker.errors import Rejected
 from broker.web.refusals import DETAIL, REFUSALS, french
 
@@ -669,125 +666,3 @@ def test_lists_and_tables_fit_a_phone(person: Any, world: World) -> None:
         assert len(tables) >= least, (path, tables)  # the lists are tables: the check is not vacuous
         assert [t for t in tables if not (t["wrapped"] and t["fits"])] == [], (path, tables)
         phone.shot(label)
-
-
-# ---- 10. A late quote: flagged as it is typed, held back once, then justified by the buyer ----------
-
-
-def test_a_late_quote_is_flagged_confirmed_and_awarded_with_a_justification(person: Any, world: World) -> None:
-    request = post_request(world, quantity=30)
-    shop = next(n for n in ("Fab lab de Vannes", "Le Bocal, Saint-Brieuc", "Fab lab de Lannion")
-                if shop_id(world, n) in request["invited"])
-    invitation = invitation_of(world, shop, request["id"])
-    buyer_key = world.orgs["lannion"][1]
-    late = datetime.now(UTC).date() + timedelta(days=55)  # the request's deadline is 40 days away
-    sentence = "livraison après l'échéance demandée"
-
-    maker = person("confiance-devis-en-retard")
-    page = maker.sign_in(world.shops[shop][1])
-    page = maker.go(f"/app/invitations/{invitation}")
-    warnings = page.locator("#devis-avertissements")
-    page.locator("#f-prix").fill("3,20")
-    page.locator("#f-quantite").fill("30")
-    expect(warnings).to_be_empty()  # the whole quantity, no date yet: nothing to say
-    page.locator("#f-livraison").fill(late.isoformat())
-    expect(warnings).to_contain_text(sentence)  # said by app.js as the date is typed, before any post
-    expect(warnings).to_contain_text(f"promise le {french_day(late)}")
-    expect(warnings.locator(".badge")).to_have_text("En retard")
-    maker.shot("avertissement-en-direct")
-    assert_french(page)
-
-    page.get_by_role("button", name="Envoyer le devis").click()  # held back once, with the server's warning
-    expect(page.locator(".error-summary")).to_contain_text("envoyez-le à nouveau pour confirmer")
-    expect(warnings.locator("li[data-flag='late']")).to_contain_text(sentence)
-    assert api(world, "GET", f"/v1/requests/{request['id']}/quotes", buyer_key)["items"] == []
-    maker.shot("devis-retenu-une-fois")
-    assert_french(page)
-    page.get_by_role("button", name="Envoyer le devis malgré l'avertissement").click()
-    expect(page.locator(".flash")).to_contain_text("signalé")
-    expect(page.locator(".flash")).to_contain_text("en retard")
-    expect(page.locator(".page-head .badge")).to_have_text("Devis envoyé")
-    maker.shot("devis-confirme")
-    sent = api(world, "GET", f"/v1/requests/{request['id']}/quotes", buyer_key)["items"]
-    assert [(q["quote"]["delivery_date"], q["flags"]) for q in sent] == [(late.isoformat(), ["late"])], sent
-
-    buyer = person("confiance-justification")
-    page = buyer.sign_in(buyer_key)
-    page = buyer.go(f"/app/demandes/{request['id']}")
-    card = page.locator("article.quote", has_text=shop)
-    expect(card.locator(".flags .badge")).to_have_text("En retard")
-    expect(card.locator(".flags")).to_contain_text("livraison promise après la date limite")
-    buyer.shot("devis-signale")
-    page.get_by_label(f"Retenir ce devis de {shop}").check()
-    page.get_by_role("button", name="Attribuer").click()
-    expect(page.locator(".rule-fired h3")).to_contain_text("le devis retenu n'est pas valide")
-    expect(page.locator(".rule-fired")).to_contain_text(f"livraison le {french_day(late)}, après l'échéance")
-    assert field_error(page, "f-justification")
-    assert api(world, "GET", f"/v1/requests/{request['id']}", buyer_key)["award_justifications"] in (None, [])
-    buyer.shot("justification-demandee")
-    assert_french(page)
-
-    why = "Seul atelier à pouvoir fabriquer la série complète ; le service accepte une livraison décalée."
-    expect(page.get_by_label(f"Retenir ce devis de {shop}")).to_be_checked()  # the choice kept
-    page.get_by_label("Justification de l'attribution").fill(why)
-    page.get_by_role("button", name="Attribuer").click()
-    expect(page.locator(".flash")).to_contain_text("1 commande créée")
-    expect(page.locator(".facts")).to_contain_text(why)
-    expect(card.locator(".badge-flag")).to_have_text("En retard")
-    buyer.shot("attribue-avec-justification")
-    awarded = api(world, "GET", f"/v1/requests/{request['id']}", buyer_key)
-    assert [(j["code"], j["text"]) for j in awarded["award_justifications"]] == [("invalid-quote", why)], awarded
-
-
-# ---- 11. Delivery points from a CSV file: one bad line and nothing is created -----------------------
-
-
-def crisis_call_ids(world: World) -> set[str]:
-    """The ids of the coordinator's calls, through the API."""
-    items = api(world, "GET", "/v1/crisis-calls?limit=100", world.orgs["prefecture"][1])["items"]
-    return {str(c["id"]) for c in items}
-
-
-def test_a_csv_import_with_one_bad_line_creates_nothing_until_fixed(person: Any, world: World) -> None:
-    points = [("CHU de Saint-Brieuc, Yves Le Foll", "Saint-Brieuc (22)", "40", "1"),
-              ("EHPAD Les Camélias", "Atlantide", "25", "2"),  # line 3 (after the titles): no such commune
-              ("Pharmacie du Port, Paimpol", "Paimpol", "15", "")]
-
-    def csv_text(rows: list[tuple[str, str, str, str]]) -> str:
-        return "nom du point;commune;quantité;priorité\n" + "".join(";".join(r) + "\n" for r in rows)
-
-    before = crisis_call_ids(world)
-    me = person("confiance-import-csv")
-    page = me.sign_in(world.orgs["prefecture"][1])
-    page = me.go("/app/crises/nouvel-appel")
-    page.get_by_label("Objet à fabriquer").select_option("face-visor")
-    page.get_by_label("Nom de l'appel").fill("Visières Côtes-d'Armor, import")
-    page.locator("#f-fichier_points").set_input_files(files=[{  # a spreadsheet's « CSV UTF-8 », its BOM first
-        "name": "points.csv", "mimeType": "text/csv", "buffer": csv_text(points).encode("utf-8-sig")}])
-    me.shot("fichier-choisi")
-    page.get_by_role("button", name="Lancer l'appel").click()
-
-    errors = page.locator("#erreurs-import li")
-    expect(page.locator("#erreurs-import h3")).to_have_text("Lignes à corriger (1)")
-    expect(errors).to_have_count(1)
-    expect(errors.first).to_contain_text("Ligne 3, commune")
-    expect(errors.first).to_contain_text("Aucune commune française ne correspond à « Atlantide »")
-    expect(page.locator(".error-summary")).to_contain_text("aucun point n'est créé")
-    assert "Atlantide" in page.locator("#f-points_csv").input_value()  # the file's lines, back in the text box
-    assert crisis_call_ids(world) == before
-    me.shot("ligne-a-corriger")
-    assert_french(page)
-
-    points[1] = ("EHPAD Les Camélias", "Lannion", "25", "2")
-    page.locator("#f-points_csv").fill(csv_text(points))
-    page.get_by_role("button", name="Lancer l'appel").click()
-    expect(page.locator(".flash")).to_contain_text("Appel lancé")
-    created = crisis_call_ids(world) - before
-    assert len(created) == 1, created
-    call = api(world, "GET", f"/v1/crisis-calls/{created.pop()}", world.orgs["prefecture"][1])
-    assert call["name"] == "Visières Côtes-d'Armor, import"
-    assert sorted((p["label"], p["commune_insee"], p["quantity"], p["priority"]) for p in call["delivery_points"]) \
-        == [("CHU de Saint-Brieuc, Yves Le Foll", "22278", 40, 1), ("EHPAD Les Camélias", "22113", 25, 2),
-            ("Pharmacie du Port, Paimpol", "22162", 15, 3)]
-    assert page.url.endswith(f"/app/crises/{call['id']}")
-    me.shot("appel-cree")

@@ -14,7 +14,6 @@ from litestar.params import QueryParameter
 from broker.api.context import RequestContext
 from broker.api.presenters import percent
 from broker.api.schemas import AwardIn, RequestIn
-from broker.domain import awarding
 from broker.domain.access import Role
 from broker.domain.award_rules import is_valid, quote_flags
 from broker.domain.fabrication import Procurement, euros, totals_cents
@@ -425,10 +424,7 @@ async def _detail(ctx: RequestContext, request_id: str, form: Form, *,
         "received": received,
         "needs_justification": received < buyer_request.min_quotes and open_window,
         "orders": orders,
-        "awardable": awarding.awardable(status=buyer_request.status, allow_split=buyer_request.allow_split,
-                                        quantity=buyer_request.quantity, orders=orders,
-                                        quotes=[q for q, _w, _d in compared], now=ctx.now),
-        "remaining": awarding.remaining_units(buyer_request.quantity, orders) if orders else None,
+        "awardable": buyer_request.status == RequestStatus.QUOTING,
         "awarded": bool(orders) or buyer_request.status in (RequestStatus.AWARDED, RequestStatus.CLOSED),
         "invite_form": invite_form or Form(),
         "known_workshops": (await _known_workshops(ctx, buyer_request, included)
