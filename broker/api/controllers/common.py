@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request
+from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, QueryParameter
 
 from broker.api.context import RequestContext
@@ -21,6 +22,12 @@ Cursor = Annotated[
 
 
 def page_size(ctx: RequestContext, limit: int | None) -> int:
+    """The page size asked for: digits only (the query parser would read ``limit=1.0`` as 1; the
+    schema says an integer, so anything else is a 400 naming the parameter)."""
+    raw = ctx.request.query_params.get("limit")
+    if raw is not None and not raw.isdigit():
+        raise ValidationException(detail="Validation failed", extra=[
+            {"key": "limit", "source": "query", "message": "limit is a whole number (digits only)"}])
     api = ctx.runtime.settings.api
     return min(limit or api.page_default, api.page_max)
 

@@ -134,3 +134,13 @@ async def test_audit_log_is_scoped_to_the_callers_organisation(client, admin_key
     _org, buyer = await tenant(client, admin_key, "collectivite", "buyer")
     mine = await client.get("/v1/audit-log", headers=bearer(buyer))
     assert mine.status_code == 200 and mine.json()["items"] == []
+
+
+async def test_a_limit_that_is_not_digits_is_a_400_naming_it(client, admin_key):
+    """Found by the PostgreSQL fuzzing: `limit=1.0` was read as 1 (the query parser is lenient)."""
+    for value in ("1.0", "2e1", " 3"):
+        response = await client.get("/v1/orders", params={"limit": value}, headers={"Authorization": f"Bearer {admin_key}"})
+        assert response.status_code == 400, (value, response.text)
+        assert response.json()["errors"][0].get("parameter") == "limit", response.text
+    ok = await client.get("/v1/orders", params={"limit": "3"}, headers={"Authorization": f"Bearer {admin_key}"})
+    assert ok.status_code == 200
