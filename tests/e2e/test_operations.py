@@ -12,15 +12,26 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+import redis
 from factories import bearer, make_siret, matched, tenant
 from support_server import RunningBroker, descendants, free_port, running_broker
 from support_stack import PG_URL, children, database
 
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-REDIS_URL = os.environ.get("BROKER_TEST_REDIS_URL")
+def _spare_redis(url: str | None) -> str | None:
+    """The test Redis server, on database 15: the in-process tests empty their own database (the given
+    number plus the xdist worker's) before each test, which would erase this broker's worker heartbeat."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/15")) if parts.scheme in ("redis", "rediss") else url
+
+
+REDIS_URL = _spare_redis(os.environ.get("BROKER_TEST_REDIS_URL"))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -76,6 +87,9 @@ async def test_a_second_broker_up_on_a_data_directory_in_use_is_refused(tmp_path
 async def test_a_crash_looping_worker_is_restarted_with_backoff_while_the_api_serves(tmp_path, db_env):
     # On PostgreSQL, with the test Redis when there is one: the supervisor reports to a Redis it did not start.
     extra = {"BROKER_REDIS_URL": REDIS_URL} if db_env and REDIS_URL else {}
+    if extra:  # what an earlier run left there (its queue, its heartbeat) is not this broker's
+        with redis.Redis.from_url(extra["BROKER_REDIS_URL"]) as spare:
+            spare.flushdb()
     # Nice 0: on a loaded test machine a niced worker takes long to start again, and the test waits for it.
     with running_broker(tmp_path, BROKER_WORKER_NICE="0", **db_env, **extra) as broker:
         kills = 0
