@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,9 +144,6 @@ class InvoiceRepository:
                  .order_by(InvoiceRow.due_on, InvoiceRow.number).limit(limit))
         return [_invoice(r) for r in (await self.session.execute(query)).scalars()]
 
-    async def count_for_seller(self, seller_org_id: str) -> int:
-        query = select(func.count()).select_from(InvoiceRow).where(InvoiceRow.seller_org_id == seller_org_id)
-        return int((await self.session.execute(query)).scalar_one())
 
 
 def _insert_counter(session: AsyncSession, seller_org_id: str, series: str) -> Any:

@@ -23,8 +23,8 @@ from broker.domain.invoicing import (
     Invoice,
     InvoiceKind,
     VatRegime,
+    delay_of,
     french_vat_number,
-    payment_delay,
     totals,
 )
 from broker.errors import NotFound
@@ -67,7 +67,6 @@ async def invoice_document(session: AsyncSession, invoice: Invoice, *, geocoder:
         notes.append(FRANCHISE_MENTION)
     if invoice.kind is InvoiceKind.CREDIT_NOTE and invoice.reason:
         notes.append(f"Motif de l’avoir : {invoice.reason}")
-    delay = payment_delay(buyer.legal_form)
     amounts = totals(invoice.lines, regime)  # what was stored at issue, recomputed from the same lines
     return InvoiceDocument(
         kind=invoice.kind, number=invoice.number, issue_date=invoice.issue_date,
@@ -77,7 +76,7 @@ async def invoice_document(session: AsyncSession, invoice: Invoice, *, geocoder:
         lines=invoice.lines, totals=amounts,
         order_number=order.number, order_reference=procurement.engagement_number or order.number,
         service_code=procurement.service_code, engagement_number=procurement.engagement_number,
-        due_on=invoice.due_on, payment_terms=payment_terms(invoice.delay_days, delay.text),
+        due_on=invoice.due_on, payment_terms=payment_terms(invoice.delay_days, delay_of(invoice.delay_days).text),
         delivered_on=invoice.service_fait_on,
         delivery_address=commune_address(geocoder.commune(request.delivery_insee), request.delivery_address),
         preceding_number=None if preceding is None else preceding.number,

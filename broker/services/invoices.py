@@ -23,7 +23,7 @@ from broker.db.session import Database
 from broker.db.status import INVOICES, ORDERS, lock
 from broker.domain.access import Principal, Role
 from broker.domain.events import InvoiceIssued, InvoiceOverdue, InvoiceStatusChanged
-from broker.domain.fabrication import Order
+from broker.domain.fabrication import Order, OrderEvent
 from broker.domain.invoicing import (
     CLOCK_RUNS,
     INVOICE,
@@ -108,12 +108,9 @@ async def document(session: AsyncSession, *, actor: Principal, invoice_id: str, 
 # ---- issue and credit -----------------------------------------------------------------------------
 
 
-def _service_fait_on(order: Order, history: list[tuple[datetime, str | None]]) -> date | None:
+def _service_fait_on(history: list[OrderEvent]) -> date | None:
     """The day the buyer confirmed delivery (the service fait), Paris calendar; None before."""
-    for at, to_status in history:
-        if to_status == OrderStatus.DELIVERED:
-            return paris_day(at)
-    return None
+    return next((paris_day(e.at) for e in history if e.to_status == OrderStatus.DELIVERED), None)
 
 
 def _invoiced_quantity(invoices: list[Invoice]) -> int:
@@ -129,7 +126,7 @@ async def issue_invoice(session: AsyncSession, *, actor: Principal, order_id: st
     order, history = await get_order(session, actor=actor, order_id=order_id)
     if actor.role != Role.MAKER or order.maker_org_id != actor.org_id:
         raise Conflict("only the order's maker issues its invoices", code="not-the-seller")
-    served = _service_fait_on(order, [(e.at, e.to_status) for e in history])
+    served = _service_fait_on(history)
     if served is None:
         raise Conflict(f"the order is '{order.status}': an invoice follows the service fait, when the buyer "
                        "has confirmed delivery ('delivered')", code="not-delivered")
@@ -386,7 +383,7 @@ async def payment(session: AsyncSession, *, actor: Principal, order_id: str, now
                   ) -> tuple[Order, date | None, list[Clock]]:
     """An order's payment: its service fait, and each invoice's clock (credit notes show, without one)."""
     order, history = await get_order(session, actor=actor, order_id=order_id)
-    served = _service_fait_on(order, [(e.at, e.to_status) for e in history])
+    served = _service_fait_on(history)
     today = paris_day(now)
     return order, served, [clock_of(i, today) for i in await InvoiceRepository(session).for_order(order_id)]
 
